@@ -1,0 +1,1 @@
+"""The `hastack` command line."""

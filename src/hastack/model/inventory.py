@@ -1,0 +1,118 @@
+"""The inventory schema: one YAML document that describes a whole deployment.
+
+Structure, types and ranges are checked here by pydantic; rules that relate several fields (duplicate
+names, a VIP outside its network, the timing rule, port clashes...) live in `checks.py`, which reports every
+problem at once. All models are frozen: the inventory crosses module boundaries unchanged.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hastack.catalog import Role
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Host(Frozen):
+    name: Name
+    address: IPv4Address
+    roles: tuple[Role, ...] = Field(min_length=1)
+    interface: str = Field(default="eth0", pattern=r"^[a-zA-Z0-9_.-]{1,15}$")
+
+
+class Vip(Frozen):
+    """A virtual IP held by keepalived on one of the load-balancer hosts."""
+
+    address: IPv4Address
+    network: str = "management"
+    vrid: int = Field(default=51, ge=1, le=255)
+
+
+class Placement(Frozen):
+    """Where a component runs: explicit `hosts`, or the first `replicas` hosts that hold its role."""
+
+    replicas: int | None = Field(default=None, ge=1)
+    hosts: tuple[Name, ...] | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class Timing(Frozen):
+    """The knobs that set how fast failures are seen and how long a node may act on a stale lease.
+
+    The rules that tie them are in `checks.timing_problems`; `hastack inventory check` explains a breach.
+    """
+
+    health_check_interval_ms: int = Field(default=200, ge=10, le=60_000)
+    health_check_fall: int = Field(default=2, ge=1, le=100)
+    health_check_rise: int = Field(default=2, ge=1, le=100)
+    health_check_timeout_ms: int = Field(default=250, ge=10, le=60_000)
+    vrrp_advert_interval_s: float = Field(default=0.1, ge=0.01, le=40.95)
+    lease_ttl_s: int = Field(default=1, ge=1, le=3600)
+    heartbeat_interval_ms: int = Field(default=200, ge=10, le=60_000)
+    fence_margin_ms: int = Field(default=100, ge=0, le=60_000)
+    controller_tick_ms: int = Field(default=100, ge=10, le=60_000)
+    etcd_heartbeat_ms: int = Field(default=50, ge=10, le=5_000)
+    etcd_election_timeout_ms: int = Field(default=500, ge=50, le=50_000)
+    galera_keepalive_period_ms: int = Field(default=500, ge=100)
+    galera_inactive_check_period_ms: int = Field(default=500, ge=100)
+    galera_suspect_timeout_ms: int = Field(default=2_000, ge=100)
+    galera_inactive_timeout_ms: int = Field(default=4_000, ge=100)
+    galera_install_timeout_ms: int = Field(default=4_000, ge=100)
+
+
+class Secrets(Frozen):
+    """Credentials the rendered configs need. The defaults are for the lab only: set your own."""
+
+    rabbitmq_user: str = "hastack"
+    rabbitmq_password: str = "hastack-lab"
+    erlang_cookie: str = Field(default="HASTACKLABCOOKIE", pattern=r"^[A-Za-z0-9]{8,255}$")
+    db_check_user: str = "haproxy_check"
+
+
+class Paths(Frozen):
+    """Where daemons keep state and runtime files; `{host}` is replaced by the host's name."""
+
+    state_dir: str = "/var/lib/hastack/{host}"
+    run_dir: str = "/run/hastack/{host}"
+    config_dir: str = "/etc/hastack/{host}"
+    hastack_bin: str = "/usr/local/bin/hastack"
+    inventory: str = "/etc/hastack/inventory.yaml"
+
+
+class Lab(Frozen):
+    """What `hastack lab up` builds around the hosts: address ranges and the tenant workload."""
+
+    external_cidr: IPv4Network = IPv4Network("10.244.0.0/24")
+    tenant_cidr: IPv4Network = IPv4Network("10.245.0.0/16")
+    tenant_prefix: int = Field(default=24, ge=16, le=29)
+    tenant_networks: int = Field(default=6, ge=0, le=4096)
+    routers: int = Field(default=6, ge=0, le=4096)
+    vms: int = Field(default=54, ge=0, le=10_000)
+
+
+class Inventory(Frozen):
+    deployment: Name
+    networks: dict[Name, IPv4Network] = Field(min_length=1)
+    hosts: tuple[Host, ...] = Field(min_length=1)
+    vips: dict[Name, Vip] = Field(default_factory=dict)
+    components: dict[str, Placement] = Field(default_factory=dict)
+    timing: Timing = Timing()
+    secrets: Secrets = Secrets()
+    paths: Paths = Paths()
+    lab: Lab = Lab()
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _empty_placement(cls, value: object) -> object:
+        """`keystone:` with no value means "on every host with the component's role"."""
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value

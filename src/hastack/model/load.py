@@ -1,0 +1,134 @@
+"""Reading an inventory file: YAML in, a resolved Deployment out, or every problem as one line each.
+
+Each problem line reads `FILE:LINE: FIELD.PATH: what is wrong`. The line comes from the YAML node tree,
+so a problem found by pydantic or by the semantic checks points at the key in the file that causes it (or
+at its nearest parent when the key is absent, e.g. a missing field).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hastack.model.checks import Path, Problem, check, resolve_unchecked
+from hastack.model.deployment import Deployment
+from hastack.model.inventory import Inventory
+
+
+class InventoryError(Exception):
+    """The inventory cannot be used; `lines` holds one formatted problem each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_deployment(file: str | FsPath) -> Deployment:
+    return resolve_unchecked(load_inventory(file))
+
+
+def load_inventory(file: str | FsPath) -> Inventory:
+    """Parse, validate and check `file`; InventoryError listing every problem found."""
+    name = str(file)
+    try:
+        text = FsPath(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InventoryError([f"{name}: cannot read: {getattr(e, 'strerror', None) or e}"]) from e
+    return parse_inventory(text, name)
+
+
+def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        raise InventoryError([f"{name}:{line}: YAML syntax error: {e.problem or e}"]) from e
+    except yaml.YAMLError as e:
+        raise InventoryError([f"{name}:1: YAML error: {e}"]) from e
+    if not isinstance(data, dict):
+        raise InventoryError(
+            [f"{name}:1: the inventory must be a YAML mapping (deployment, networks, hosts, ...)"]
+        )
+    lines, dup_keys = _line_map(root)
+    problems = [Problem(path, "key appears twice; the second would silently win") for path in dup_keys]
+    try:
+        inv = Inventory.model_validate(data)
+    except ValidationError as e:
+        problems += _without_consequences([_problem_of(err) for err in e.errors()])
+        raise InventoryError(_format(problems, lines, name)) from e
+    problems += check(inv)
+    if problems:
+        raise InventoryError(_format(problems, lines, name))
+    return inv
+
+
+def _problem_of(err: Any) -> Problem:
+    loc = tuple(p for p in err["loc"] if p != "[key]")
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        msg = "required field is missing"
+    elif kind == "extra_forbidden":
+        msg = "unknown field"
+    elif "input" in err and not isinstance(err["input"], dict | list):
+        msg = f"{msg} (got {err['input']!r})"
+    return Problem(loc, msg)
+
+
+def _without_consequences(problems: list[Problem]) -> list[Problem]:
+    """Drop a problem on a field when a field inside it has one too: pydantic reports e.g. "roles must
+    not be empty" after it threw out the one bad role, which only repeats the real problem."""
+    paths = [p.path for p in problems]
+    return [
+        p for p in problems if not any(len(o) > len(p.path) and o[: len(p.path)] == p.path for o in paths)
+    ]
+
+
+def _format(problems: list[Problem], lines: dict[Path, int], name: str) -> list[str]:
+    out = []
+    for p in problems:
+        out.append(f"{name}:{_line_of(p.path, lines)}: {format_path(p.path) or '(top)'}: {p.message}")
+    return out
+
+
+def format_path(path: Path) -> str:
+    """`('hosts', 2, 'address')` -> `hosts[2].address`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(path: Path, lines: dict[Path, int]) -> int:
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return 1
+
+
+def _line_map(root: yaml.Node | None) -> tuple[dict[Path, int], list[Path]]:
+    """The 1-based line of every key and item in the document, and the paths of duplicated keys."""
+    lines: dict[Path, int] = {}
+    dups: list[Path] = []
+
+    def walk(node: yaml.Node, path: Path) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                if child in lines:
+                    dups.append(child)
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    if root is not None:
+        lines[()] = root.start_mark.line + 1
+        walk(root, ())
+    return lines, dups

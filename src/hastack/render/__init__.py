@@ -1,0 +1,42 @@
+"""Config rendering: a Deployment in, the configuration of every real daemon on every host out. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hastack.model import Deployment
+from hastack.render.common import RenderedFile
+from hastack.render.etcd import render_etcd
+from hastack.render.galera import render_galera
+from hastack.render.haproxy import render_haproxy
+from hastack.render.keepalived import render_keepalived
+from hastack.render.rabbitmq import render_erlang_cookie, render_rabbitmq_conf, render_rabbitmq_definitions
+from hastack.render.systemd import render_agent_unit, render_controller_unit
+
+# component -> the files it needs on each of its hosts: (relative path, renderer)
+_FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
+    "haproxy": (("haproxy.cfg", render_haproxy),),
+    "keepalived": (("keepalived.conf", render_keepalived),),
+    "database": (("mariadb.cnf", render_galera),),
+    "rabbitmq": (
+        ("rabbitmq.conf", render_rabbitmq_conf),
+        ("rabbitmq-definitions.json", lambda dep, _host: render_rabbitmq_definitions(dep)),
+        ("erlang.cookie", lambda dep, _host: render_erlang_cookie(dep)),
+    ),
+    "etcd": (("etcd.conf.yml", render_etcd),),
+    "hastack-controller": (("systemd/hastack-controller.service", render_controller_unit),),
+    "hastack-agent": (("systemd/hastack-agent.service", render_agent_unit),),
+}
+
+
+def render_all(dep: Deployment) -> tuple[RenderedFile, ...]:
+    """Every file of every host, in inventory order."""
+    return tuple(
+        RenderedFile(host=h.name, path=path, text=fn(dep, h.name))
+        for h in dep.hosts
+        for comp in dep.components_on(h.name)
+        for path, fn in _FILES.get(comp, ())
+    )
+
+
+__all__ = ["RenderedFile", "render_all"]

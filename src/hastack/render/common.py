@@ -1,0 +1,50 @@
+"""Shared pieces of the renderers: the file header and a host's directories. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hastack.model import Deployment
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One configuration file for one host; `path` is relative to that host's output directory."""
+
+    host: str
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class HostDirs:
+    state: str
+    run: str
+    config: str
+
+
+def host_dirs(dep: Deployment, host: str) -> HostDirs:
+    p = dep.inventory.paths
+    return HostDirs(
+        state=p.state_dir.format(host=host),
+        run=p.run_dir.format(host=host),
+        config=p.config_dir.format(host=host),
+    )
+
+
+def header(dep: Deployment, host: str, comment: str = "#") -> str:
+    return (
+        f"{comment} Rendered by hastack from inventory {dep.name!r} for host {host}.\n"
+        f"{comment} Do not edit: change the inventory and run `hastack render` again.\n"
+    )
+
+
+def ms(value: int) -> str:
+    """A duration for HAProxy/systemd, which read `200ms`."""
+    return f"{value}ms"
+
+
+def iso8601(value_ms: int) -> str:
+    """A duration for Galera, which reads ISO 8601 periods such as PT0.5S."""
+    seconds = value_ms / 1000
+    return f"PT{seconds:g}S"

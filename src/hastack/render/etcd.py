@@ -1,0 +1,40 @@
+"""etcd's YAML configuration for a persistence host (hastack's own coordination store). Pure.
+
+Timings come from the inventory: with `--heartbeat-interval 50 --election-timeout 500` etcd keeps a 1 s
+lease TTL (its minimum is about 1.5 x the election timeout), which the node lease relies on.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from hastack.model import Deployment
+from hastack.render.common import header, host_dirs
+
+
+def client_url(dep: Deployment, host: str) -> str:
+    return f"http://{dep.host(host).address}:{dep.ports('etcd')[0]}"
+
+
+def peer_url(dep: Deployment, host: str) -> str:
+    return f"http://{dep.host(host).address}:{dep.ports('etcd')[1]}"
+
+
+def render_etcd(dep: Deployment, host: str) -> str:
+    t = dep.inventory.timing
+    config = {
+        "name": host,
+        "data-dir": f"{host_dirs(dep, host).state}/etcd",
+        "listen-client-urls": client_url(dep, host),
+        "advertise-client-urls": client_url(dep, host),
+        "listen-peer-urls": peer_url(dep, host),
+        "initial-advertise-peer-urls": peer_url(dep, host),
+        "initial-cluster": ",".join(f"{h}={peer_url(dep, h)}" for h in dep.hosts_of("etcd")),
+        "initial-cluster-state": "new",
+        "initial-cluster-token": f"hastack-{dep.name}",
+        "heartbeat-interval": t.etcd_heartbeat_ms,
+        "election-timeout": t.etcd_election_timeout_ms,
+        "log-level": "warn",
+        "logger": "zap",
+    }
+    return header(dep, host) + yaml.safe_dump(config, sort_keys=False)

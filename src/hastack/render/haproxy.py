@@ -1,0 +1,110 @@
+"""haproxy.cfg for a load-balancer host: a frontend per API on every VIP, health-checked backends, and
+Galera as one writer with backups. Pure."""
+
+from __future__ import annotations
+
+from hastack.catalog import component
+from hastack.model import Deployment
+from hastack.render.common import header, host_dirs, ms
+
+MONITOR_PORT = 8404
+
+
+def haproxy_config_path(dep: Deployment, host: str) -> str:
+    return f"{host_dirs(dep, host).config}/haproxy.cfg"
+
+
+def haproxy_command(dep: Deployment, host: str) -> tuple[str, ...]:
+    """How HAProxy must be started: keepalived's track_process matches exactly this argv prefix."""
+    return ("/usr/sbin/haproxy", "-f", haproxy_config_path(dep, host), "-db")
+
+
+def render_haproxy(dep: Deployment, host: str) -> str:
+    t = dep.inventory.timing
+    run = host_dirs(dep, host).run
+    addr = dep.host(host).address
+    checks = (
+        f"check inter {ms(t.health_check_interval_ms)} fastinter {ms(t.health_check_interval_ms)} "
+        f"downinter {ms(t.health_check_interval_ms)} fall {t.health_check_fall} rise {t.health_check_rise}"
+    )
+    out = [
+        header(dep, host),
+        "global",
+        "    log stdout format raw local0 info",
+        "    maxconn 8192",
+        f"    pidfile {run}/haproxy.pid",
+        "    # The runtime API: hastack drains and enables servers through it.",
+        f"    stats socket {run}/haproxy.sock mode 600 level admin expose-fd listeners",
+        "    stats timeout 30s",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option httplog",
+        "    option dontlognull",
+        "    # A request that fails to connect is retried on another server, not returned as an error.",
+        "    option redispatch",
+        "    retries 3",
+        "    timeout connect 1s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        f"    timeout check {ms(t.health_check_timeout_ms)}",
+        "",
+        "# keepalived's track script and operators ask here whether this HAProxy serves.",
+        "frontend monitor",
+        f"    bind {addr}:{MONITOR_PORT}",
+        "    monitor-uri /healthz",
+        "    stats enable",
+        "    stats uri /stats",
+        "    stats refresh 5s",
+    ]
+    for name in dep.load_balanced():
+        out += _database(dep, checks) if name == "database" else _http_api(dep, name, checks)
+    return "\n".join(out) + "\n"
+
+
+def _binds(dep: Deployment, port: int) -> list[str]:
+    # transparent (IP_TRANSPARENT): the VIP is here only while this host is the VRRP master, and HAProxy
+    # must listen on it anyway, so that a takeover needs no reload.
+    return [f"    bind {vip}:{port} transparent" for vip in dep.vip_addresses()]
+
+
+def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
+    comp = component(name)
+    port = dep.vip_port(name)
+    assert port is not None
+    assert comp.health_path is not None
+    out = ["", f"frontend {name}", *_binds(dep, port), f"    default_backend {name}", "", f"backend {name}"]
+    out += [
+        "    balance roundrobin",
+        f"    option httpchk GET {comp.health_path}",
+        "    # Live traffic counts too: a replica that starts failing requests is taken out at once.",
+        f"    default-server {checks} observe layer7 error-limit 3 on-error mark-down",
+    ]
+    out += [f"    server {h} {dep.host(h).address}:{dep.port(name)}" for h in dep.hosts_of(name)]
+    return out
+
+
+def _database(dep: Deployment, checks: str) -> list[str]:
+    secrets = dep.inventory.secrets
+    hosts = dep.hosts_of("database")
+    out = [
+        "",
+        "# Galera takes writes on one node at a time: the others are backups, and the stick table keeps",
+        "# every client on the node in use until it fails (no flip-back when the first one returns).",
+        "listen database",
+        *_binds(dep, dep.port("database")),
+        "    mode tcp",
+        "    option tcplog",
+    ]
+    out += [
+        "    timeout client 90m",
+        "    timeout server 90m",
+        f"    option mysql-check user {secrets.db_check_user} post-41",
+        "    stick-table type ip size 1 nopurge",
+        "    stick on dst",
+        f"    default-server {checks} on-marked-down shutdown-sessions",
+    ]
+    for i, h in enumerate(hosts):
+        out.append(f"    server {h} {dep.host(h).address}:{dep.port('database')}{' backup' if i else ''}")
+    return out

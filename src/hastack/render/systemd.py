@@ -1,0 +1,63 @@
+"""systemd units for hastack's own daemons. Pure.
+
+Type=notify: the daemon says READY=1 once it holds its lease (agent) or has joined the election
+(controller), and pings WATCHDOG=1 every loop. The agent's watchdog is three heartbeats: a hung agent is
+killed and restarted while its lease still lives, so no router moves for a stuck process.
+"""
+
+from __future__ import annotations
+
+from hastack.model import Deployment
+from hastack.render.common import header
+
+
+def _unit(dep: Deployment, host: str, what: str, description: str, watchdog_ms: int, after: str) -> str:
+    paths = dep.inventory.paths
+    return "\n".join(
+        [
+            header(dep, host),
+            "[Unit]",
+            f"Description={description}",
+            "Documentation=https://hastack.invalid/README",
+            f"After=network-online.target {after}".rstrip(),
+            "Wants=network-online.target",
+            "StartLimitIntervalSec=0",
+            "",
+            "[Service]",
+            "Type=notify",
+            "NotifyAccess=main",
+            f"ExecStart={paths.hastack_bin} {what} --inventory {paths.inventory} --host {host}",
+            "Restart=always",
+            "RestartSec=100ms",
+            f"WatchdogSec={watchdog_ms}ms",
+            "TimeoutStopSec=10s",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def render_agent_unit(dep: Deployment, host: str) -> str:
+    t = dep.inventory.timing
+    return _unit(
+        dep,
+        host,
+        "agent",
+        f"hastack node agent of {host} (lease, kernel gate, cleanup)",
+        3 * t.heartbeat_interval_ms,
+        "neutron-l3-agent.service",
+    )
+
+
+def render_controller_unit(dep: Deployment, host: str) -> str:
+    t = dep.inventory.timing
+    return _unit(
+        dep,
+        host,
+        "controller",
+        f"hastack HA controller on {host} (leader-elected)",
+        max(1000, 5 * t.controller_tick_ms),
+        "",
+    )

@@ -1,0 +1,136 @@
+"""The command line end to end, in process: outputs, JSON, graph, render directory, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hastack.cli.errors import run_guarded
+from hastack.cli.main import cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(cli, argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_analyze_minimal_json_lists_the_high_spofs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["analyze", str(EXAMPLES / "minimal.yaml"), "--json"], capsys)
+    assert (code, err) == (0, "")
+    spofs = {s["component"]: s["severity"] for s in json.loads(out)["single_points_of_failure"]}
+    assert {spofs["database"], spofs["rabbitmq"], spofs["keystone"]} == {"high"}
+
+
+def test_analyze_paper_table_says_no_spof(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(["analyze", str(EXAMPLES / "paper.yaml")], capsys)
+    assert code == 0
+    assert "Verdict: no single point of failure." in out
+    assert "All 37 pairs of hosts in different roles are tolerated." in out
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_analyze_draws_a_graph(suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if shutil.which("dot") is None:
+        if os.environ.get("CI"):
+            pytest.fail("graphviz is missing: scripts/setup.sh must install it")
+        pytest.skip("graphviz is not installed")
+    target = tmp_path / f"paper{suffix}"
+    code, _out, err = _run(["analyze", str(EXAMPLES / "paper.yaml"), "--graph", str(target)], capsys)
+    assert (code, err) == (0, "")
+    data = target.read_bytes()
+    if suffix == ".png":
+        assert data.startswith(b"\x89PNG")
+        assert len(data) > 20_000
+    else:
+        assert b"keystone x3" in data
+        assert b"<svg" in data
+
+
+def test_analyze_refuses_an_unknown_graph_format(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = _run(["analyze", str(EXAMPLES / "paper.yaml"), "--graph", "x.gif"], capsys)
+    assert code == 2
+    assert err == "hastack: error: --graph x.gif: the file must end in .png or .svg\n"
+
+
+def test_render_writes_every_host_and_replaces_the_old_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    (out_dir / "stale").mkdir(parents=True)
+    code, out, _err = _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(out_dir)], capsys)
+    assert code == 0
+    assert "wrote 26 files for 8 hosts" in out
+    assert not (out_dir / "stale").exists()
+    assert (out_dir / "db1" / "haproxy.cfg").read_text().startswith("# Rendered by hastack")
+    assert (out_dir / "db1" / "erlang.cookie").stat().st_mode & 0o777 == 0o400
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left behind
+
+
+def test_render_bad_inventory_leaves_the_old_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep").write_text("x")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("deployment: [\n")
+    code, _out, err = _run(["render", str(bad), "-o", str(out_dir)], capsys)
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert (out_dir / "keep").read_text() == "x"
+
+
+def test_render_one_host_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(
+        ["render", str(EXAMPLES / "paper.yaml"), "-o", str(tmp_path / "o"), "--host", "net1", "--json"],
+        capsys,
+    )
+    assert code == 0
+    assert json.loads(out)["files"] == ["net1/systemd/hastack-agent.service"]
+
+
+def test_render_unknown_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = _run(
+        ["render", str(EXAMPLES / "paper.yaml"), "-o", str(tmp_path), "--host", "nope"], capsys
+    )
+    assert code == 2
+    assert "--host nope: no such host" in err
+
+
+def test_catalog_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(["catalog", "--json"], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    keystone = next(r for r in rows if r["component"] == "keystone")
+    assert keystone == {
+        "component": "keystone",
+        "table1": "Keystone",
+        "severity": "high",
+        "database": True,
+        "message_queue": False,
+        "stateful": False,
+        "mechanism": "active/active behind the load balancer",
+        "roles": ["controller"],
+        "scope": "cluster",
+        "source": "paper Table 1",
+    }
+
+
+def test_inventory_check_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(["inventory", "check", str(EXAMPLES / "paper.yaml"), "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["hosts"] == 10
+
+
+@pytest.mark.parametrize("verb", [[], ["analyze"], ["render"], ["catalog"], ["inventory", "check"]])
+def test_every_verb_has_help_with_an_example(verb: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run([*verb, "--help"], capsys)
+    assert code == 0
+    assert "Usage: hastack" in out
+    if verb:
+        assert "Example: hastack" in out

@@ -1,0 +1,218 @@
+"""Malformed inventories: each gives one line `FILE:LINE: FIELD: what is wrong` and exit status 2."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hastack.cli.errors import run_guarded
+from hastack.cli.main import cli
+
+BASE = """
+deployment: test
+networks:
+  management: 10.240.0.0/24
+vips:
+  api: {address: 10.240.0.100}
+hosts:
+  - {name: db1, address: 10.240.0.11, roles: [persistence, loadbalancer]}
+  - {name: db2, address: 10.240.0.12, roles: [persistence, loadbalancer]}
+  - {name: db3, address: 10.240.0.13, roles: [persistence, loadbalancer]}
+  - {name: ctl1, address: 10.240.0.21, roles: [controller]}
+  - {name: ctl2, address: 10.240.0.22, roles: [controller]}
+  - {name: net1, address: 10.240.0.31, roles: [network]}
+components:
+  database:
+  rabbitmq:
+  haproxy:
+  keepalived:
+  keystone:
+  l3-agent:
+timing:
+  lease_ttl_s: 1
+  heartbeat_interval_ms: 200
+"""
+
+# (name, edit of BASE as (old, new), expected line, expected field path, words the message must contain)
+CASES = [
+    (
+        "yaml syntax",
+        ("  management: 10.240.0.0/24", "  management: [10.240.0.0/24"),
+        4,
+        None,
+        "YAML syntax error",
+    ),
+    (
+        "unknown role",
+        ("roles: [controller]}\n  - {name: ctl2", "roles: [controler]}\n  - {name: ctl2"),
+        10,
+        "hosts[3].roles[0]",
+        "controler",
+    ),
+    (
+        "unknown component",
+        ("  keystone:\n", "  keystone:\n  nova-apii:\n"),
+        19,
+        "components.nova-apii",
+        "unknown component",
+    ),
+    ("duplicate host name", ("{name: ctl2,", "{name: ctl1,"), 11, "hosts[4].name", "duplicate host name"),
+    (
+        "duplicate host address",
+        ("address: 10.240.0.22", "address: 10.240.0.21"),
+        11,
+        "hosts[4].address",
+        "duplicate host address",
+    ),
+    (
+        "vip outside its network",
+        ("{address: 10.240.0.100}", "{address: 10.241.0.100}"),
+        5,
+        "vips.api.address",
+        "outside its network",
+    ),
+    (
+        "replicas above eligible hosts",
+        ("  keystone:\n", "  keystone: {replicas: 3}\n"),
+        18,
+        "components.keystone.replicas",
+        "only 2 host(s)",
+    ),
+    (
+        "port clash on one host",
+        ("  keystone:\n", "  keystone:\n  etcd: {hosts: [db1], port: 3306}\n"),
+        19,
+        "components.etcd",
+        "port 3306 on db1",
+    ),
+    (
+        "timing rule",
+        ("heartbeat_interval_ms: 200", "heartbeat_interval_ms: 400"),
+        22,
+        "timing.heartbeat_interval_ms",
+        "exceeds lease_ttl_s",
+    ),
+    (
+        "etcd election timeout",
+        ("  lease_ttl_s: 1\n", "  lease_ttl_s: 1\n  etcd_election_timeout_ms: 100\n"),
+        22,
+        "timing.etcd_election_timeout_ms",
+        "5 x etcd_heartbeat_ms",
+    ),
+    ("missing field", ("deployment: test\n", ""), 1, "deployment", "required field is missing"),
+    ("unknown field", ("timing:\n", "timming:\n"), 20, "timming", "unknown field"),
+    (
+        "bad address",
+        ("address: 10.240.0.31", "address: 10.240.0.310"),
+        12,
+        "hosts[5].address",
+        "IPv4 address",
+    ),
+    (
+        "duplicate yaml key",
+        ("  haproxy:\n", "  haproxy:\n  rabbitmq:\n"),
+        17,
+        "components.rabbitmq",
+        "appears twice",
+    ),
+    (
+        "host without the role",
+        ("  l3-agent:\n", "  l3-agent: {hosts: [ctl1]}\n"),
+        19,
+        "components.l3-agent.hosts[0]",
+        "no network role",
+    ),
+    (
+        "keepalived away from haproxy",
+        ("  keepalived:\n", "  keepalived: {hosts: [db1]}\n"),
+        17,
+        "components.keepalived",
+        "exactly the haproxy hosts",
+    ),
+    (
+        "lab range overlaps",
+        ("timing:\n", "lab: {external_cidr: 10.240.0.0/25}\ntiming:\n"),
+        20,
+        "lab.external_cidr",
+        "overlaps network management",
+    ),
+]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(cli, argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_base_inventory_is_valid(
+    write_inventory: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["inventory", "check", str(write_inventory(BASE))], capsys)
+    assert (code, err) == (0, "")
+    assert "ok: deployment 'test', 6 hosts, 6 components" in out
+
+
+@pytest.mark.parametrize(
+    ("old_new", "line", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_malformed_inventory_gives_one_line(
+    old_new: tuple[str, str],
+    line: int,
+    field: str | None,
+    words: str,
+    write_inventory: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, new = old_new
+    assert old in BASE, "the case must change the base inventory"
+    path = write_inventory(BASE.replace(old, new, 1))
+    code, out, err = _run(["inventory", "check", str(path)], capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    prefix = f"{path}:{line}: "
+    assert lines[0].startswith(prefix), lines[0]
+    if field is not None:
+        assert lines[0].startswith(f"{prefix}{field}: "), lines[0]
+    assert words in lines[0]
+
+
+def test_several_problems_are_all_reported(
+    write_inventory: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = BASE.replace("{name: ctl2,", "{name: ctl1,").replace(
+        "{address: 10.240.0.100}", "{address: 10.9.0.1}"
+    )
+    code, _out, err = _run(["inventory", "check", str(write_inventory(text))], capsys)
+    assert code == 2
+    assert len(err.splitlines()) == 2
+    assert all(re.match(r".+:\d+: \S+: ", line) for line in err.splitlines())
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = _run(["analyze", str(tmp_path / "nope.yaml")], capsys)
+    assert code == 2
+    assert err == f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory\n"
+
+
+def test_bad_cli_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = _run(["analyze", "--frobnicate", "x.yaml"], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        "hastack analyze: error: No such option '--frobnicate' (see `hastack analyze --help`)"
+    ]
+
+
+def test_inventory_that_is_not_a_mapping(
+    write_inventory: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_inventory("- just\n- a list\n")
+    code, _out, err = _run(["inventory", "check", str(path)], capsys)
+    assert code == 2
+    assert err == f"{path}:1: the inventory must be a YAML mapping (deployment, networks, hosts, ...)\n"

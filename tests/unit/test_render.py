@@ -1,0 +1,116 @@
+"""Rendering is pure: the inventory's knobs land in the daemons' configuration text."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import yaml
+
+from hastack.model import Deployment
+from hastack.render import render_all
+from hastack.render.haproxy import haproxy_command
+from hastack.render.rabbitmq import password_hash
+
+
+def _file(dep: Deployment, host: str, path: str) -> str:
+    return next(f.text for f in render_all(dep) if f.host == host and f.path == path)
+
+
+def test_files_per_role(paper: Deployment) -> None:
+    by_host: dict[str, set[str]] = {}
+    for f in render_all(paper):
+        by_host.setdefault(f.host, set()).add(f.path)
+    assert {"haproxy.cfg", "keepalived.conf", "mariadb.cnf", "rabbitmq.conf", "etcd.conf.yml"} <= by_host[
+        "db1"
+    ]
+    assert by_host["ctl1"] == {"systemd/hastack-controller.service"}
+    assert by_host["net1"] == {"systemd/hastack-agent.service"}
+    assert "cmp1" not in by_host
+
+
+def test_rendering_is_deterministic(paper: Deployment) -> None:
+    assert render_all(paper) == render_all(paper)
+
+
+def test_haproxy_health_checks_follow_the_timing_knobs(paper: Deployment) -> None:
+    cfg = _file(paper, "db1", "haproxy.cfg")
+    assert "option redispatch" in cfg
+    assert "retries 3" in cfg
+    assert "bind 10.240.0.100:5000 transparent" in cfg
+    assert "option httpchk GET /v3" in cfg
+    assert (
+        "inter 200ms fastinter 200ms downinter 200ms fall 2 rise 2 observe layer7 error-limit 3 "
+        "on-error mark-down" in cfg
+    )
+    assert "stats socket /run/hastack/db1/haproxy.sock mode 600 level admin" in cfg
+    assert "timeout check 250ms" in cfg
+
+
+def test_haproxy_sends_galera_writes_to_one_node(paper: Deployment) -> None:
+    cfg = _file(paper, "db1", "haproxy.cfg")
+    section = cfg[cfg.index("listen database") :].split("\n\n")[0]
+    assert "server db1 10.240.0.11:3306\n" in section
+    assert "server db2 10.240.0.12:3306 backup" in section
+    assert "server db3 10.240.0.13:3306 backup" in section
+    assert "stick on dst" in section
+    assert "mode tcp" in section
+
+
+def test_keepalived_vrrp3_with_advert_vmac_and_haproxy_tracking(paper: Deployment) -> None:
+    first, second = _file(paper, "db1", "keepalived.conf"), _file(paper, "db2", "keepalived.conf")
+    assert "vrrp_version 3" in first
+    assert "advert_int 0.1" in first
+    assert "use_vmac vrrp.51" in first
+    assert "virtual_router_id 51" in first
+    assert "10.240.0.100/24" in first
+    assert "priority 150" in first
+    assert "priority 140" in second
+    assert f"process {' '.join(haproxy_command(paper, 'db1')[:3])}" in first
+    assert "vrrp_garp_master_delay" in first
+
+
+def test_galera_cluster_and_failure_detection(paper: Deployment) -> None:
+    cnf = _file(paper, "db2", "mariadb.cnf")
+    assert "wsrep_cluster_address = gcomm://10.240.0.11,10.240.0.12,10.240.0.13" in cnf
+    assert "wsrep_node_address = 10.240.0.12" in cnf
+    assert "evs.suspect_timeout=PT2S" in cnf
+    assert "evs.keepalive_period=PT0.5S" in cnf
+    assert "evs.inactive_check_period=PT0.5S" in cnf
+
+
+def test_rabbitmq_static_peers_and_quorum_vhost(paper: Deployment) -> None:
+    conf = _file(paper, "db3", "rabbitmq.conf")
+    assert "cluster_formation.peer_discovery_backend = classic_config" in conf
+    for i, host in enumerate(("db1", "db2", "db3"), start=1):
+        assert f"cluster_formation.classic_config.nodes.{i} = rabbit@{host}" in conf
+    assert "cluster_partition_handling = pause_minority" in conf
+    definitions = json.loads(_file(paper, "db3", "rabbitmq-definitions.json"))
+    vhost = next(v for v in definitions["vhosts"] if v["name"] == "openstack")
+    assert vhost["metadata"]["default_queue_type"] == "quorum"
+    assert "hastack-lab" not in json.dumps(definitions)  # only the hash of the password
+
+
+def test_rabbitmq_password_hash_is_salted_sha256() -> None:
+    salt = b"\x01\x02\x03\x04"
+    raw = base64.b64decode(password_hash("secret", salt))
+    assert raw[:4] == salt
+    assert raw[4:] == hashlib.sha256(salt + b"secret").digest()
+
+
+def test_etcd_timings(paper: Deployment) -> None:
+    conf = yaml.safe_load(_file(paper, "db1", "etcd.conf.yml"))
+    assert conf["heartbeat-interval"] == 50
+    assert conf["election-timeout"] == 500
+    assert conf["initial-cluster"].count("=http://") == 3
+
+
+def test_systemd_units_notify_watchdog_restart(paper: Deployment) -> None:
+    agent = _file(paper, "net1", "systemd/hastack-agent.service")
+    assert "Type=notify" in agent
+    assert "Restart=always" in agent
+    assert "WatchdogSec=600ms" in agent  # three heartbeats of 200 ms
+    assert "--host net1" in agent
+    controller = _file(paper, "ctl1", "systemd/hastack-controller.service")
+    assert "WatchdogSec=1000ms" in controller
