@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hastack.lab.system import LabError
 from hastack.model import InventoryError
 
 EXIT_BAD_INPUT = 2
@@ -40,6 +41,9 @@ def run_guarded(command: click.Command, argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         click.echo(f"{prog}: error: {e.format_message()}", err=True)
         return e.exit_code
+    except LabError as e:
+        click.echo(f"{prog} lab: error: {e}", err=True)
+        return EXIT_FAILED
     except CliError as e:
         click.echo(f"{prog}: error: {e}", err=True)
         return e.exit_code

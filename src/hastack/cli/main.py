@@ -18,6 +18,7 @@ from hastack.catalog import CATALOG
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError, run_guarded
 from hastack.cli.files import render_graph, write_tree
+from hastack.cli.lab import lab
 from hastack.model import load_deployment
 from hastack.render import render_all
 
@@ -149,6 +150,9 @@ def render(inventory: Path, out_dir: Path, only_host: str | None, as_json: bool)
         output.print_json({"output": str(out_dir), "files": [f"{f.host}/{f.path}" for f in files]})
     else:
         click.echo(f"wrote {len(files)} files for {len({f.host for f in files})} hosts to {out_dir}")
+
+
+cli.add_command(lab)
 
 
 def main() -> None:

@@ -1,0 +1,74 @@
+"""Daemons of the lab: started inside a namespace, recorded by PID and start time, stopped by that record."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from hastack.lab.state import ProcessRecord
+from hastack.lab.system import LabError, in_netns, poll
+
+
+def starttime(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat, or None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its closing one.
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def is_alive(rec: ProcessRecord) -> bool:
+    return starttime(rec.pid) == rec.starttime and not _is_zombie(rec.pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def spawn(name: str, host: str, netns: str, argv: tuple[str, ...], log: Path) -> ProcessRecord:
+    """Start `argv` in `netns` (`ip netns exec` execs into it, so the PID is the daemon's own)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        try:
+            proc = subprocess.Popen(
+                in_netns(netns, argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise LabError(f"cannot start {name} on {host}: {e}") from e
+    started = starttime(proc.pid)
+    if started is None:
+        raise LabError(f"{name} on {host} exited at once; see {log}")
+    return ProcessRecord(name, host, proc.pid, started, list(argv), str(log))
+
+
+def stop(rec: ProcessRecord, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; only if the PID still belongs to the process we started."""
+    if not is_alive(rec):
+        return
+    os.kill(rec.pid, signal.SIGCONT)  # a frozen (SIGSTOPped) process cannot act on SIGTERM
+    os.kill(rec.pid, signal.SIGTERM)
+    try:
+        poll(f"{rec.name} on {rec.host} to stop", lambda: not is_alive(rec), timeout=timeout)
+    except LabError:
+        os.kill(rec.pid, signal.SIGKILL)
+        poll(f"{rec.name} on {rec.host} to die", lambda: not is_alive(rec), timeout=5)
+    _reap(rec.pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if this process is the parent, so no zombie stays behind."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,137 @@
+"""Bringing a LabPlan up and down. Every step is idempotent, and every namespace, directory and process is
+recorded in the state file the moment it exists, so `down` removes exactly what `up` made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hastack.lab import procs, system
+from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
+from hastack.lab.state import LabState
+from hastack.lab.system import LabError, in_netns, run
+from hastack.render import render_all
+
+Progress = Callable[[str], None]
+
+
+def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
+    system.check_machine()
+    clashes = system.overlapping_routes(p.ranges)
+    if clashes:
+        mine, route = clashes[0]
+        raise LabError(
+            f"lab range {mine} overlaps the root namespace's route {route}: choose other ranges "
+            "in the inventory (networks, lab.external_cidr, lab.tenant_cidr)"
+        )
+    if state.deployment and state.deployment != p.deployment.name:
+        raise LabError(f"a lab of deployment {state.deployment!r} is up: run `hastack lab down` first")
+    state.deployment, state.inventory = p.deployment.name, inventory
+    state.save()
+    _network(p, state, progress)
+    _configs(p, state, progress)
+    _daemons(p, state, progress)
+    progress("waiting for etcd to be healthy")
+    system.poll("etcd members to be healthy", lambda: _etcd_healthy(p), timeout=30, interval=0.2)
+
+
+def _record_netns(state: LabState, name: str) -> None:
+    if name not in state.namespaces:
+        state.namespaces.append(name)
+        state.save()
+
+
+def _network(p: LabPlan, state: LabState, progress: Progress) -> None:
+    progress(f"management switch: namespace {p.switch_netns}, bridge {p.bridge}")
+    _record_netns(state, p.switch_netns)
+    system.ensure_netns(p.switch_netns)
+    system.ensure_bridge(p.switch_netns, p.bridge)
+    for h in p.hosts:
+        progress(f"host {h.name}: namespace {h.netns}, {h.interface} {h.address}/{h.prefixlen}")
+        _record_netns(state, h.netns)
+        system.ensure_netns(h.netns)
+        system.ensure_veth(h.netns, h.interface, p.switch_netns, h.switch_port, p.bridge)
+        system.ensure_address(h.netns, h.interface, f"{h.address}/{h.prefixlen}")
+
+
+def _configs(p: LabPlan, state: LabState, progress: Progress) -> None:
+    progress(f"rendering configuration into {LAB_ROOT}")
+    if LAB_ROOT not in state.dirs:
+        state.dirs.append(LAB_ROOT)
+        state.save()
+    root = Path(LAB_ROOT)
+    for h in p.hosts:
+        for sub in ("etc", "state", "run", "log"):
+            (root / h.name / sub).mkdir(parents=True, exist_ok=True)
+    for f in render_all(p.deployment):
+        target = root / f.host / "etc" / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.text)
+
+
+def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:
+    for d in p.daemons:
+        if any(r.name == d.name and r.host == d.host and procs.is_alive(r) for r in state.processes):
+            continue
+        progress(f"starting {d.name} on {d.host}")
+        rec = procs.spawn(
+            d.name, d.host, p.host(d.host).netns, d.argv, Path(LAB_ROOT) / d.host / "log" / f"{d.name}.log"
+        )
+        state.processes = [r for r in state.processes if (r.name, r.host) != (d.name, d.host)] + [rec]
+        state.save()
+
+
+def _etcd_healthy(p: LabPlan) -> bool:
+    first = p.host(p.deployment.hosts_of("etcd")[0])
+    out = run(
+        in_netns(
+            first.netns, ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", "health", "-w", "json"]
+        ),
+        check=False,
+        timeout=10,
+    )
+    try:
+        return all(e["health"] for e in json.loads(out.stdout)) if out.returncode == 0 else False
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def down(state: LabState, progress: Progress) -> None:
+    """Remove what the state file records, in reverse; safe to run twice and after a failed `up`."""
+    system.check_machine()
+    for rec in reversed(list(state.processes)):
+        progress(f"stopping {rec.name} on {rec.host} (pid {rec.pid})")
+        procs.stop(rec)
+        state.processes.remove(rec)
+        state.save()
+    for ns in reversed(list(state.namespaces)):
+        progress(f"removing namespace {ns}")
+        system.delete_netns(ns)
+        state.namespaces.remove(ns)
+        state.save()
+    for d in reversed(list(state.dirs)):
+        progress(f"removing {d}")
+        shutil.rmtree(d, ignore_errors=True)
+        state.dirs.remove(d)
+        state.save()
+    state.deployment = state.inventory = ""
+    state.save()
+
+
+def status(p: LabPlan, state: LabState) -> dict[str, Any]:
+    present = system.netns_list()
+    return {
+        "deployment": state.deployment,
+        "hosts": [
+            {"host": h.name, "netns": h.netns, "address": h.address, "up": h.netns in present}
+            for h in p.hosts
+        ],
+        "processes": [
+            {"name": r.name, "host": r.host, "pid": r.pid, "alive": procs.is_alive(r)}
+            for r in state.processes
+        ],
+        "etcd_healthy": _etcd_healthy(p) if p.switch_netns in present else False,
+    }

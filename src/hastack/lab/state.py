@@ -1,0 +1,54 @@
+"""The lab's record of what it made: namespaces and processes, saved after every change.
+
+Teardown reads only this file, so it removes exactly what `lab up` made, even after an `up` that crashed
+half-way, and a second `down` finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STATE_FILE = Path("/run/hastack-lab/state.json")
+
+
+@dataclass
+class ProcessRecord:
+    """A process the lab started. `starttime` (clock ticks since boot, /proc/PID/stat field 22) tells it
+    apart from a later process that reuses the PID, so the lab never signals a stranger."""
+
+    name: str
+    host: str
+    pid: int
+    starttime: int
+    argv: list[str]
+    log: str
+
+
+@dataclass
+class LabState:
+    deployment: str = ""
+    inventory: str = ""
+    namespaces: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    processes: list[ProcessRecord] = field(default_factory=list)
+    faults: list[dict[str, str]] = field(default_factory=list)
+
+    def save(self, path: Path = STATE_FILE) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path = STATE_FILE) -> LabState:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        procs = [ProcessRecord(**p) for p in data.pop("processes", [])]
+        return cls(processes=procs, **data)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.namespaces and not self.processes and not self.dirs

@@ -1,0 +1,121 @@
+"""The lab's boundary to the kernel: iproute2 commands, ensure-style and confirmed by polling.
+
+Every failure here is a LabError raised from its cause; the CLI catches it in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network
+from typing import Any
+
+NEEDED_TOOLS = ("ip", "nft", "etcd", "etcdctl")
+
+
+class LabError(Exception):
+    """The lab could not do what was asked; the message says what and why."""
+
+
+def run(argv: Sequence[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise LabError(f"`{' '.join(argv)}` failed: {e}") from e
+    if check and result.returncode != 0:
+        raise LabError(f"`{' '.join(argv)}` failed: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns, *argv]
+
+
+def poll(what: str, done: Callable[[], bool], timeout: float, interval: float = 0.05) -> None:
+    """Wait until `done()` holds; LabError naming `what` if it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def check_machine() -> None:
+    """Refuse to start without root or without the tools the lab drives."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, veth links, daemons)")
+    missing = [t for t in NEEDED_TOOLS if shutil.which(t) is None]
+    if missing:
+        raise LabError(f"missing tools: {', '.join(missing)} (run scripts/setup.sh)")
+
+
+def root_routes() -> list[IPv4Network]:
+    """The IPv4 destinations routed in the root namespace, without the default route."""
+    routes: list[dict[str, Any]] = json.loads(
+        run(["ip", "-json", "-4", "route", "show", "table", "all"]).stdout
+    )
+    nets = []
+    for r in routes:
+        dst = r.get("dst", "")
+        if dst in ("default", "") or r.get("type") in ("broadcast", "local", "multicast"):
+            continue
+        nets.append(IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False))
+    return nets
+
+
+def overlapping_routes(ranges: Sequence[IPv4Network]) -> list[tuple[IPv4Network, IPv4Network]]:
+    return [(mine, route) for mine in ranges for route in root_routes() if mine.overlaps(route)]
+
+
+def netns_list() -> set[str]:
+    out = run(["ip", "-json", "netns", "list"]).stdout.strip()
+    return {n["name"] for n in json.loads(out)} if out else set()
+
+
+def ensure_netns(name: str) -> None:
+    if name not in netns_list():
+        run(["ip", "netns", "add", name])
+    poll(f"namespace {name}", lambda: name in netns_list(), timeout=5)
+    run(in_netns(name, ["ip", "link", "set", "lo", "up"]))
+
+
+def delete_netns(name: str) -> None:
+    """Remove a namespace the lab made (its links go with it); nothing if it is already gone."""
+    if name in netns_list():
+        run(["ip", "netns", "delete", name])
+    poll(f"namespace {name} to go", lambda: name not in netns_list(), timeout=5)
+
+
+def link_exists(netns: str, ifname: str) -> bool:
+    return run(in_netns(netns, ["ip", "link", "show", "dev", ifname]), check=False).returncode == 0
+
+
+def ensure_bridge(netns: str, bridge: str) -> None:
+    if not link_exists(netns, bridge):
+        run(in_netns(netns, ["ip", "link", "add", bridge, "type", "bridge", "stp_state", "0"]))
+    run(in_netns(netns, ["ip", "link", "set", bridge, "up"]))
+
+
+def ensure_veth(host_ns: str, host_if: str, switch_ns: str, switch_if: str, bridge: str) -> None:
+    """A veth pair from a host namespace to a port of the switch namespace's bridge."""
+    if not link_exists(host_ns, host_if):
+        # Made inside the switch namespace, then one end moved: the root namespace never holds either end.
+        if not link_exists(switch_ns, switch_if):
+            run(
+                in_netns(switch_ns, ["ip", "link", "add", switch_if, "type", "veth", "peer", "name", host_if])
+            )
+        run(in_netns(switch_ns, ["ip", "link", "set", host_if, "netns", host_ns]))
+    run(in_netns(switch_ns, ["ip", "link", "set", switch_if, "master", bridge, "up"]))
+    run(in_netns(host_ns, ["ip", "link", "set", host_if, "up"]))
+    poll(f"{host_if} in {host_ns}", lambda: link_exists(host_ns, host_if), timeout=5)
+
+
+def ensure_address(netns: str, ifname: str, cidr: str) -> None:
+    shown = run(in_netns(netns, ["ip", "-json", "addr", "show", "dev", ifname])).stdout
+    have = {f"{a['local']}/{a['prefixlen']}" for link in json.loads(shown) for a in link.get("addr_info", [])}
+    if cidr not in have:
+        run(in_netns(netns, ["ip", "addr", "add", cidr, "dev", ifname]))

@@ -1,0 +1,66 @@
+"""The shared lab: brought up once per test session from examples/paper.yaml, torn down at the end.
+
+Lab tests need root (namespaces, daemons). They are skipped without it, except under CI, where a
+missing lab is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hastack.lab import realise, system
+from hastack.lab.plan import LabPlan, plan
+from hastack.lab.state import LabState
+from hastack.model import load_deployment
+
+PAPER = Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the machine has outside the lab's control: compared before `up` and after `down`."""
+
+    namespaces: frozenset[str]
+    root_links: frozenset[str]
+    mounts: frozenset[str]
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        links = system.run(["ip", "-o", "link", "show"]).stdout.splitlines()
+        return cls(
+            namespaces=frozenset(system.netns_list()),
+            root_links=frozenset(line.split(":")[1].strip().split("@")[0] for line in links),
+            mounts=frozenset(Path("/proc/mounts").read_text().splitlines()),
+        )
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("lab tests must run as root in CI")
+        pytest.skip("lab tests need root")
+
+
+@dataclass
+class Lab:
+    plan: LabPlan
+    before: Snapshot
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    needs_root()
+    if not LabState.load().is_empty:
+        pytest.fail("a lab is already up: run `hastack lab down` before the lab tests")
+    before = Snapshot.take()
+    p = plan(load_deployment(PAPER))
+    try:
+        realise.up(p, LabState.load(), str(PAPER), lambda _step: None)
+        yield Lab(p, before)
+    finally:
+        realise.down(LabState.load(), lambda _step: None)

@@ -1,0 +1,95 @@
+"""The lab's hosts, management network and etcd, and its promise to leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hastack.lab import procs, realise, system
+from hastack.lab.plan import etcd_endpoints, plan
+from hastack.lab.state import LabState
+from hastack.model import parse_inventory
+from hastack.model.checks import resolve
+from tests.lab.conftest import Lab, Snapshot, needs_root
+
+
+def _in(lab: Lab, host: str, *argv: str) -> str:
+    return system.run(system.in_netns(lab.plan.host(host).netns, argv)).stdout
+
+
+def test_every_host_reaches_every_other_on_the_management_network(lab: Lab) -> None:
+    for h in lab.plan.hosts:
+        out = _in(lab, "ctl1", "ping", "-c", "1", "-W", "1", h.address)
+        assert " 0% packet loss" in out, f"ctl1 cannot reach {h.name}"
+
+
+def test_root_namespace_holds_no_lab_address(lab: Lab) -> None:
+    shown = json.loads(system.run(["ip", "-json", "addr", "show"]).stdout)
+    addrs = {a["local"] for link in shown for a in link.get("addr_info", [])}
+    assert not addrs & {h.address for h in lab.plan.hosts}
+    assert Snapshot.take().root_links == lab.before.root_links  # no lab link in the root namespace
+
+
+def test_etcd_has_three_healthy_members(lab: Lab) -> None:
+    out = _in(
+        lab, "ctl1", "etcdctl", "--endpoints", etcd_endpoints(lab.plan), "endpoint", "health", "-w", "json"
+    )
+    health = json.loads(out)
+    assert len(health) == 3
+    assert all(e["health"] for e in health)
+
+
+def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:
+    state = LabState.load()
+    assert {(r.name, r.host) for r in state.processes} == {("etcd", "db1"), ("etcd", "db2"), ("etcd", "db3")}
+    for rec in state.processes:
+        assert procs.is_alive(rec)
+        assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == "etcd"
+
+
+def test_up_again_changes_nothing(lab: Lab) -> None:
+    pids = [r.pid for r in LabState.load().processes]
+    realise.up(lab.plan, LabState.load(), LabState.load().inventory, lambda _s: None)
+    assert [r.pid for r in LabState.load().processes] == pids
+
+
+def test_a_lab_range_that_overlaps_a_root_route_is_refused(tmp_path: Path) -> None:
+    needs_root()
+    route = system.root_routes()[0]
+    inv = parse_inventory(
+        textwrap.dedent(f"""
+        deployment: clash
+        networks: {{management: {route}}}
+        hosts: [{{name: a, address: {next(route.hosts())}, roles: [persistence]}}]
+        components: {{etcd: }}
+        lab: {{external_cidr: 10.251.0.0/24, tenant_cidr: 10.252.0.0/16}}
+    """)
+    )
+    state = LabState(deployment="")
+    namespaces = system.netns_list()
+    with pytest.raises(system.LabError, match=f"overlaps the root namespace's route {route}"):
+        # A state object that is never saved: the refusal must come before any change.
+        realise.up(plan(resolve(inv)), state, "clash.yaml", lambda _s: None)
+    assert system.netns_list() == namespaces
+    assert state.namespaces == []
+
+
+def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
+    """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests."""
+    realise.down(LabState.load(), lambda _s: None)
+    after = Snapshot.take()
+    assert after.namespaces == lab.before.namespaces
+    assert after.root_links == lab.before.root_links
+    assert after.mounts == lab.before.mounts
+    assert not Path("/var/lib/hastack-lab").exists()
+    assert LabState.load().is_empty
+    realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
+    realise.up(
+        lab.plan,
+        LabState.load(),
+        str(Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"),
+        lambda _s: None,
+    )
