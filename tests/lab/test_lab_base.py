@@ -44,10 +44,12 @@ def test_etcd_has_three_healthy_members(lab: Lab) -> None:
 
 def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:
     state = LabState.load()
-    assert {(r.name, r.host) for r in state.processes} == {("etcd", "db1"), ("etcd", "db2"), ("etcd", "db3")}
+    expected = {(d, h) for d in ("etcd", "mariadb") for h in ("db1", "db2", "db3")}
+    assert {(r.name, r.host) for r in state.processes} >= expected
+    comm = {"etcd": "etcd", "mariadb": "mariadbd"}
     for rec in state.processes:
         assert procs.is_alive(rec)
-        assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == "etcd"
+        assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == comm[rec.name]
 
 
 def test_up_again_changes_nothing(lab: Lab) -> None:
@@ -75,6 +77,16 @@ def test_a_lab_range_that_overlaps_a_root_route_is_refused(tmp_path: Path) -> No
         realise.up(plan(resolve(inv)), state, "clash.yaml", lambda _s: None)
     assert system.netns_list() == namespaces
     assert state.namespaces == []
+
+
+def test_galera_has_three_synced_nodes(lab: Lab) -> None:
+    from hastack.lab import galera
+
+    for host in ("db1", "db2", "db3"):
+        status = galera.status(lab.plan, host)
+        assert status["wsrep_cluster_size"] == "3", host
+        assert status["wsrep_local_state_comment"] == "Synced", host
+        assert status["wsrep_cluster_status"] == "Primary", host
 
 
 def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:

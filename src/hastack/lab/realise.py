@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import procs, system
+from hastack.lab import galera, procs, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
 from hastack.render import render_all
 
-Progress = Callable[[str], None]
+Progress = system.Progress
 
 
 def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
@@ -36,6 +35,7 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     _daemons(p, state, progress)
     progress("waiting for etcd to be healthy")
     system.poll("etcd members to be healthy", lambda: _etcd_healthy(p), timeout=30, interval=0.2)
+    galera.ensure(p, state, progress)
 
 
 def _record_netns(state: LabState, name: str) -> None:
@@ -74,14 +74,9 @@ def _configs(p: LabPlan, state: LabState, progress: Progress) -> None:
 
 def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:
     for d in p.daemons:
-        if any(r.name == d.name and r.host == d.host and procs.is_alive(r) for r in state.processes):
-            continue
-        progress(f"starting {d.name} on {d.host}")
-        rec = procs.spawn(
-            d.name, d.host, p.host(d.host).netns, d.argv, Path(LAB_ROOT) / d.host / "log" / f"{d.name}.log"
-        )
-        state.processes = [r for r in state.processes if (r.name, r.host) != (d.name, d.host)] + [rec]
-        state.save()
+        if runtime.running(state, d.name, d.host) is None:
+            progress(f"starting {d.name} on {d.host}")
+            runtime.launch(p, state, d.name, d.host, d.argv)
 
 
 def _etcd_healthy(p: LabPlan) -> bool:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 from typing import Any
 
-NEEDED_TOOLS = ("ip", "nft", "etcd", "etcdctl")
+NEEDED_TOOLS = ("ip", "nft", "etcd", "etcdctl", "mariadbd", "mariadb", "rsync")
+
+Progress = Callable[[str], None]
 
 
 class LabError(Exception):

@@ -75,6 +75,8 @@ class Secrets(Frozen):
     rabbitmq_password: str = "hastack-lab"
     erlang_cookie: str = Field(default="HASTACKLABCOOKIE", pattern=r"^[A-Za-z0-9]{8,255}$")
     db_check_user: str = "haproxy_check"
+    db_password: str = "hastack-lab"
+    keystone_admin_password: str = "hastack-lab"
 
 
 class Paths(Frozen):

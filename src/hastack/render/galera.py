@@ -31,6 +31,8 @@ def render_galera(dep: Deployment, host: str) -> str:
     lines = [
         header(dep, host),
         "[mysqld]",
+        "# As the mysql user, as packaged: an SST helper started by root would drop to nobody and fail.",
+        "user = mysql",
         f"datadir = {dirs.state}/mysql",
         f"socket = {dirs.run}/mysqld.sock",
         f"pid-file = {dirs.run}/mysqld.pid",

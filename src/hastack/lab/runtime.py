@@ -1,0 +1,33 @@
+"""Starting the lab's daemons and finding them again: every start is recorded in the state file at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hastack.lab import procs
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState, ProcessRecord
+
+
+def running(state: LabState, name: str, host: str) -> ProcessRecord | None:
+    for rec in state.processes:
+        if (rec.name, rec.host) == (name, host) and procs.is_alive(rec):
+            return rec
+    return None
+
+
+def launch(p: LabPlan, state: LabState, name: str, host: str, argv: tuple[str, ...]) -> ProcessRecord:
+    """Start `argv` as daemon `name` of `host` (unless it runs already) and record it."""
+    current = running(state, name, host)
+    if current is not None:
+        return current
+    log = Path(LAB_ROOT) / host / "log" / f"{name}.log"
+    rec = procs.spawn(name, host, p.host(host).netns, argv, log)
+    state.processes = [r for r in state.processes if (r.name, r.host) != (name, host)] + [rec]
+    state.save()
+    return rec
+
+
+def forget(state: LabState, rec: ProcessRecord) -> None:
+    state.processes = [r for r in state.processes if r is not rec]
+    state.save()
