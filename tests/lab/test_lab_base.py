@@ -44,9 +44,18 @@ def test_etcd_has_three_healthy_members(lab: Lab) -> None:
 
 def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:
     state = LabState.load()
-    expected = {(d, h) for d in ("etcd", "mariadb") for h in ("db1", "db2", "db3")}
+    daemons = ("etcd", "mariadb", "rabbitmq", "epmd", "haproxy", "keepalived", "keepalived-vrrp")
+    expected = {(d, h) for d in daemons for h in ("db1", "db2", "db3")}
     assert {(r.name, r.host) for r in state.processes} >= expected
-    comm = {"etcd": "etcd", "mariadb": "mariadbd"}
+    comm = {
+        "etcd": "etcd",
+        "mariadb": "mariadbd",
+        "rabbitmq": "beam.smp",
+        "epmd": "epmd",
+        "haproxy": "haproxy",
+        "keepalived": "keepalived",
+        "keepalived-vrrp": "keepalived",
+    }
     for rec in state.processes:
         assert procs.is_alive(rec)
         assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == comm[rec.name]
@@ -89,6 +98,36 @@ def test_galera_has_three_synced_nodes(lab: Lab) -> None:
         assert status["wsrep_cluster_status"] == "Primary", host
 
 
+def test_rabbitmq_has_three_running_nodes_and_a_quorum_vhost(lab: Lab) -> None:
+    from hastack.lab import rabbitmq
+
+    assert sorted(rabbitmq.running_nodes(lab.plan, "db3")) == ["rabbit@db1", "rabbit@db2", "rabbit@db3"]
+    vhosts = rabbitmq.ctl(lab.plan, "db1", "list_vhosts", "name", "default_queue_type", "--quiet")
+    assert "openstack\tquorum" in vhosts.splitlines()
+
+
+def test_one_load_balancer_holds_the_vip_and_writes_go_to_one_galera_node(lab: Lab) -> None:
+    from hastack.lab import loadbalancer
+
+    holders = loadbalancer.vip_holders(lab.plan)
+    assert [len(h) for h in holders.values()] == [1]
+    for client in ("ctl1", "net2"):
+        out = _in(
+            lab,
+            client,
+            "mariadb",
+            "-h",
+            "10.240.0.100",
+            "-u",
+            "hastack",
+            "-phastack-lab",
+            "-N",
+            "-e",
+            "SELECT @@wsrep_node_name",
+        )
+        assert out.strip() == "db1"
+
+
 def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests."""
     realise.down(LabState.load(), lambda _s: None)
@@ -97,6 +136,10 @@ def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     assert after.root_links == lab.before.root_links
     assert after.mounts == lab.before.mounts
     assert not Path("/var/lib/hastack-lab").exists()
+    assert not list(Path("/etc/netns").glob("hs-*")) if Path("/etc/netns").exists() else True
+    assert not [
+        line for line in system.run(["ps", "-eo", "args"]).stdout.splitlines() if "hastack-lab" in line
+    ]
     assert LabState.load().is_empty
     realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
     realise.up(

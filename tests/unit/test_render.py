@@ -10,7 +10,6 @@ import yaml
 
 from hastack.model import Deployment
 from hastack.render import render_all
-from hastack.render.haproxy import haproxy_command
 from hastack.render.rabbitmq import password_hash
 
 
@@ -67,7 +66,8 @@ def test_keepalived_vrrp3_with_advert_vmac_and_haproxy_tracking(paper: Deploymen
     assert "10.240.0.100/24" in first
     assert "priority 150" in first
     assert "priority 140" in second
-    assert f"process {' '.join(haproxy_command(paper, 'db1')[:3])}" in first
+    assert 'script "/usr/bin/curl -sf -o /dev/null --max-time 0.5 http://10.240.0.11:8404/healthz"' in first
+    assert "track_script {\n        haproxy" in first
     assert "vrrp_garp_master_delay" in first
 
 

@@ -34,7 +34,9 @@ def _is_zombie(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] == "Z"
 
 
-def spawn(name: str, host: str, netns: str, argv: tuple[str, ...], log: Path) -> ProcessRecord:
+def spawn(
+    name: str, host: str, netns: str, argv: tuple[str, ...], log: Path, env: dict[str, str] | None = None
+) -> ProcessRecord:
     """Start `argv` in `netns` (`ip netns exec` execs into it, so the PID is the daemon's own)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -45,6 +47,7 @@ def spawn(name: str, host: str, netns: str, argv: tuple[str, ...], log: Path) ->
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env={**os.environ, **(env or {})},
             )
         except OSError as e:
             raise LabError(f"cannot start {name} on {host}: {e}") from e
@@ -52,6 +55,22 @@ def spawn(name: str, host: str, netns: str, argv: tuple[str, ...], log: Path) ->
     if started is None:
         raise LabError(f"{name} on {host} exited at once; see {log}")
     return ProcessRecord(name, host, proc.pid, started, list(argv), str(log))
+
+
+def record(name: str, host: str, pid: int, log: str) -> ProcessRecord | None:
+    """A record of a process the lab did not spawn itself (a daemon's own daemon, like epmd)."""
+    started = starttime(pid)
+    if started is None:
+        return None
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return ProcessRecord(name, host, pid, started, [a.decode() for a in argv if a], log, adopted=True)
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def stop(rec: ProcessRecord, timeout: float = 10) -> None:
@@ -66,6 +85,14 @@ def stop(rec: ProcessRecord, timeout: float = 10) -> None:
         os.kill(rec.pid, signal.SIGKILL)
         poll(f"{rec.name} on {rec.host} to die", lambda: not is_alive(rec), timeout=5)
     _reap(rec.pid)
+
+
+def kill_leftover(pid: int) -> None:
+    """SIGKILL a process found in one of the lab's namespaces at teardown, and wait for it to go."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    poll(f"process {pid} to die", lambda: starttime(pid) is None or _is_zombie(pid), timeout=5)
+    _reap(pid)
 
 
 def _reap(pid: int) -> None:

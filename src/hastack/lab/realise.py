@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import galera, procs, runtime, system
+from hastack.lab import galera, loadbalancer, procs, rabbitmq, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
@@ -36,6 +36,8 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     progress("waiting for etcd to be healthy")
     system.poll("etcd members to be healthy", lambda: _etcd_healthy(p), timeout=30, interval=0.2)
     galera.ensure(p, state, progress)
+    rabbitmq.ensure(p, state, progress)
+    loadbalancer.ensure(p, state, progress)
 
 
 def _record_netns(state: LabState, name: str) -> None:
@@ -97,12 +99,18 @@ def _etcd_healthy(p: LabPlan) -> bool:
 def down(state: LabState, progress: Progress) -> None:
     """Remove what the state file records, in reverse; safe to run twice and after a failed `up`."""
     system.check_machine()
-    for rec in reversed(list(state.processes)):
+    # Daemons in reverse start order; the helpers they started (epmd) after them, since they use them.
+    spawned = [r for r in reversed(state.processes) if not r.adopted]
+    for rec in spawned + [r for r in state.processes if r.adopted]:
         progress(f"stopping {rec.name} on {rec.host} (pid {rec.pid})")
         procs.stop(rec)
         state.processes.remove(rec)
         state.save()
     for ns in reversed(list(state.namespaces)):
+        for pid in system.netns_pids(ns):
+            # Only descendants of the lab's daemons can live in a namespace the lab made.
+            progress(f"stopping leftover process {pid} ({procs.comm(pid)}) in {ns}")
+            procs.kill_leftover(pid)
         progress(f"removing namespace {ns}")
         system.delete_netns(ns)
         state.namespaces.remove(ns)

@@ -16,16 +16,28 @@ def running(state: LabState, name: str, host: str) -> ProcessRecord | None:
     return None
 
 
-def launch(p: LabPlan, state: LabState, name: str, host: str, argv: tuple[str, ...]) -> ProcessRecord:
+def launch(
+    p: LabPlan,
+    state: LabState,
+    name: str,
+    host: str,
+    argv: tuple[str, ...],
+    env: dict[str, str] | None = None,
+) -> ProcessRecord:
     """Start `argv` as daemon `name` of `host` (unless it runs already) and record it."""
     current = running(state, name, host)
     if current is not None:
         return current
     log = Path(LAB_ROOT) / host / "log" / f"{name}.log"
-    rec = procs.spawn(name, host, p.host(host).netns, argv, log)
-    state.processes = [r for r in state.processes if (r.name, r.host) != (name, host)] + [rec]
-    state.save()
+    rec = procs.spawn(name, host, p.host(host).netns, argv, log, env)
+    adopt(state, rec)
     return rec
+
+
+def adopt(state: LabState, rec: ProcessRecord) -> None:
+    """Record `rec`, replacing an older record of the same daemon on the same host."""
+    state.processes = [r for r in state.processes if (r.name, r.host) != (rec.name, rec.host)] + [rec]
+    state.save()
 
 
 def forget(state: LabState, rec: ProcessRecord) -> None:

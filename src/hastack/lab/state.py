@@ -24,6 +24,7 @@ class ProcessRecord:
     starttime: int
     argv: list[str]
     log: str
+    adopted: bool = False  # started by one of the lab's daemons (epmd), not by the lab itself
 
 
 @dataclass

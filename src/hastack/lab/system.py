@@ -14,7 +14,19 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 from typing import Any
 
-NEEDED_TOOLS = ("ip", "nft", "etcd", "etcdctl", "mariadbd", "mariadb", "rsync")
+NEEDED_TOOLS = (
+    "ip",
+    "nft",
+    "etcd",
+    "etcdctl",
+    "mariadbd",
+    "mariadb",
+    "rsync",
+    "haproxy",
+    "keepalived",
+    "curl",
+    "unshare",
+)
 
 Progress = Callable[[str], None]
 
@@ -76,6 +88,13 @@ def overlapping_routes(ranges: Sequence[IPv4Network]) -> list[tuple[IPv4Network,
 def netns_list() -> set[str]:
     out = run(["ip", "-json", "netns", "list"]).stdout.strip()
     return {n["name"] for n in json.loads(out)} if out else set()
+
+
+def netns_pids(name: str) -> list[int]:
+    """The processes living in a namespace ([] if it does not exist)."""
+    if name not in netns_list():
+        return []
+    return [int(pid) for pid in run(["ip", "netns", "pids", name]).stdout.split()]
 
 
 def ensure_netns(name: str) -> None:

@@ -15,7 +15,7 @@ def haproxy_config_path(dep: Deployment, host: str) -> str:
 
 
 def haproxy_command(dep: Deployment, host: str) -> tuple[str, ...]:
-    """How HAProxy must be started: keepalived's track_process matches exactly this argv prefix."""
+    """How HAProxy is started, in the foreground (`-db`), on this host's rendered configuration."""
     return ("/usr/sbin/haproxy", "-f", haproxy_config_path(dep, host), "-db")
 
 

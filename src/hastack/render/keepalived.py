@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hastack.model import Deployment
 from hastack.render.common import header
-from hastack.render.haproxy import haproxy_command
+from hastack.render.haproxy import MONITOR_PORT
 
 
 def vmac_interface(vrid: int) -> str:
@@ -15,7 +15,6 @@ def render_keepalived(dep: Deployment, host: str) -> str:
     inv = dep.inventory
     me = dep.host(host)
     rank = dep.hosts_of("keepalived").index(host)
-    haproxy = " ".join(haproxy_command(dep, host)[:3])
     out = [
         header(dep, host),
         "global_defs {",
@@ -32,12 +31,15 @@ def render_keepalived(dep: Deployment, host: str) -> str:
         "    vrrp_higher_prio_send_advert true",
         "}",
         "",
-        "# The VIP may only stay where HAProxy runs: the kernel's process events tell keepalived at once",
-        "# when this host's HAProxy (matched by its own config file) exits.",
-        "vrrp_track_process haproxy {",
-        f"    process {haproxy}",
-        "    param_match partial",
-        "    quorum 1",
+        "# The VIP may only stay where HAProxy answers. An HTTP check of its monitor, not a process check:",
+        "# a frozen HAProxy still exists but serves nothing, and keepalived's process tracking needs the",
+        "# kernel's process events, which only the initial network namespace delivers.",
+        "vrrp_script haproxy {",
+        f'    script "/usr/bin/curl -sf -o /dev/null --max-time 0.5 http://{me.address}:{MONITOR_PORT}/healthz"',
+        "    interval 1",
+        "    timeout 1",
+        "    fall 1",
+        "    rise 2",
         "}",
     ]
     for name, vip in inv.vips.items():
@@ -58,7 +60,7 @@ def render_keepalived(dep: Deployment, host: str) -> str:
             "    virtual_ipaddress {",
             f"        {vip.address}/{net.prefixlen}",
             "    }",
-            "    track_process {",
+            "    track_script {",
             "        haproxy",
             "    }",
             "}",

@@ -1,0 +1,101 @@
+"""HAProxy and keepalived in the lab: the VIP in front of Keystone and Galera.
+
+HAProxy runs in the foreground as `haproxy_command` renders it (keepalived's track_process matches that
+command line); keepalived runs VRRP only, in the foreground, and its VRRP child is adopted from its pidfile.
+Up means: every HAProxy answers its /healthz monitor, and exactly one host holds each VIP.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hastack.lab import procs, runtime, system
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState
+from hastack.lab.system import in_netns, run
+from hastack.render.haproxy import MONITOR_PORT, haproxy_command
+
+VIP_TIMEOUT = 15.0
+
+
+def keepalived_argv(host: str) -> tuple[str, ...]:
+    root = Path(LAB_ROOT) / host
+    return (
+        "/usr/sbin/keepalived",
+        "--dont-fork",
+        "--log-console",
+        "--log-detail",
+        "--vrrp",
+        "-f",
+        str(root / "etc" / "keepalived.conf"),
+        "-p",
+        str(root / "run" / "keepalived.pid"),
+        "-r",
+        str(root / "run" / "keepalived-vrrp.pid"),
+    )
+
+
+def vip_holders(p: LabPlan) -> dict[str, list[str]]:
+    """For each VIP address, the load-balancer hosts that have it on an interface right now."""
+    holders: dict[str, list[str]] = {str(v.address): [] for v in p.deployment.inventory.vips.values()}
+    for host in p.deployment.hosts_of("keepalived"):
+        shown = run(in_netns(p.host(host).netns, ["ip", "-json", "addr", "show"]), check=False).stdout or "[]"
+        for link in json.loads(shown):
+            for a in link.get("addr_info", []):
+                if a.get("local") in holders:
+                    holders[a["local"]].append(host)
+    return holders
+
+
+def haproxy_answers(p: LabPlan, host: str, from_host: str) -> bool:
+    url = f"http://{p.host(host).address}:{MONITOR_PORT}/healthz"
+    argv = ["curl", "-sf", "-o", "/dev/null", "--max-time", "1", url]
+    return run(in_netns(p.host(from_host).netns, argv), check=False, timeout=5).returncode == 0
+
+
+def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = p.deployment
+    lbs = dep.hosts_of("haproxy")
+    if not lbs:
+        return
+    for host in lbs:
+        if runtime.running(state, "haproxy", host) is None:
+            progress(f"haproxy: starting on {host}")
+            runtime.launch(p, state, "haproxy", host, haproxy_command(dep, host))
+    observer = dep.hosts[0].name
+    for host in lbs:
+        _wait_answers(p, host, observer)
+    for host in dep.hosts_of("keepalived"):
+        if runtime.running(state, "keepalived", host) is None:
+            progress(f"keepalived: starting on {host}")
+            runtime.launch(p, state, "keepalived", host, keepalived_argv(host))
+    if dep.inventory.vips:
+        progress("keepalived: waiting for one holder per VIP")
+        system.poll(
+            "each VIP to have exactly one holder",
+            lambda: all(len(h) == 1 for h in vip_holders(p).values()),
+            VIP_TIMEOUT,
+            0.1,
+        )
+    for host in dep.hosts_of("keepalived"):
+        _adopt_vrrp_child(state, host)
+
+
+def _wait_answers(p: LabPlan, host: str, observer: str) -> None:
+    system.poll(f"haproxy on {host} to answer", lambda: haproxy_answers(p, host, observer), 10, 0.1)
+
+
+def _adopt_vrrp_child(state: LabState, host: str) -> None:
+    if runtime.running(state, "keepalived-vrrp", host) is not None:
+        return
+    pidfile = Path(LAB_ROOT) / host / "run" / "keepalived-vrrp.pid"
+    system.poll(f"keepalived's VRRP child on {host}", pidfile.exists, 5)
+    rec = procs.record(
+        "keepalived-vrrp",
+        host,
+        int(pidfile.read_text().split()[0]),
+        str(Path(LAB_ROOT) / host / "log" / "keepalived.log"),
+    )
+    if rec is not None:
+        runtime.adopt(state, rec)

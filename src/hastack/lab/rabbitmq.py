@@ -1,0 +1,117 @@
+"""RabbitMQ in the lab: three nodes, each with its own hostname and /etc/hosts, clustered by classic
+config peer discovery, confirmed by `rabbitmqctl cluster_status`.
+
+Each node needs a hostname of its own (its Erlang node name is rabbit@HOST): the lab runs it in a UTS
+namespace set to the host's name, and `ip netns exec` bind-mounts /etc/netns/NS/hosts over /etc/hosts.
+epmd, which RabbitMQ starts and which daemonizes, is found among the namespace's processes and recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from hastack.lab import procs, runtime, system
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState
+from hastack.lab.system import in_netns, run
+from hastack.render.rabbitmq import node_name
+
+RABBITMQ_BIN = "/usr/lib/rabbitmq/bin"
+FORM_TIMEOUT = 120.0
+NETNS_ETC = Path("/etc/netns")
+
+
+def _home(host: str) -> Path:
+    return Path(LAB_ROOT) / host / "state" / "rabbitmq"
+
+
+def env(host: str) -> dict[str, str]:
+    root, home = Path(LAB_ROOT) / host, _home(host)
+    return {
+        "HOME": str(home),
+        "RABBITMQ_NODENAME": node_name(host),
+        "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(home / "log"),
+        "RABBITMQ_CONFIG_FILE": str(root / "etc" / "rabbitmq.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(root / "etc" / "enabled_plugins"),
+        "RABBITMQ_PID_FILE": str(root / "run" / "rabbitmq.pid"),
+        # Makes the start script exec the node instead of waiting on it: the lab's PID is the node's.
+        "RUNNING_UNDER_SYSTEMD": "true",
+    }
+
+
+def with_hostname(host: str, *argv: str) -> tuple[str, ...]:
+    """argv run in a UTS namespace whose hostname is `host` (unshare execs, so the PID stays argv's)."""
+    return ("unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv)
+
+
+def ctl(p: LabPlan, host: str, *args: str, timeout: float = 30) -> str:
+    argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmqctl", "-n", node_name(host), *args)
+    envs = [f"{k}={v}" for k, v in env(host).items()]
+    return run(in_netns(p.host(host).netns, ("env", *envs, *argv)), timeout=timeout).stdout
+
+
+def running_nodes(p: LabPlan, host: str) -> list[str]:
+    try:
+        out = ctl(p, host, "cluster_status", "--formatter", "json", timeout=15)
+        nodes: list[str] = json.loads(out).get("running_nodes", [])
+    except (system.LabError, ValueError):
+        return []
+    return nodes
+
+
+def prepare(p: LabPlan, state: LabState) -> None:
+    """Directories, the cookie, the plugin list, and each node's /etc/hosts (recorded for teardown)."""
+    hosts_file = "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in p.hosts)
+    if not NETNS_ETC.exists():
+        NETNS_ETC.mkdir(parents=True)
+        state.dirs.insert(0, str(NETNS_ETC))
+    for host in p.deployment.hosts_of("rabbitmq"):
+        home = _home(host)
+        for sub in ("mnesia", "log"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        cookie = home / ".erlang.cookie"
+        if not cookie.exists():
+            shutil.copyfile(Path(LAB_ROOT) / host / "etc" / "erlang.cookie", cookie)
+        os.chmod(cookie, 0o400)
+        (Path(LAB_ROOT) / host / "etc" / "enabled_plugins").write_text("[].\n")
+        etc = NETNS_ETC / p.host(host).netns
+        if str(etc) not in state.dirs:
+            state.dirs.append(str(etc))
+        etc.mkdir(exist_ok=True)
+        (etc / "hosts").write_text(hosts_file)
+    state.save()
+
+
+def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    hosts = p.deployment.hosts_of("rabbitmq")
+    if not hosts:
+        return
+    prepare(p, state)
+    for host in hosts:
+        if runtime.running(state, "rabbitmq", host) is None:
+            progress(f"rabbitmq: starting {node_name(host)}")
+            argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmq-server")
+            runtime.launch(p, state, "rabbitmq", host, argv, env(host))
+    progress(f"rabbitmq: waiting for {len(hosts)} running nodes")
+    system.poll(
+        "the RabbitMQ cluster to form",
+        lambda: len(running_nodes(p, hosts[0])) == len(hosts),
+        FORM_TIMEOUT,
+        0.5,
+    )
+    for host in hosts:
+        _adopt_epmd(p, state, host)
+
+
+def _adopt_epmd(p: LabPlan, state: LabState, host: str) -> None:
+    if runtime.running(state, "epmd", host) is not None:
+        return
+    for pid in system.netns_pids(p.host(host).netns):
+        if procs.comm(pid) == "epmd":
+            rec = procs.record("epmd", host, pid, str(Path(LAB_ROOT) / host / "log" / "rabbitmq.log"))
+            if rec is not None:
+                runtime.adopt(state, rec)
