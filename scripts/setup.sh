@@ -6,6 +6,9 @@ set -euo pipefail
 
 HASTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${HASTACK_VENV:-$HASTACK_ROOT/.venv}
+# The real OpenStack services the lab runs (Keystone, its uwsgi, the openstack client) live apart from
+# hastack's own environment: their dependency tree is large and pinned by requirements-openstack.lock.
+OPENSTACK_VENV=${HASTACK_OPENSTACK_VENV:-$HASTACK_ROOT/.venv-openstack}
 PYTHON=${PYTHON:-python3}
 
 DEBIAN_PACKAGES=(
@@ -72,9 +75,24 @@ ensure_venv() {
   fi
 }
 
+ensure_openstack_venv() {
+  [ -x "$OPENSTACK_VENV/bin/python" ] || { log "creating virtual environment $OPENSTACK_VENV"; "$PYTHON" -m venv "$OPENSTACK_VENV"; }
+  local stamp="$OPENSTACK_VENV/.hastack-lock.sha256" want
+  want=$(sha256sum "$HASTACK_ROOT/requirements-openstack.lock" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Keystone, uwsgi and the openstack client into $OPENSTACK_VENV (about a minute)"
+    "$OPENSTACK_VENV/bin/pip" install -q --upgrade pip
+    "$OPENSTACK_VENV/bin/pip" install -q -r "$HASTACK_ROOT/requirements-openstack.lock"
+    echo "$want" >"$stamp"
+  else
+    log "OpenStack virtual environment up to date"
+  fi
+}
+
 hastack_setup() {
   install_debian_packages
   ensure_venv
+  ensure_openstack_venv
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -24,7 +24,7 @@ def test_files_per_role(paper: Deployment) -> None:
     assert {"haproxy.cfg", "keepalived.conf", "mariadb.cnf", "rabbitmq.conf", "etcd.conf.yml"} <= by_host[
         "db1"
     ]
-    assert by_host["ctl1"] == {"systemd/hastack-controller.service"}
+    assert by_host["ctl1"] == {"systemd/hastack-controller.service", "keystone/keystone.conf"}
     assert by_host["net1"] == {"systemd/hastack-agent.service"}
     assert "cmp1" not in by_host
 
@@ -114,3 +114,13 @@ def test_systemd_units_notify_watchdog_restart(paper: Deployment) -> None:
     assert "--host net1" in agent
     controller = _file(paper, "ctl1", "systemd/hastack-controller.service")
     assert "WatchdogSec=1000ms" in controller
+
+
+def test_keystone_uses_the_vip_fernet_and_the_memory_cache(paper: Deployment, minimal: Deployment) -> None:
+    conf = _file(paper, "ctl2", "keystone/keystone.conf")
+    assert "connection = mysql+pymysql://keystone:hastack-lab@10.240.0.100:3306/keystone" in conf
+    assert "provider = fernet" in conf
+    assert "backend = dogpile.cache.memory" in conf
+    assert "key_repository = /etc/hastack/ctl2/keystone/fernet-keys" in conf
+    # One host with a single database: HAProxy still fronts it, so the VIP is used there too.
+    assert "@10.240.0.100:3306/" in _file(minimal, "aio", "keystone/keystone.conf")

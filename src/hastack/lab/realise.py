@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import galera, loadbalancer, procs, rabbitmq, runtime, system
+from hastack.lab import galera, keystone, loadbalancer, procs, rabbitmq, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
@@ -38,6 +38,7 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     galera.ensure(p, state, progress)
     rabbitmq.ensure(p, state, progress)
     loadbalancer.ensure(p, state, progress)
+    keystone.ensure(p, state, progress)
 
 
 def _record_netns(state: LabState, name: str) -> None:

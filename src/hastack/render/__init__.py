@@ -10,6 +10,7 @@ from hastack.render.etcd import render_etcd
 from hastack.render.galera import render_galera
 from hastack.render.haproxy import render_haproxy
 from hastack.render.keepalived import render_keepalived
+from hastack.render.keystone import render_keystone
 from hastack.render.rabbitmq import render_erlang_cookie, render_rabbitmq_conf, render_rabbitmq_definitions
 from hastack.render.systemd import render_agent_unit, render_controller_unit
 
@@ -24,6 +25,7 @@ _FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
         ("erlang.cookie", lambda dep, _host: render_erlang_cookie(dep)),
     ),
     "etcd": (("etcd.conf.yml", render_etcd),),
+    "keystone": (("keystone/keystone.conf", render_keystone),),
     "hastack-controller": (("systemd/hastack-controller.service", render_controller_unit),),
     "hastack-agent": (("systemd/hastack-agent.service", render_agent_unit),),
 }

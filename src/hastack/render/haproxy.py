@@ -77,6 +77,8 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
     out = ["", f"frontend {name}", *_binds(dep, port), f"    default_backend {name}", "", f"backend {name}"]
     out += [
         "    balance roundrobin",
+        "    # One request per server connection: uwsgi's --http-socket reset reused keep-alive connections.",
+        "    option http-server-close",
         f"    option httpchk GET {comp.health_path}",
         "    # Live traffic counts too: a replica that starts failing requests is taken out at once.",
         f"    default-server {checks} observe layer7 error-limit 3 on-error mark-down",

@@ -1,0 +1,138 @@
+"""Keystone in the lab: the real service from PyPI, one uwsgi per controller, behind the VIP.
+
+Once, from the first controller: the schema (`db_sync`, through the VIP like every client), the fernet and
+credential keys (then copied to every replica: tokens must validate on any of them), and `bootstrap`.
+Each replica serves `keystone.wsgi.api:application` (there is no keystone-wsgi-public script) from the
+OpenStack virtual environment that scripts/setup.sh builds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from hastack.lab import runtime, system
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState
+from hastack.lab.system import in_netns, run
+from hastack.render.keystone import keystone_url
+
+OPENSTACK_VENV = Path(
+    os.environ.get("HASTACK_OPENSTACK_VENV", Path(__file__).resolve().parents[3] / ".venv-openstack")
+)
+START_TIMEOUT = 60.0
+
+
+def openstack_bin(name: str) -> str:
+    path = OPENSTACK_VENV / "bin" / name
+    if not path.exists():
+        raise system.LabError(f"{path} is missing: run scripts/setup.sh (it builds {OPENSTACK_VENV})")
+    return str(path)
+
+
+def config_dir(host: str) -> Path:
+    return Path(LAB_ROOT) / host / "etc" / "keystone"
+
+
+def manage(p: LabPlan, host: str, *args: str) -> str:
+    conf = str(config_dir(host) / "keystone.conf")
+    argv = [openstack_bin("keystone-manage"), "--config-file", conf, *args]
+    return run(in_netns(p.host(host).netns, argv), timeout=180).stdout
+
+
+def uwsgi_argv(p: LabPlan, host: str) -> tuple[str, ...]:
+    addr = f"{p.host(host).address}:{p.deployment.port('keystone')}"
+    return (
+        openstack_bin("uwsgi"),
+        "--http-socket",
+        addr,
+        "--module",
+        "keystone.wsgi.api:application",
+        "--virtualenv",
+        str(OPENSTACK_VENV),
+        "--master",
+        "--processes",
+        "1",
+        "--threads",
+        "4",
+        "--die-on-term",
+        "--need-app",
+        "--buffer-size",
+        "65535",
+        "--disable-logging",
+    )
+
+
+def answers(p: LabPlan, host: str, url: str) -> bool:
+    argv = ["curl", "-sf", "-o", "/dev/null", "--max-time", "2", url]
+    return run(in_netns(p.host(host).netns, argv), check=False, timeout=5).returncode == 0
+
+
+def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = p.deployment
+    hosts = dep.hosts_of("keystone")
+    if not hosts:
+        return
+    first = hosts[0]
+    if all(runtime.running(state, "keystone", h) for h in hosts):
+        return
+    progress(f"keystone: database schema, keys and bootstrap from {first}")
+    manage(p, first, "db_sync")
+    for repo, setup in (("fernet-keys", "fernet_setup"), ("credential-keys", "credential_setup")):
+        if not (config_dir(first) / repo / "0").exists():
+            manage(p, first, setup, "--keystone-user", "root", "--keystone-group", "root")
+        for other in hosts[1:]:
+            shutil.copytree(config_dir(first) / repo, config_dir(other) / repo, dirs_exist_ok=True)
+    url = keystone_url(dep)
+    manage(
+        p,
+        first,
+        "bootstrap",
+        "--bootstrap-password",
+        dep.inventory.secrets.keystone_admin_password,
+        "--bootstrap-admin-url",
+        url,
+        "--bootstrap-internal-url",
+        url,
+        "--bootstrap-public-url",
+        url,
+        "--bootstrap-region-id",
+        "RegionOne",
+    )
+    for host in hosts:
+        if runtime.running(state, "keystone", host) is None:
+            progress(f"keystone: starting uwsgi on {host}")
+            env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
+            runtime.launch(p, state, "keystone", host, uwsgi_argv(p, host), env)
+    for host in hosts:
+        _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
+    _wait_answers(p, first, url)
+
+
+def _wait_answers(p: LabPlan, from_host: str, url: str) -> None:
+    system.poll(f"Keystone at {url}", lambda: answers(p, from_host, url), START_TIMEOUT, 0.3)
+
+
+def openstack_cli(p: LabPlan, host: str, *args: str) -> str:
+    """The real `openstack` client, as admin, through the identity endpoint (the VIP)."""
+    dep = p.deployment
+    argv = [
+        openstack_bin("openstack"),
+        "--os-auth-url",
+        keystone_url(dep),
+        "--os-username",
+        "admin",
+        "--os-password",
+        dep.inventory.secrets.keystone_admin_password,
+        "--os-project-name",
+        "admin",
+        "--os-user-domain-name",
+        "Default",
+        "--os-project-domain-name",
+        "Default",
+        "--os-identity-api-version",
+        "3",
+        *args,
+    ]
+    return run(in_netns(p.host(host).netns, argv), timeout=60).stdout
