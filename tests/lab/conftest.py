@@ -15,7 +15,7 @@ import pytest
 
 from hastack.lab import realise, system
 from hastack.lab.plan import LabPlan, plan
-from hastack.lab.state import LabState
+from hastack.lab.state import LabState, locked
 from hastack.model import load_deployment
 
 PAPER = Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"
@@ -60,7 +60,9 @@ def lab() -> Iterator[Lab]:
     before = Snapshot.take()
     p = plan(load_deployment(PAPER))
     try:
-        realise.up(p, LabState.load(), str(PAPER), lambda _step: None)
+        with locked():
+            realise.up(p, LabState.load(), str(PAPER), lambda _step: None)
         yield Lab(p, before)
     finally:
-        realise.down(LabState.load(), lambda _step: None)
+        with locked():
+            realise.down(LabState.load(), lambda _step: None)

@@ -10,7 +10,7 @@ import pytest
 
 from hastack.lab import procs, realise, system
 from hastack.lab.plan import etcd_endpoints, plan
-from hastack.lab.state import LabState
+from hastack.lab.state import LabState, locked
 from hastack.model import parse_inventory
 from hastack.model.checks import resolve
 from tests.lab.conftest import Lab, Snapshot, needs_root
@@ -58,12 +58,15 @@ def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:
     }
     for rec in state.processes:
         assert procs.is_alive(rec)
-        assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == comm[rec.name]
+        if rec.name in comm:
+            assert Path(f"/proc/{rec.pid}/comm").read_text().strip() == comm[rec.name]
+    assert any(r.name == "supervisor" for r in state.processes)
 
 
 def test_up_again_changes_nothing(lab: Lab) -> None:
     pids = [r.pid for r in LabState.load().processes]
-    realise.up(lab.plan, LabState.load(), LabState.load().inventory, lambda _s: None)
+    with locked():
+        realise.up(lab.plan, LabState.load(), LabState.load().inventory, lambda _s: None)
     assert [r.pid for r in LabState.load().processes] == pids
 
 
@@ -130,7 +133,8 @@ def test_one_load_balancer_holds_the_vip_and_writes_go_to_one_galera_node(lab: L
 
 def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests."""
-    realise.down(LabState.load(), lambda _s: None)
+    with locked():
+        realise.down(LabState.load(), lambda _s: None)
     after = Snapshot.take()
     assert after.namespaces == lab.before.namespaces
     assert after.root_links == lab.before.root_links
@@ -141,10 +145,12 @@ def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
         line for line in system.run(["ps", "-eo", "args"]).stdout.splitlines() if "hastack-lab" in line
     ]
     assert LabState.load().is_empty
-    realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
-    realise.up(
-        lab.plan,
-        LabState.load(),
-        str(Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"),
-        lambda _s: None,
-    )
+    with locked():
+        realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
+    with locked():
+        realise.up(
+            lab.plan,
+            LabState.load(),
+            str(Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"),
+            lambda _s: None,
+        )

@@ -66,7 +66,7 @@ def test_render_writes_every_host_and_replaces_the_old_tree(
     (out_dir / "stale").mkdir(parents=True)
     code, out, _err = _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(out_dir)], capsys)
     assert code == 0
-    assert "wrote 29 files for 8 hosts" in out
+    assert "wrote 35 files for 8 hosts" in out
     assert not (out_dir / "stale").exists()
     assert (out_dir / "db1" / "haproxy.cfg").read_text().startswith("# Rendered by hastack")
     assert (out_dir / "db1" / "erlang.cookie").stat().st_mode & 0o777 == 0o400

@@ -35,7 +35,8 @@ def test_rendering_is_deterministic(paper: Deployment) -> None:
 
 def test_haproxy_health_checks_follow_the_timing_knobs(paper: Deployment) -> None:
     cfg = _file(paper, "db1", "haproxy.cfg")
-    assert "option redispatch" in cfg
+    assert "option redispatch 1" in cfg
+    assert "retry-on all-retryable-errors" in cfg
     assert "retries 3" in cfg
     assert "bind 10.240.0.100:5000 transparent" in cfg
     assert "option httpchk GET /v3" in cfg
@@ -124,3 +125,9 @@ def test_keystone_uses_the_vip_fernet_and_the_memory_cache(paper: Deployment, mi
     assert "key_repository = /etc/hastack/ctl2/keystone/fernet-keys" in conf
     # One host with a single database: HAProxy still fronts it, so the VIP is used there too.
     assert "@10.240.0.100:3306/" in _file(minimal, "aio", "keystone/keystone.conf")
+
+
+def test_haproxy_and_keepalived_restart_on_any_exit(paper: Deployment) -> None:
+    for unit in ("haproxy", "keepalived"):
+        dropin = _file(paper, "db1", f"systemd/{unit}.service.d/hastack.conf")
+        assert "[Service]\nRestart=always\nRestartSec=100ms\n" in dropin

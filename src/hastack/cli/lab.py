@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 from hastack.cli import output
-from hastack.lab import realise
+from hastack.cli.errors import CliError
+from hastack.lab import faults, realise
 from hastack.lab.plan import LabPlan, plan
-from hastack.lab.state import LabState
+from hastack.lab.state import LabState, locked
 from hastack.lab.system import LabError, in_netns
+from hastack.lab.verify import verify
 from hastack.model import load_deployment
 
 DEFAULT_INVENTORY = Path(__file__).resolve().parents[3] / "examples" / "paper.yaml"
@@ -52,7 +54,9 @@ def up(inventory: Path | None) -> None:
     """
     inventory = (inventory or DEFAULT_INVENTORY).resolve()
     start = time.monotonic()
-    realise.up(plan(load_deployment(inventory)), LabState.load(), str(inventory), _progress(start))
+    lab_plan = plan(load_deployment(inventory))
+    with locked():
+        realise.up(lab_plan, LabState.load(), str(inventory), _progress(start))
     click.echo(f"lab up in {time.monotonic() - start:.1f} s")
 
 
@@ -63,7 +67,8 @@ def down() -> None:
     Example: hastack lab down
     """
     start = time.monotonic()
-    realise.down(LabState.load(), _progress(start))
+    with locked():
+        realise.down(LabState.load(), _progress(start))
     click.echo(f"lab down in {time.monotonic() - start:.1f} s")
 
 
@@ -89,6 +94,55 @@ def status(as_json: bool) -> None:
             f"{'running' if pr['alive'] else '[red]dead[/]'}"
         )
     out.print(f"  etcd: {'[green]healthy[/]' if data['etcd_healthy'] else '[red]unhealthy[/]'}")
+
+
+@lab.command()
+@click.argument("kind", type=click.Choice(faults.KINDS))
+@click.argument("target")
+@click.option("--delay-ms", type=click.IntRange(0, 60_000), default=0, help="degrade: added delay.")
+@click.option("--loss-pct", type=click.FloatRange(0, 100), default=0.0, help="degrade: packet loss.")
+def fail(kind: str, target: str, delay_ms: int, loss_pct: float) -> None:
+    """Inject a fault: kill or freeze SERVICE:HOST, freeze-host or cut HOST, partition HOST:HOST,
+    degrade HOST. Recorded in `lab status`; `lab heal` reverses it.
+
+    Example: hastack lab fail kill keystone:ctl1
+    """
+    with locked():
+        state, p = _current()
+        click.echo(faults.inject(p, state, faults.parse(p, kind, target, delay_ms, loss_pct)))
+
+
+@lab.command()
+@click.argument("target", required=False)
+def heal(target: str | None) -> None:
+    """Reverse the recorded faults (all, or those touching TARGET) and restart whatever is dead.
+
+    Example: hastack lab heal ctl1
+    """
+    start = time.monotonic()
+    with locked():
+        state, p = _current()
+        said = realise.heal(p, state, target, _progress(start))
+    click.echo(f"healed {len(said)} fault(s); every daemon runs")
+
+
+@lab.command(name="verify")
+@JSON
+def verify_(as_json: bool) -> None:
+    """Check the lab with the real clients: etcd members, Galera cluster size, RabbitMQ nodes, the VIP,
+    and `openstack user list` through the VIP. Exits 1 if any check fails.
+
+    Example: hastack lab verify
+    """
+    _state, p = _current()
+    checks = verify(p)
+    if as_json:
+        output.print_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for c in checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<9} {c.detail}")
+    if not all(c.ok for c in checks):
+        raise CliError(f"{sum(not c.ok for c in checks)} of {len(checks)} checks failed")
 
 
 @lab.command(name="exec", context_settings={"ignore_unknown_options": True})

@@ -57,35 +57,91 @@ def is_synced(p: LabPlan, host: str, cluster_size: int) -> bool:
 
 
 def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    """Bring every database node up: a new cluster, a whole-cluster restart, or dead nodes rejoining."""
     hosts = p.deployment.hosts_of("database")
     if not hosts:
         return
-    first, *others = hosts
-    datadir = Path(LAB_ROOT) / first / "state" / "mysql"
     for host in hosts:
         _own_dirs(host)
-    if runtime.running(state, "mariadb", first) is None:
-        if not (datadir / "mysql").exists():
-            progress(f"galera: initialising the data directory on {first}")
-            run(
-                [
-                    "mariadb-install-db",
-                    f"--defaults-file={cnf(first)}",
-                    "--user=mysql",
-                    "--skip-test-db",
-                    "--auth-root-authentication-method=socket",
-                ],
-                timeout=120,
+    alive = [h for h in hosts if runtime.running(state, "mariadb", h)]
+    if not alive:
+        _bootstrap(p, state, progress, hosts)
+        alive = [h for h in hosts if runtime.running(state, "mariadb", h)]
+    for host in hosts:
+        if host in alive:
+            continue
+        position = recover_position(p, host)
+        progress(
+            f"galera: {host} joins"
+            + (
+                f" from {position} (IST if the donor still has it)"
+                if position
+                else " (state transfer by rsync)"
             )
+        )
+        extra = (f"--wsrep-start-position={position}",) if position else ()
+        runtime.launch(p, state, "mariadb", host, mysqld_argv(host, *extra))
+        alive.append(host)
+        _wait_synced(p, host, len(alive))
+
+
+def _bootstrap(p: LabPlan, state: LabState, progress: system.Progress, hosts: tuple[str, ...]) -> None:
+    """No node runs: start a new cluster on a fresh first node, or on the node that committed the most."""
+    first = hosts[0]
+    if not (_datadir(first) / "mysql").exists():
+        progress(f"galera: initialising the data directory on {first}")
+        run(
+            [
+                "mariadb-install-db",
+                f"--defaults-file={cnf(first)}",
+                "--user=mysql",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ],
+            timeout=120,
+        )
         progress(f"galera: bootstrapping a new cluster on {first}")
         runtime.launch(p, state, "mariadb", first, mysqld_argv(first, "--wsrep-new-cluster"))
+    else:
+        positions = {h: recover_position(p, h) for h in hosts if (_datadir(h) / "grastate.dat").exists()}
+        best = max(positions, key=lambda h: _seqno(positions[h]))
+        progress(
+            f"galera: whole-cluster restart from {best}, the highest committed position {positions[best]}"
+        )
+        _mark_safe_to_bootstrap(best)
+        extra = (f"--wsrep-start-position={positions[best]}",) if positions[best] else ()
+        runtime.launch(p, state, "mariadb", best, mysqld_argv(best, "--wsrep-new-cluster", *extra))
+        first = best
     system.poll(f"galera on {first} to be Synced", lambda: is_synced(p, first, 1), JOIN_TIMEOUT, 0.2)
     _users(p, first)
-    for i, host in enumerate(others, start=2):
-        if runtime.running(state, "mariadb", host) is None:
-            progress(f"galera: {host} joins (state transfer by rsync)")
-            runtime.launch(p, state, "mariadb", host, mysqld_argv(host))
-        _wait_synced(p, host, i)
+
+
+def _datadir(host: str) -> Path:
+    return Path(LAB_ROOT) / host / "state" / "mysql"
+
+
+def recover_position(p: LabPlan, host: str) -> str:
+    """`uuid:seqno` the node's InnoDB committed, by `mariadbd --wsrep-recover` ("" for an empty node)."""
+    if not (_datadir(host) / "mysql").exists():
+        return ""
+    out = run(
+        in_netns(p.host(host).netns, [*mysqld_argv(host), "--wsrep-recover", "--disable-log-error"]),
+        timeout=120,
+    )
+    for line in (out.stderr + out.stdout).splitlines():
+        if "WSREP: Recovered position:" in line:
+            return line.split("Recovered position:", 1)[1].strip()
+    return ""
+
+
+def _seqno(position: str) -> int:
+    return int(position.rsplit(":", 1)[1]) if ":" in position else -1
+
+
+def _mark_safe_to_bootstrap(host: str) -> None:
+    grastate = _datadir(host) / "grastate.dat"
+    text = grastate.read_text()
+    grastate.write_text(text.replace("safe_to_bootstrap: 0", "safe_to_bootstrap: 1"))
 
 
 def _wait_synced(p: LabPlan, host: str, cluster_size: int) -> None:

@@ -77,6 +77,23 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     first = hosts[0]
     if all(runtime.running(state, "keystone", h) for h in hosts):
         return
+    marker = Path(LAB_ROOT) / "keystone.bootstrapped"
+    if not marker.exists():
+        _bootstrap(p, first, hosts, progress)
+        marker.touch()
+    for host in hosts:
+        if runtime.running(state, "keystone", host) is None:
+            progress(f"keystone: starting uwsgi on {host}")
+            env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
+            runtime.launch(p, state, "keystone", host, uwsgi_argv(p, host), env)
+    for host in hosts:
+        _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
+    _wait_answers(p, first, keystone_url(dep))
+
+
+def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.Progress) -> None:
+    """Once per lab: the schema, the keys (the same on every replica), the admin user and endpoints."""
+    dep = p.deployment
     progress(f"keystone: database schema, keys and bootstrap from {first}")
     manage(p, first, "db_sync")
     for repo, setup in (("fernet-keys", "fernet_setup"), ("credential-keys", "credential_setup")):
@@ -100,14 +117,6 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         "--bootstrap-region-id",
         "RegionOne",
     )
-    for host in hosts:
-        if runtime.running(state, "keystone", host) is None:
-            progress(f"keystone: starting uwsgi on {host}")
-            env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
-            runtime.launch(p, state, "keystone", host, uwsgi_argv(p, host), env)
-    for host in hosts:
-        _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
-    _wait_answers(p, first, url)
 
 
 def _wait_answers(p: LabPlan, from_host: str, url: str) -> None:

@@ -62,14 +62,14 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     for host in lbs:
         if runtime.running(state, "haproxy", host) is None:
             progress(f"haproxy: starting on {host}")
-            runtime.launch(p, state, "haproxy", host, haproxy_command(dep, host))
+            start_haproxy(p, state, host)
     observer = dep.hosts[0].name
     for host in lbs:
         _wait_answers(p, host, observer)
     for host in dep.hosts_of("keepalived"):
         if runtime.running(state, "keepalived", host) is None:
             progress(f"keepalived: starting on {host}")
-            runtime.launch(p, state, "keepalived", host, keepalived_argv(host))
+            start_keepalived(p, state, host, adopt_child=False)
     if dep.inventory.vips:
         progress("keepalived: waiting for one holder per VIP")
         system.poll(
@@ -79,23 +79,48 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
             0.1,
         )
     for host in dep.hosts_of("keepalived"):
-        _adopt_vrrp_child(state, host)
+        adopt_vrrp_child(state, host)
+
+
+def start_keepalived(p: LabPlan, state: LabState, host: str, adopt_child: bool = True) -> None:
+    """Start keepalived on `host`. Its pidfiles go first: the lab knows the old process is dead, but an
+    unreaped one would make keepalived believe it still runs and refuse to start."""
+    run_dir = Path(LAB_ROOT) / host / "run"
+    for name in ("keepalived.pid", "keepalived-vrrp.pid"):
+        (run_dir / name).unlink(missing_ok=True)
+    state.processes = [r for r in state.processes if (r.name, r.host) != ("keepalived-vrrp", host)]
+    runtime.launch(p, state, "keepalived", host, keepalived_argv(host))
+    if adopt_child:
+        adopt_vrrp_child(state, host)
+
+
+def start_haproxy(p: LabPlan, state: LabState, host: str) -> None:
+    runtime.launch(p, state, "haproxy", host, haproxy_command(p.deployment, host))
 
 
 def _wait_answers(p: LabPlan, host: str, observer: str) -> None:
     system.poll(f"haproxy on {host} to answer", lambda: haproxy_answers(p, host, observer), 10, 0.1)
 
 
-def _adopt_vrrp_child(state: LabState, host: str) -> None:
+def adopt_vrrp_child(state: LabState, host: str) -> None:
+    """Record keepalived's VRRP child, once the pidfile names a live keepalived (not a killed one)."""
     if runtime.running(state, "keepalived-vrrp", host) is not None:
         return
     pidfile = Path(LAB_ROOT) / host / "run" / "keepalived-vrrp.pid"
-    system.poll(f"keepalived's VRRP child on {host}", pidfile.exists, 5)
-    rec = procs.record(
-        "keepalived-vrrp",
-        host,
-        int(pidfile.read_text().split()[0]),
-        str(Path(LAB_ROOT) / host / "log" / "keepalived.log"),
+
+    def child() -> int | None:
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if procs.comm(pid) == "keepalived" else None
+
+    system.poll(f"keepalived's VRRP child on {host}", lambda: child() is not None, 5)
+    pid = child()
+    rec = (
+        procs.record("keepalived-vrrp", host, pid, str(Path(LAB_ROOT) / host / "log" / "keepalived.log"))
+        if pid
+        else None
     )
     if rec is not None:
         runtime.adopt(state, rec)

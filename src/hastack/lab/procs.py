@@ -35,14 +35,20 @@ def _is_zombie(pid: int) -> bool:
 
 
 def spawn(
-    name: str, host: str, netns: str, argv: tuple[str, ...], log: Path, env: dict[str, str] | None = None
+    name: str,
+    host: str,
+    netns: str | None,
+    argv: tuple[str, ...],
+    log: Path,
+    env: dict[str, str] | None = None,
 ) -> ProcessRecord:
-    """Start `argv` in `netns` (`ip netns exec` execs into it, so the PID is the daemon's own)."""
+    """Start `argv` in `netns` (`ip netns exec` execs into it, so the PID is the daemon's own), or in the
+    root namespace when `netns` is None (the lab's own supervisor)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         try:
             proc = subprocess.Popen(
-                in_netns(netns, argv),
+                in_netns(netns, argv) if netns else list(argv),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import galera, keystone, loadbalancer, procs, rabbitmq, runtime, system
+from hastack.lab import faults, galera, keystone, loadbalancer, procs, rabbitmq, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
@@ -32,13 +33,40 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     state.save()
     _network(p, state, progress)
     _configs(p, state, progress)
+    ensure_services(p, state, progress)
+
+
+def ensure_services(p: LabPlan, state: LabState, progress: Progress) -> None:
+    """Start every daemon that is not running, in dependency order; what runs is left alone."""
     _daemons(p, state, progress)
-    progress("waiting for etcd to be healthy")
-    system.poll("etcd members to be healthy", lambda: _etcd_healthy(p), timeout=30, interval=0.2)
+    if p.deployment.is_deployed("etcd"):
+        system.poll("etcd members to be healthy", lambda: etcd_healthy(p), timeout=30, interval=0.2)
     galera.ensure(p, state, progress)
     rabbitmq.ensure(p, state, progress)
     loadbalancer.ensure(p, state, progress)
     keystone.ensure(p, state, progress)
+    _supervisor(state, progress)
+
+
+def _supervisor(state: LabState, progress: Progress) -> None:
+    """Started last, so that `down` stops it first: nothing is restarted while the lab is taken apart."""
+    if runtime.running(state, "supervisor", "lab") is None:
+        progress("starting the lab's supervisor (restarts haproxy and keepalived, as systemd would)")
+        argv = (sys.executable, "-m", "hastack.lab.supervisor", state.inventory)
+        rec = procs.spawn("supervisor", "lab", None, argv, Path(LAB_ROOT) / "supervisor.out")
+        runtime.adopt(state, rec)
+
+
+def heal(p: LabPlan, state: LabState, target: str | None, progress: Progress) -> list[str]:
+    """Undo the recorded faults (all, or those touching `target`), then restart whatever is dead."""
+    said = []
+    for fault in faults.recorded(state, target):
+        said.append(faults.undo(p, state, fault))
+        state.faults.remove(fault.as_dict())
+        state.save()
+        progress(said[-1])
+    ensure_services(p, state, progress)
+    return said
 
 
 def _record_netns(state: LabState, name: str) -> None:
@@ -82,7 +110,7 @@ def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:
             runtime.launch(p, state, d.name, d.host, d.argv)
 
 
-def _etcd_healthy(p: LabPlan) -> bool:
+def etcd_healthy(p: LabPlan) -> bool:
     first = p.host(p.deployment.hosts_of("etcd")[0])
     out = run(
         in_netns(
@@ -137,5 +165,6 @@ def status(p: LabPlan, state: LabState) -> dict[str, Any]:
             {"name": r.name, "host": r.host, "pid": r.pid, "alive": procs.is_alive(r)}
             for r in state.processes
         ],
-        "etcd_healthy": _etcd_healthy(p) if p.switch_netns in present else False,
+        "etcd_healthy": etcd_healthy(p) if p.switch_netns in present else False,
+        "faults": list(state.faults),
     }

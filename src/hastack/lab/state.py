@@ -6,11 +6,31 @@ half-way, and a second `down` finds nothing left to do.
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_FILE = Path("/run/hastack-lab/state.json")
+LOCK_FILE = Path("/run/hastack-lab/lock")
+
+
+@contextmanager
+def locked(blocking: bool = True) -> Iterator[bool]:
+    """Hold the lab lock (the CLI for a whole verb, the supervisor for one tick); yields if it got it."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -12,12 +12,18 @@ from hastack.render.haproxy import render_haproxy
 from hastack.render.keepalived import render_keepalived
 from hastack.render.keystone import render_keystone
 from hastack.render.rabbitmq import render_erlang_cookie, render_rabbitmq_conf, render_rabbitmq_definitions
-from hastack.render.systemd import render_agent_unit, render_controller_unit
+from hastack.render.systemd import render_agent_unit, render_controller_unit, render_restart_dropin
 
 # component -> the files it needs on each of its hosts: (relative path, renderer)
 _FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
-    "haproxy": (("haproxy.cfg", render_haproxy),),
-    "keepalived": (("keepalived.conf", render_keepalived),),
+    "haproxy": (
+        ("haproxy.cfg", render_haproxy),
+        ("systemd/haproxy.service.d/hastack.conf", render_restart_dropin),
+    ),
+    "keepalived": (
+        ("keepalived.conf", render_keepalived),
+        ("systemd/keepalived.service.d/hastack.conf", render_restart_dropin),
+    ),
     "database": (("mariadb.cnf", render_galera),),
     "rabbitmq": (
         ("rabbitmq.conf", render_rabbitmq_conf),

@@ -61,3 +61,12 @@ def render_controller_unit(dep: Deployment, host: str) -> str:
         max(1000, 5 * t.controller_tick_ms),
         "",
     )
+
+
+def render_restart_dropin(dep: Deployment, host: str) -> str:
+    """A drop-in for the packaged keepalived and haproxy units: restart at once on any exit.
+
+    A keepalived that dies leaves its VIP on the interface; only a restart (which comes up as BACKUP and
+    removes it) stops two hosts from answering for the VIP.
+    """
+    return header(dep, host) + "[Service]\nRestart=always\nRestartSec=100ms\n"

@@ -1,0 +1,1 @@
+"""Measurement: load probes, experiments and their reports."""

@@ -1,0 +1,39 @@
+"""Probes in the background and faults under the lab lock, for the lab tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from hastack.lab import faults, realise, system
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+
+
+class Probe:
+    """`python -m hastack.bench.probe ...` inside a lab host, running while the test acts."""
+
+    def __init__(self, p: LabPlan, host: str, *args: str) -> None:
+        argv = system.in_netns(p.host(host).netns, [sys.executable, "-m", "hastack.bench.probe", *args])
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def samples(self, timeout: float = 120) -> list[dict[str, Any]]:
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, err
+        return [json.loads(line) for line in out.splitlines()]
+
+
+def fail(p: LabPlan, kind: str, target: str) -> None:
+    with locked():
+        faults.inject(p, LabState.load(), faults.parse(p, kind, target))
+
+
+def heal(p: LabPlan, target: str | None = None) -> None:
+    with locked():
+        realise.heal(p, LabState.load(), target, lambda _s: None)
+
+
+def failures(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in samples if not s["ok"]]

@@ -1,0 +1,145 @@
+"""The lab's HA claims under real faults: each test injects a fault during a client loop, checks what the
+client saw, and heals."""
+
+from __future__ import annotations
+
+import time
+
+from hastack.lab import galera, loadbalancer, rabbitmq
+from tests.lab.conftest import Lab
+from tests.lab.helpers import Probe, fail, failures, heal
+
+PASSWORD = "hastack-lab"
+KEYSTONE = "http://10.240.0.100:5000/v3"
+
+
+def test_killed_keystone_replica_fails_no_request(lab: Lab) -> None:
+    probe = Probe(
+        lab.plan,
+        "cmp1",
+        "keystone",
+        "--url",
+        KEYSTONE,
+        "--password",
+        PASSWORD,
+        "--seconds",
+        "8",
+        "--interval",
+        "0.05",
+    )
+    time.sleep(2.5)
+    fail(lab.plan, "kill", "keystone:ctl1")
+    samples = probe.samples()
+    heal(lab.plan, "ctl1")
+    assert len(samples) > 100
+    assert failures(samples) == []
+
+
+def test_killed_master_load_balancer_moves_the_vip_and_requests_continue(lab: Lab) -> None:
+    (holder,) = next(iter(loadbalancer.vip_holders(lab.plan).values()))
+    probe = Probe(
+        lab.plan,
+        "cmp2",
+        "keystone",
+        "--url",
+        KEYSTONE,
+        "--password",
+        PASSWORD,
+        "--seconds",
+        "10",
+        "--interval",
+        "0.05",
+        "--timeout",
+        "2",
+    )
+    time.sleep(2.5)
+    killed_at = time.time()
+    fail(lab.plan, "kill", f"keepalived:{holder}")
+    fail(lab.plan, "kill", f"haproxy:{holder}")
+    samples = probe.samples()
+    (new_holder,) = next(iter(loadbalancer.vip_holders(lab.plan).values()))
+    heal(lab.plan, holder)
+    assert new_holder != holder
+    late = [s for s in failures(samples) if s["t"] > killed_at + 2.0]
+    assert late == [], f"requests still failed 2 s after the kill: {late[:3]}"
+    assert sum(s["ok"] for s in samples if s["t"] > killed_at + 2.0) > 50
+
+
+def test_killed_galera_writer_loses_no_acknowledged_commit_and_rejoins(lab: Lab) -> None:
+    run = f"kill-writer-{time.time_ns()}"
+    probe = Probe(
+        lab.plan,
+        "ctl1",
+        "sql",
+        "--host",
+        "10.240.0.100",
+        "--password",
+        PASSWORD,
+        "--run",
+        run,
+        "--seconds",
+        "12",
+        "--interval",
+        "0.05",
+    )
+    time.sleep(3)
+    fail(lab.plan, "kill", "database:db1")  # db1 takes the writes through the VIP
+    samples = probe.samples()
+    heal(lab.plan, "db1")
+    acknowledged = {s["seq"] for s in samples if s["ok"]}
+    assert len(acknowledged) > 100
+    assert any(s["ok"] for s in samples[-20:]), "writes did not resume after the kill"
+    for host in ("db1", "db2", "db3"):
+        stored = galera.sql(lab.plan, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run}'")
+        missing = acknowledged - {int(x) for x in stored.split()}
+        assert not missing, f"{host} lacks acknowledged commits {sorted(missing)[:10]}"
+        assert galera.status(lab.plan, host)["wsrep_cluster_size"] == "3"
+
+
+def test_killed_rabbitmq_node_loses_no_confirmed_message(lab: Lab) -> None:
+    queue = f"probe-{time.time_ns()}"
+    hosts = "10.240.0.11,10.240.0.12,10.240.0.13"
+    probe = Probe(
+        lab.plan,
+        "ctl2",
+        "amqp",
+        "--hosts",
+        hosts,
+        "--password",
+        PASSWORD,
+        "--queue",
+        queue,
+        "--count",
+        "400",
+        "--seconds",
+        "20",
+        "--interval",
+        "0.02",
+    )
+    time.sleep(3)
+    listing = rabbitmq.ctl(lab.plan, "db1", "list_queues", "-p", "openstack", "name", "leader", "--quiet")
+    leader = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)[queue]
+    leader_host = leader.split("@")[1]
+    fail(lab.plan, "kill", f"rabbitmq:{leader_host}")
+    samples = probe.samples()
+    survivors = ",".join(
+        h.address for h in lab.plan.hosts if h.name in ("db1", "db2", "db3") and h.name != leader_host
+    )
+    drained = Probe(
+        lab.plan,
+        "ctl2",
+        "drain",
+        "--hosts",
+        survivors,
+        "--password",
+        PASSWORD,
+        "--queue",
+        queue,
+        "--seconds",
+        "30",
+    ).samples()
+    heal(lab.plan, leader_host)
+    confirmed = {s["seq"] for s in samples if s["ok"]}
+    received = set(drained[-1]["received"])
+    assert len(confirmed) > 200
+    assert confirmed <= received, f"confirmed but lost: {sorted(confirmed - received)[:10]}"
