@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job: installs what it needs (scripts/setup.sh), then analyses the example deployments, draws
-# their failure-impact graphs and renders every daemon's configuration into results/.
-# (The lab and its failover experiments take over this command as they land; see README "Status".)
+# The main job: installs what it needs (scripts/setup.sh), analyses the example deployments, renders every
+# daemon's configuration, then brings the lab up (the paper's deployment with the real daemons), verifies
+# it with the real clients, shows its status, and tears it down (pass --keep to leave it up).
+# The failover experiments join this command as they land (see README "Status").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 hastack_setup
 cd "$HASTACK_ROOT"
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
 mkdir -p results
 hastack=("$VENV/bin/hastack")
 
@@ -16,4 +19,13 @@ for example in paper minimal; do
 done
 echo "[main] hastack render examples/paper.yaml -o results/render-paper" >&2
 "${hastack[@]}" render examples/paper.yaml -o results/render-paper
+
+if [ "$keep" -eq 0 ]; then
+  trap 'echo "[main] hastack lab down" >&2; "${hastack[@]}" lab down' EXIT
+fi
+echo "[main] hastack lab up examples/paper.yaml" >&2
+"${hastack[@]}" lab up examples/paper.yaml
+echo "[main] hastack lab verify" >&2
+"${hastack[@]}" lab verify
+"${hastack[@]}" lab status
 echo "[main] done: results/ holds the analyses (JSON, PNG) and the rendered configuration" >&2

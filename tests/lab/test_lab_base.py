@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from hastack.lab.plan import etcd_endpoints, plan
 from hastack.lab.state import LabState, locked
 from hastack.model import parse_inventory
 from hastack.model.checks import resolve
-from tests.lab.conftest import Lab, Snapshot, needs_root
+from tests.lab.conftest import PAPER, Lab, Snapshot, needs_root
 
 
 def _in(lab: Lab, host: str, *argv: str) -> str:
@@ -91,6 +95,32 @@ def test_a_lab_range_that_overlaps_a_root_route_is_refused(tmp_path: Path) -> No
     assert state.namespaces == []
 
 
+def _down_after_a_crashed_up(lab: Lab) -> None:
+    """`lab up` killed while Galera bootstraps: `lab down` still removes every trace of it."""
+    hastack = Path(sys.executable).parent / "hastack"
+    up = subprocess.Popen(
+        [str(hastack), "lab", "up", str(PAPER)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    system.poll(
+        "the crashed up to start galera",
+        lambda: any(r.name == "mariadb" for r in LabState.load().processes),
+        timeout=60,
+    )
+    os.killpg(up.pid, signal.SIGKILL)
+    up.wait(timeout=10)
+    assert not LabState.load().is_empty
+    with locked():
+        realise.down(LabState.load(), lambda _s: None)
+    after = Snapshot.take()
+    assert after.namespaces == lab.before.namespaces
+    assert after.mounts == lab.before.mounts
+    assert not Path("/var/lib/hastack-lab").exists()
+    assert LabState.load().is_empty
+
+
 def test_galera_has_three_synced_nodes(lab: Lab) -> None:
     from hastack.lab import galera
 
@@ -147,6 +177,7 @@ def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     assert LabState.load().is_empty
     with locked():
         realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
+    _down_after_a_crashed_up(lab)
     with locked():
         realise.up(
             lab.plan,

@@ -94,6 +94,9 @@ def status(as_json: bool) -> None:
             f"{'running' if pr['alive'] else '[red]dead[/]'}"
         )
     out.print(f"  etcd: {'[green]healthy[/]' if data['etcd_healthy'] else '[red]unhealthy[/]'}")
+    for fault in data["faults"]:
+        out.print(f"  [yellow]fault[/]: {fault['kind']} {fault['target']}")
+    out.print(f"  memory: {data['memory_mb']} MB (proportional set size of every lab process)")
 
 
 @lab.command()

@@ -72,6 +72,17 @@ def record(name: str, host: str, pid: int, log: str) -> ProcessRecord | None:
     return ProcessRecord(name, host, pid, started, [a.decode() for a in argv if a], log, adopted=True)
 
 
+def pss_bytes(pid: int) -> int:
+    """The process's proportional set size (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()

@@ -167,4 +167,15 @@ def status(p: LabPlan, state: LabState) -> dict[str, Any]:
         ],
         "etcd_healthy": etcd_healthy(p) if p.switch_netns in present else False,
         "faults": list(state.faults),
+        "memory_mb": round(memory_bytes(p, state) / 2**20),
     }
+
+
+def memory_bytes(p: LabPlan, state: LabState) -> int:
+    """Proportional set size of every process in the lab's namespaces, plus the lab's own supervisor.
+
+    PSS splits shared pages among the processes that share them, so the sum does not count a library
+    or a forked worker's unchanged memory twice."""
+    pids = {pid for ns in state.namespaces for pid in system.netns_pids(ns)}
+    pids |= {r.pid for r in state.processes if procs.is_alive(r)}
+    return sum(procs.pss_bytes(pid) for pid in pids)

@@ -79,7 +79,7 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
         "    balance roundrobin",
         "    # One request per server connection: uwsgi's --http-socket reset reused keep-alive connections.",
         "    option http-server-close",
-        "    # An idempotent request whose server died mid-way (reset, empty response, 502/503/504) is retried.",
+        "    # An idempotent request whose server died mid-way (reset, empty reply, 502/503/504) is retried.",
         "    retry-on all-retryable-errors",
         f"    option httpchk GET {comp.health_path}",
         "    # Live traffic counts too: a replica that starts failing requests is taken out at once.",
