@@ -1,0 +1,141 @@
+"""The etcd backend, over etcd's v3 gRPC gateway (the etcd3gw client, as OpenStack's tooz uses).
+
+Endpoints are tried in order; a request that fails on one member goes to the next, so a dead member does
+not stall the caller. Every failure becomes StoreError, raised from its cause.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+from typing import Any
+
+import etcd3gw
+import requests
+from etcd3gw.exceptions import Etcd3Exception
+
+from hastack.store.base import Absent, Compare, Delete, KeyValue, Op, Store, StoreError
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _unb64(text: str) -> str:
+    return base64.b64decode(text).decode()
+
+
+def _prefix_end(prefix: str) -> str:
+    """The first key after every key that starts with `prefix` (etcd's range_end)."""
+    raw = bytearray(prefix.encode())
+    raw[-1] += 1
+    return base64.b64encode(bytes(raw)).decode()
+
+
+class EtcdStore(Store):
+    def __init__(self, endpoints: list[str], timeout_s: float = 2.0) -> None:
+        """`endpoints` like ["10.240.0.11:2379", ...]."""
+        if not endpoints:
+            raise StoreError("etcd: no endpoints")
+        self._clients = []
+        for ep in endpoints:
+            host, _, port = ep.rpartition(":")
+            self._clients.append(etcd3gw.client(host=host, port=int(port), timeout=timeout_s))
+        self._preferred = 0
+
+    def _call(self, what: str, fn: Any) -> Any:
+        errors = []
+        n = len(self._clients)
+        for i in range(n):
+            idx = (self._preferred + i) % n
+            try:
+                result = fn(self._clients[idx])
+            except (Etcd3Exception, requests.RequestException, KeyError, ValueError) as e:
+                errors.append(f"{self._clients[idx].host}: {e}")
+                continue
+            self._preferred = idx
+            return result
+        raise StoreError(f"etcd {what} failed on every endpoint: {'; '.join(errors)}")
+
+    def get(self, key: str) -> KeyValue | None:
+        kvs, _rev = self._range(key, None)
+        return kvs[0] if kvs else None
+
+    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
+        return self._range(prefix, _prefix_end(prefix))
+
+    def _range(self, key: str, range_end: str | None) -> tuple[list[KeyValue], int]:
+        body: dict[str, Any] = {"key": _b64(key)}
+        if range_end:
+            body["range_end"] = range_end
+            body["sort_order"] = "ASCEND"
+            body["sort_target"] = "KEY"
+        result = self._call("get", lambda c: c.post(c.get_url("/kv/range"), json=body))
+        kvs = [
+            KeyValue(
+                _unb64(kv["key"]),
+                _unb64(kv.get("value", "")),
+                int(kv["mod_revision"]),
+                int(kv.get("lease", 0)),
+            )
+            for kv in result.get("kvs", [])
+        ]
+        return kvs, int(result["header"]["revision"])
+
+    def txn(self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None) -> bool:
+        body = {
+            "compare": [self._compare(c) for c in compares],
+            "success": [self._op(o) for o in success],
+            "failure": [self._op(o) for o in failure or []],
+        }
+        result = self._call("txn", lambda c: c.transaction(body))
+        return bool(result.get("succeeded", False))
+
+    @staticmethod
+    def _compare(c: Compare) -> dict[str, Any]:
+        if isinstance(c, Absent):
+            return {"key": _b64(c.key), "result": "EQUAL", "target": "CREATE", "create_revision": 0}
+        return {"key": _b64(c.key), "result": "EQUAL", "target": "VALUE", "value": _b64(c.value)}
+
+    @staticmethod
+    def _op(o: Op) -> dict[str, Any]:
+        if isinstance(o, Delete):
+            return {"request_delete_range": {"key": _b64(o.key)}}
+        put: dict[str, Any] = {"key": _b64(o.key), "value": _b64(o.value)}
+        if o.lease:
+            put["lease"] = o.lease
+        return {"request_put": put}
+
+    def grant(self, ttl_s: int) -> int:
+        return int(self._call("lease grant", lambda c: c.lease(ttl_s)).id)
+
+    def keepalive(self, lease: int) -> int:
+        result = self._call(
+            "lease keepalive", lambda c: c.post(c.get_url("/lease/keepalive"), json={"ID": lease})
+        )
+        return int(result.get("result", {}).get("TTL", -1))
+
+    def revoke(self, lease: int) -> None:
+        self._call("lease revoke", lambda c: c.post(c.get_url("/kv/lease/revoke"), json={"ID": lease}))
+
+    def wait(self, prefix: str, after_revision: int, timeout_s: float) -> bool:
+        events: queue.Queue[bool] = queue.Queue()
+        client = self._clients[self._preferred]
+        try:
+            iterator, cancel = client.watch_prefix(prefix, start_revision=after_revision + 1)
+        except (Etcd3Exception, requests.RequestException) as e:
+            raise StoreError(f"etcd watch failed: {e}") from e
+
+        def first() -> None:
+            for _event in iterator:
+                events.put(True)
+                return
+
+        threading.Thread(target=first, daemon=True).start()
+        try:
+            return events.get(timeout=timeout_s)
+        except queue.Empty:
+            return False
+        finally:
+            cancel()

@@ -1,0 +1,206 @@
+"""One behaviour suite for every Store backend: in-memory, and a real etcd started on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from hastack.store import Absent, Delete, EtcdStore, MemoryStore, Put, Store, StoreError, ValueIs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("etcd")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("etcd is missing: scripts/setup.sh must install it")
+        pytest.skip("etcd is not installed")
+    client, peer = _free_port(), _free_port()
+    data = tmp_path_factory.mktemp("etcd")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--name",
+            "t",
+            "--data-dir",
+            str(data),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{client}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{client}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-cluster",
+            f"t=http://127.0.0.1:{peer}",
+            "--heartbeat-interval",
+            "50",
+            "--election-timeout",
+            "500",
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"127.0.0.1:{client}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            EtcdStore([endpoint]).get("ready")
+            break
+        except StoreError:
+            time.sleep(0.1)
+    try:
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Backend:
+    store: Store
+    advance: Callable[[float], None]  # let time pass: real sleep for etcd, a clock step for memory
+
+
+@pytest.fixture(params=["memory", "etcd"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        now = [1000.0]
+        store = MemoryStore(clock=lambda: now[0])
+
+        def step(seconds: float) -> None:
+            now[0] += seconds
+
+        return Backend(store, step)
+    return Backend(EtcdStore([request.getfixturevalue("etcd_endpoint")]), time.sleep)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"/test/{time.time_ns()}/"
+
+
+def test_put_get_delete(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    assert s.get(prefix + "a") is None
+    s.put(prefix + "a", "1")
+    kv = s.get(prefix + "a")
+    assert kv is not None
+    assert kv.value == "1"
+    assert kv.lease == 0
+    s.delete(prefix + "a")
+    assert s.get(prefix + "a") is None
+
+
+def test_prefix_is_sorted_and_bounded(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    for key in ("b", "a", "c"):
+        s.put(prefix + key, key)
+    s.put(prefix[:-1] + "x", "outside")  # shares the prefix but for the trailing slash
+    kvs, revision = s.get_prefix(prefix)
+    assert [kv.key for kv in kvs] == [prefix + "a", prefix + "b", prefix + "c"]
+    assert revision >= max(kv.mod_revision for kv in kvs)
+
+
+def test_create_is_compare_and_set(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    assert s.create(prefix + "leader", "me") is True
+    assert s.create(prefix + "leader", "you") is False
+    kv = s.get(prefix + "leader")
+    assert kv is not None
+    assert kv.value == "me"
+
+
+def test_txn_applies_success_or_failure_atomically(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    s.put(prefix + "token", "A")
+    moved = s.txn(
+        [ValueIs(prefix + "token", "A"), Absent(prefix + "node")],
+        [Put(prefix + "router", "net2"), Delete(prefix + "token")],
+    )
+    assert moved is True
+    assert s.get(prefix + "token") is None
+    router = s.get(prefix + "router")
+    assert router is not None
+    assert router.value == "net2"
+    refused = s.txn(
+        [ValueIs(prefix + "token", "A")], [Put(prefix + "router", "net1")], [Put(prefix + "refused", "yes")]
+    )
+    assert refused is False
+    router = s.get(prefix + "router")
+    assert router is not None
+    assert router.value == "net2"
+    assert s.get(prefix + "refused") is not None
+
+
+def test_revoke_removes_the_lease_keys_at_once(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    lease = s.grant(5)
+    s.put(prefix + "node", "alive", lease=lease)
+    kv = s.get(prefix + "node")
+    assert kv is not None
+    assert kv.lease == lease
+    s.revoke(lease)
+    assert s.get(prefix + "node") is None
+    assert s.keepalive(lease) == -1
+
+
+def test_lease_expires_without_keepalive_and_lives_with_it(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    kept, dropped = s.grant(2), s.grant(1)
+    s.put(prefix + "kept", "x", lease=kept)
+    s.put(prefix + "dropped", "x", lease=dropped)
+    for _ in range(6):
+        backend.advance(0.5)
+        assert s.keepalive(kept) >= 1
+    assert s.get(prefix + "kept") is not None
+    assert s.get(prefix + "dropped") is None
+
+
+def test_wait_wakes_on_a_change_under_the_prefix_only(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    _kvs, revision = s.get_prefix(prefix)
+    assert s.wait(prefix, revision, timeout_s=0.3) is False
+    s.put(prefix.rstrip("/") + "-other/x", "elsewhere")
+    assert s.wait(prefix, revision, timeout_s=0.3) is False
+    threading.Timer(0.2, lambda: s.put(prefix + "k", "v")).start()
+    started = time.monotonic()
+    assert s.wait(prefix, revision, timeout_s=5) is True
+    assert time.monotonic() - started < 3
+
+
+def test_unreachable_store_raises_store_error(backend: Backend) -> None:
+    if isinstance(backend.store, MemoryStore):
+        backend.store.reachable = False
+        broken: Store = backend.store
+    else:
+        broken = EtcdStore([f"127.0.0.1:{_free_port()}"], timeout_s=0.5)
+    with pytest.raises(StoreError):
+        broken.get("/x")
+    with pytest.raises(StoreError):
+        broken.grant(1)
+
+
+def test_etcd_store_uses_the_next_endpoint_when_one_is_down(etcd_endpoint: str, prefix: str) -> None:
+    store = EtcdStore([f"127.0.0.1:{_free_port()}", etcd_endpoint], timeout_s=0.5)
+    store.put(prefix + "k", "v")
+    kv = store.get(prefix + "k")
+    assert kv is not None
+    assert kv.value == "v"
