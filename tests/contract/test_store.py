@@ -2,75 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from hastack.store import Absent, Delete, EtcdStore, MemoryStore, Put, Store, StoreError, ValueIs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("etcd")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("etcd is missing: scripts/setup.sh must install it")
-        pytest.skip("etcd is not installed")
-    client, peer = _free_port(), _free_port()
-    data = tmp_path_factory.mktemp("etcd")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--name",
-            "t",
-            "--data-dir",
-            str(data),
-            "--listen-client-urls",
-            f"http://127.0.0.1:{client}",
-            "--advertise-client-urls",
-            f"http://127.0.0.1:{client}",
-            "--listen-peer-urls",
-            f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls",
-            f"http://127.0.0.1:{peer}",
-            "--initial-cluster",
-            f"t=http://127.0.0.1:{peer}",
-            "--heartbeat-interval",
-            "50",
-            "--election-timeout",
-            "500",
-            "--log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"127.0.0.1:{client}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            EtcdStore([endpoint]).get("ready")
-            break
-        except StoreError:
-            time.sleep(0.1)
-    try:
-        yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from tests.contract.conftest import free_port
 
 
 @dataclass
@@ -191,7 +131,7 @@ def test_unreachable_store_raises_store_error(backend: Backend) -> None:
         backend.store.reachable = False
         broken: Store = backend.store
     else:
-        broken = EtcdStore([f"127.0.0.1:{_free_port()}"], timeout_s=0.5)
+        broken = EtcdStore([f"127.0.0.1:{free_port()}"], timeout_s=0.5)
     with pytest.raises(StoreError):
         broken.get("/x")
     with pytest.raises(StoreError):
@@ -199,7 +139,7 @@ def test_unreachable_store_raises_store_error(backend: Backend) -> None:
 
 
 def test_etcd_store_uses_the_next_endpoint_when_one_is_down(etcd_endpoint: str, prefix: str) -> None:
-    store = EtcdStore([f"127.0.0.1:{_free_port()}", etcd_endpoint], timeout_s=0.5)
+    store = EtcdStore([f"127.0.0.1:{free_port()}", etcd_endpoint], timeout_s=0.5)
     store.put(prefix + "k", "v")
     kv = store.get(prefix + "k")
     assert kv is not None

@@ -1,0 +1,90 @@
+"""The lab's network service: Neutron's L3 scheduling semantics with its state in the lab's etcd.
+
+Keys, under /hastack/<deployment>/net/:
+  agents/<host>     {"host", "admin_up", "heartbeat"}: written by the lab L3 agent every report interval
+  routers/<id>      the router's definition (see `lab.network`), written by `lab up`
+  bindings/<id>     the host whose agent hosts the router
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from hastack.backends.base import Agent, BackendError, NetworkBackend
+from hastack.store import Absent, Delete, Put, Store, StoreError, ValueIs
+
+
+def net_prefix(deployment: str) -> str:
+    return f"/hastack/{deployment}/net/"
+
+
+class LabNetworkBackend(NetworkBackend):
+    def __init__(
+        self, store: Store, deployment: str, clock: Callable[[], float], agent_down_s: float
+    ) -> None:
+        self.store = store
+        self.prefix = net_prefix(deployment)
+        self.clock = clock
+        self.agent_down_s = agent_down_s
+
+    def _read(self, sub: str) -> dict[str, str]:
+        try:
+            kvs, _rev = self.store.get_prefix(self.prefix + sub)
+        except StoreError as e:
+            raise BackendError(f"lab network service: {e}") from e
+        return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
+
+    def list_agents(self) -> list[Agent]:
+        now = self.clock()
+        agents = []
+        for host, raw in self._read("agents/").items():
+            data = json.loads(raw)
+            agents.append(
+                Agent(host, now - float(data["heartbeat"]) <= self.agent_down_s, bool(data["admin_up"]))
+            )
+        return agents
+
+    def routers(self) -> list[str]:
+        return sorted(self._read("routers/"))
+
+    def bindings(self) -> dict[str, str]:
+        return self._read("bindings/")
+
+    def routers_by_agent(self) -> dict[str, list[str]]:
+        hosted: dict[str, list[str]] = {a.host: [] for a in self.list_agents()}
+        for router, host in sorted(self.bindings().items()):
+            hosted.setdefault(host, []).append(router)
+        return hosted
+
+    def remove_router(self, router: str, host: str) -> None:
+        key = f"{self.prefix}bindings/{router}"
+        if not self._txn([ValueIs(key, host)], [Delete(key)]):
+            raise BackendError(f"router {router} is not hosted by {host}")
+
+    def add_router(self, router: str, host: str) -> None:
+        if host not in {a.host for a in self.list_agents()}:
+            raise BackendError(f"no L3 agent on {host}")
+        if router not in self.routers():
+            raise BackendError(f"no router {router}")
+        if not self._txn(
+            [Absent(f"{self.prefix}bindings/{router}")], [Put(f"{self.prefix}bindings/{router}", host)]
+        ):
+            raise BackendError(f"router {router} is already hosted by {self.bindings().get(router)}")
+
+    def _txn(self, compares: list[Absent | ValueIs], ops: list[Put | Delete]) -> bool:
+        try:
+            return self.store.txn(list(compares), list(ops))
+        except StoreError as e:
+            raise BackendError(f"lab network service: {e}") from e
+
+    # What the lab L3 agent and `lab up` write.
+    def report(self, host: str, admin_up: bool = True) -> None:
+        value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": self.clock()})
+        self._txn([], [Put(f"{self.prefix}agents/{host}", value)])
+
+    def define_router(self, router: str, definition: str) -> None:
+        self._txn([], [Put(f"{self.prefix}routers/{router}", definition)])
+
+    def definition(self, router: str) -> str:
+        return self._read("routers/")[router]
