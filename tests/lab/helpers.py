@@ -16,7 +16,8 @@ class Probe:
     """`python -m hastack.bench.probe ...` inside a lab host, running while the test acts."""
 
     def __init__(self, p: LabPlan, host: str, *args: str) -> None:
-        argv = system.in_netns(p.host(host).netns, [sys.executable, "-m", "hastack.bench.probe", *args])
+        netns = p.host(host).netns if host in {h.name for h in p.hosts} else f"hs-{host}"
+        argv = system.in_netns(netns, [sys.executable, "-m", "hastack.bench.probe", *args])
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def samples(self, timeout: float = 120) -> list[dict[str, Any]]:

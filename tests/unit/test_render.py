@@ -105,6 +105,7 @@ def test_etcd_timings(paper: Deployment) -> None:
     assert conf["heartbeat-interval"] == 50
     assert conf["election-timeout"] == 500
     assert conf["initial-cluster"].count("=http://") == 3
+    assert conf["enable-grpc-gateway"] is True
 
 
 def test_systemd_units_notify_watchdog_restart(paper: Deployment) -> None:

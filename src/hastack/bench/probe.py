@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -199,6 +201,24 @@ def run_drain(a: argparse.Namespace) -> None:
     emit(t=time.time(), ok=True, ms=0, received=received)
 
 
+def run_ping(a: argparse.Namespace) -> None:
+    """The real ping every `interval`: a sample per echo request, answered or not (-O), timestamped (-D)."""
+    count = max(1, int(a.seconds / a.interval))
+    argv = ["ping", "-n", "-D", "-O", "-i", f"{a.interval:g}", "-W", "1", "-c", str(count), a.target]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = PING_LINE.match(line)
+            if match:
+                t, seq, rest = float(match[1]), int(match[2]), match[3]
+                emit(t=t, ok="no answer" not in rest, ms=float(match[4]) if match[4] else None, seq=seq)
+
+
+PING_LINE = re.compile(
+    r"\[(\d+\.\d+)\] (?:.*icmp_seq=(\d+)(.*?)(?:time=([\d.]+) ms)?|no answer yet for icmp_seq=(\d+))"
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hastack.bench.probe")
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -207,20 +227,29 @@ def main(argv: list[str] | None = None) -> None:
     sq = sub.add_parser("sql")
     sq.add_argument("--host", required=True)
     sq.add_argument("--run", required=True)
+    pg = sub.add_parser("ping")
+    pg.add_argument("--target", required=True)
     for name in ("amqp", "drain"):
         q = sub.add_parser(name)
         q.add_argument("--hosts", required=True)
         q.add_argument("--queue", required=True)
         q.add_argument("--count", type=int, default=1000)
     for p in sub.choices.values():
-        p.add_argument("--password", required=True)
+        p.add_argument("--password", required=p is not pg)
         p.add_argument("--seconds", type=float, default=10.0)
         p.add_argument("--interval", type=float, default=0.05)
         p.add_argument("--timeout", type=float, default=5.0)
     a = parser.parse_args(argv)
     if a.seconds > 600:
         parser.error("--seconds is at most 600: probes are bounded")
-    {"keystone": run_keystone, "sql": run_sql, "amqp": run_amqp, "drain": run_drain}[a.kind](a)
+    runners = {
+        "keystone": run_keystone,
+        "sql": run_sql,
+        "amqp": run_amqp,
+        "drain": run_drain,
+        "ping": run_ping,
+    }
+    runners[a.kind](a)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "haproxy": ("haproxy",),
     "keepalived": ("keepalived", "keepalived-vrrp"),
     "keystone": ("keystone",),
+    "l3-agent": ("l3-agent",),
 }
 FAULT_TABLE = "hastack_fault"
 
@@ -140,6 +141,7 @@ def undo(p: LabPlan, state: LabState, fault: Fault) -> str:
 
 
 def _links(p: LabPlan, host: str, state: str) -> None:
+    """Both ends of the host's management link, which also carries its VXLAN data plane."""
     h = p.host(host)
     run(in_netns(h.netns, ["ip", "link", "set", h.interface, state]))
     run(in_netns(p.switch_netns, ["ip", "link", "set", h.switch_port, state]))

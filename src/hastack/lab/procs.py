@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from hastack.lab.state import ProcessRecord
-from hastack.lab.system import LabError, in_netns, poll
+from hastack.lab.system import LabError, in_netns, in_netns_shared_mounts, poll
 
 
 def starttime(pid: int) -> int | None:
@@ -41,6 +41,7 @@ def spawn(
     argv: tuple[str, ...],
     log: Path,
     env: dict[str, str] | None = None,
+    shared_mounts: bool = False,
 ) -> ProcessRecord:
     """Start `argv` in `netns` (`ip netns exec` execs into it, so the PID is the daemon's own), or in the
     root namespace when `netns` is None (the lab's own supervisor)."""
@@ -48,7 +49,7 @@ def spawn(
     with log.open("ab") as out:
         try:
             proc = subprocess.Popen(
-                in_netns(netns, argv) if netns else list(argv),
+                _wrap(netns, argv, shared_mounts),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -61,6 +62,12 @@ def spawn(
     if started is None:
         raise LabError(f"{name} on {host} exited at once; see {log}")
     return ProcessRecord(name, host, proc.pid, started, list(argv), str(log))
+
+
+def _wrap(netns: str | None, argv: tuple[str, ...], shared_mounts: bool) -> list[str]:
+    if netns is None:
+        return list(argv)
+    return in_netns_shared_mounts(netns, argv) if shared_mounts else in_netns(netns, argv)
 
 
 def record(name: str, host: str, pid: int, log: str) -> ProcessRecord | None:

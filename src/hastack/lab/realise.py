@@ -9,7 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import faults, galera, keystone, loadbalancer, procs, rabbitmq, runtime, system
+from hastack.lab import (
+    dataplane,
+    faults,
+    galera,
+    keystone,
+    l3agent,
+    loadbalancer,
+    procs,
+    rabbitmq,
+    runtime,
+    system,
+)
+from hastack.lab.network import network_plan
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
@@ -32,6 +44,9 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     state.deployment, state.inventory = p.deployment.name, inventory
     state.save()
     _network(p, state, progress)
+    n = network_plan(p.deployment)
+    if n.data_hosts:
+        dataplane.ensure_overlay(p, n, state, progress)
     _configs(p, state, progress)
     ensure_services(p, state, progress)
 
@@ -45,7 +60,38 @@ def ensure_services(p: LabPlan, state: LabState, progress: Progress) -> None:
     rabbitmq.ensure(p, state, progress)
     loadbalancer.ensure(p, state, progress)
     keystone.ensure(p, state, progress)
+    _network_plane(p, state, progress)
     _supervisor(state, progress)
+
+
+def netservice(p: LabPlan, state: LabState, *args: str) -> Any:
+    """Run the lab network service helper inside the first etcd host; its JSON answer."""
+    host = p.host(p.deployment.hosts_of("etcd")[0])
+    argv = [sys.executable, "-m", "hastack.lab.netservice", state.inventory, *args]
+    return json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
+
+
+def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
+    n = network_plan(p.deployment)
+    agents = p.deployment.hosts_of("l3-agent")
+    if not n.routers or not agents:
+        return
+    for host in agents:
+        if runtime.running(state, "l3-agent", host) is None:
+            progress(f"lab L3 agent: starting on {host}")
+            argv = (sys.executable, "-m", "hastack.lab.l3agent", state.inventory, host)
+            # It creates router namespaces: they must be visible outside its own process.
+            runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True)
+    progress(f"network service: {len(n.routers)} routers scheduled over {', '.join(agents)}")
+    netservice(p, state, "init")
+    dataplane.ensure_vms(p, n, state, progress)
+    progress(f"waiting for {len(n.vms)} VMs to answer on their floating IPs")
+    system.poll(
+        "every VM to answer on its floating IP from the client",
+        lambda: all(dataplane.reachable(n, vm, 0.5) for vm in n.vms),
+        timeout=60,
+        interval=0.5,
+    )
 
 
 def _supervisor(state: LabState, progress: Progress) -> None:
@@ -135,6 +181,11 @@ def down(state: LabState, progress: Progress) -> None:
         procs.stop(rec)
         state.processes.remove(rec)
         state.save()
+    # Router namespaces are made by the L3 agents, which record each in their host's l3-routers.json.
+    for record in sorted(Path(LAB_ROOT).glob("*/l3-routers.json")):
+        for ns in l3agent.recorded_namespaces(record.parent.name):
+            progress(f"removing router namespace {ns}")
+            system.delete_netns(ns)
     for ns in reversed(list(state.namespaces)):
         for pid in system.netns_pids(ns):
             # Only descendants of the lab's daemons can live in a namespace the lab made.

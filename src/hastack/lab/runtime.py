@@ -23,13 +23,14 @@ def launch(
     host: str,
     argv: tuple[str, ...],
     env: dict[str, str] | None = None,
+    shared_mounts: bool = False,
 ) -> ProcessRecord:
     """Start `argv` as daemon `name` of `host` (unless it runs already) and record it."""
     current = running(state, name, host)
     if current is not None:
         return current
     log = Path(LAB_ROOT) / host / "log" / f"{name}.log"
-    rec = procs.spawn(name, host, p.host(host).netns, argv, log, env)
+    rec = procs.spawn(name, host, p.host(host).netns, argv, log, env, shared_mounts)
     adopt(state, rec)
     return rec
 

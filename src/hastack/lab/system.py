@@ -35,9 +35,13 @@ class LabError(Exception):
     """The lab could not do what was asked; the message says what and why."""
 
 
-def run(argv: Sequence[str], timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], timeout: float = 30, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False, input=stdin
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise LabError(f"`{' '.join(argv)}` failed: {e}") from e
     if check and result.returncode != 0:
@@ -46,7 +50,14 @@ def run(argv: Sequence[str], timeout: float = 30, check: bool = True) -> subproc
 
 
 def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
+    """argv in `netns` through `ip netns exec`: a private mount namespace with /etc/netns/NS files."""
     return ["ip", "netns", "exec", netns, *argv]
+
+
+def in_netns_shared_mounts(netns: str, argv: Sequence[str]) -> list[str]:
+    """argv in `netns` only: namespaces it creates with `ip netns add` are visible to everyone (a private
+    mount namespace, as `ip netns exec` makes, would keep their bind mounts to itself)."""
+    return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
 
 
 def poll(what: str, done: Callable[[], bool], timeout: float, interval: float = 0.05) -> None:

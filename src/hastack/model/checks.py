@@ -238,8 +238,27 @@ def lab_problems(inv: Inventory) -> list[Problem]:
                 "each router needs a tenant network of its own: routers must not exceed tenant_networks",
             )
         )
-    if lab.vms and not lab.tenant_networks:
-        problems.append(Problem(("lab", "vms"), "VMs need at least one tenant network"))
+    if lab.vms and not lab.routers:
+        problems.append(Problem(("lab", "vms"), "VMs need at least one routed tenant network (lab.routers)"))
+    if 10 + lab.routers + lab.vms > lab.external_cidr.num_addresses - 1:
+        problems.append(
+            Problem(
+                ("lab", "external_cidr"),
+                f"{lab.external_cidr} is too small for "
+                f"{lab.routers} router gateways and {lab.vms} floating IPs",
+            )
+        )
+    client = next(iter(inv.networks.values())).broadcast_address - 1
+    if client in {h.address for h in inv.hosts} | {v.address for v in inv.vips.values()}:
+        problems.append(
+            Problem(
+                ("lab",),
+                f"the lab's client host takes {client}, the management network's last "
+                "address; a host or VIP uses it",
+            )
+        )
+    if lab.tenant_networks > 3800:
+        problems.append(Problem(("lab", "tenant_networks"), "at most 3800 tenant networks (one VLAN each)"))
     return problems
 
 

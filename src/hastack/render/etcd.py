@@ -34,6 +34,8 @@ def render_etcd(dep: Deployment, host: str) -> str:
         "initial-cluster-token": f"hastack-{dep.name}",
         "heartbeat-interval": t.etcd_heartbeat_ms,
         "election-timeout": t.etcd_election_timeout_ms,
+        # On by default as a flag, off by default in a config file: hastack's client speaks to the gateway.
+        "enable-grpc-gateway": True,
         "log-level": "warn",
         "logger": "zap",
     }

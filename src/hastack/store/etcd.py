@@ -7,8 +7,8 @@ not stall the caller. Every failure becomes StoreError, raised from its cause.
 from __future__ import annotations
 
 import base64
-import queue
-import threading
+import json
+import time
 from typing import Any
 
 import etcd3gw
@@ -120,22 +120,35 @@ class EtcdStore(Store):
         self._call("lease revoke", lambda c: c.post(c.get_url("/kv/lease/revoke"), json={"ID": lease}))
 
     def wait(self, prefix: str, after_revision: int, timeout_s: float) -> bool:
-        events: queue.Queue[bool] = queue.Queue()
+        """One watch on the gateway's /v3/watch stream, read until its first event or the deadline.
+
+        etcd3gw's Watcher suits long-lived watches (a thread pool each, no timeout on the stream); a
+        control loop needs a bounded wait it can repeat every tick, so this one reads the stream itself,
+        with the remaining time as the read timeout."""
         client = self._clients[self._preferred]
+        body: dict[str, Any] = {
+            "create_request": {
+                "key": _b64(prefix),
+                "range_end": _prefix_end(prefix),
+                "start_revision": after_revision + 1,
+            }
+        }
+        deadline = time.monotonic() + timeout_s
         try:
-            iterator, cancel = client.watch_prefix(prefix, start_revision=after_revision + 1)
-        except (Etcd3Exception, requests.RequestException) as e:
+            with requests.post(
+                client.get_url("/watch"), json=body, stream=True, timeout=(1.0, max(0.05, timeout_s))
+            ) as resp:
+                for line in resp.iter_lines():
+                    if line and json.loads(line).get("result", {}).get("events"):
+                        return True
+                    if time.monotonic() > deadline:
+                        return False
+        except requests.exceptions.ConnectionError as e:
+            if isinstance(e.__context__, TimeoutError) or "Read timed out" in str(e):
+                return False
             raise StoreError(f"etcd watch failed: {e}") from e
-
-        def first() -> None:
-            for _event in iterator:
-                events.put(True)
-                return
-
-        threading.Thread(target=first, daemon=True).start()
-        try:
-            return events.get(timeout=timeout_s)
-        except queue.Empty:
+        except requests.exceptions.Timeout:
             return False
-        finally:
-            cancel()
+        except requests.RequestException as e:
+            raise StoreError(f"etcd watch failed: {e}") from e
+        return False
