@@ -208,15 +208,24 @@ def run_ping(a: argparse.Namespace) -> None:
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            match = PING_LINE.match(line)
-            if match:
-                t, seq, rest = float(match[1]), int(match[2]), match[3]
-                emit(t=t, ok="no answer" not in rest, ms=float(match[4]) if match[4] else None, seq=seq)
+            sample = parse_ping_line(line)
+            if sample is not None:
+                emit(**sample)
 
 
-PING_LINE = re.compile(
-    r"\[(\d+\.\d+)\] (?:.*icmp_seq=(\d+)(.*?)(?:time=([\d.]+) ms)?|no answer yet for icmp_seq=(\d+))"
-)
+PING_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+).* time=([\d.]+) ms")
+PING_LOST = re.compile(r"^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)")
+
+
+def parse_ping_line(line: str) -> dict[str, Any] | None:
+    """One sample from a line of `ping -D -O`: a reply, a request with no answer, or None for other lines."""
+    reply = PING_REPLY.match(line)
+    if reply:
+        return {"t": float(reply[1]), "ok": True, "ms": float(reply[3]), "seq": int(reply[2])}
+    lost = PING_LOST.match(line)
+    if lost:
+        return {"t": float(lost[1]), "ok": False, "ms": None, "seq": int(lost[2])}
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,16 @@
+"""The probes' parsing of real tool output."""
+
+from __future__ import annotations
+
+from hastack.bench.probe import parse_ping_line
+
+
+def test_ping_reply_lost_and_other_lines() -> None:
+    reply = parse_ping_line(
+        "[1795620875.892316] 64 bytes from 10.244.0.16: icmp_seq=1 ttl=63 time=0.061 ms\n"
+    )
+    assert reply == {"t": 1795620875.892316, "ok": True, "ms": 0.061, "seq": 1}
+    lost = parse_ping_line("[1795620876.064445] no answer yet for icmp_seq=7\n")
+    assert lost == {"t": 1795620876.064445, "ok": False, "ms": None, "seq": 7}
+    assert parse_ping_line("PING 10.244.0.16 (10.244.0.16) 56(84) bytes of data.\n") is None
+    assert parse_ping_line("3 packets transmitted, 3 received, 0% packet loss, time 112ms\n") is None
