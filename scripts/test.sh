@@ -7,8 +7,8 @@ hastack_setup
 cd "$HASTACK_ROOT"
 
 echo "[test] ruff" >&2
-"$VENV/bin/ruff" check src tests
-"$VENV/bin/ruff" format --check src tests
+"$VENV/bin/ruff" check src tests bench
+"$VENV/bin/ruff" format --check src tests bench
 echo "[test] mypy (strict on src/)" >&2
 "$VENV/bin/mypy"
 echo "[test] pytest" >&2

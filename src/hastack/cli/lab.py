@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hastack.cli import output
-from hastack.cli.errors import CliError
+from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.lab import faults, realise
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import LabState, locked
@@ -52,6 +52,10 @@ def up(inventory: Path | None) -> None:
 
     Example: hastack lab up examples/paper.yaml
     """
+    if inventory is None and not DEFAULT_INVENTORY.exists():
+        raise CliError(
+            "no INVENTORY given and examples/paper.yaml is not beside this installation", EXIT_BAD_INPUT
+        )
     inventory = (inventory or DEFAULT_INVENTORY).resolve()
     start = time.monotonic()
     lab_plan = plan(load_deployment(inventory))
@@ -97,6 +101,17 @@ def status(as_json: bool) -> None:
     for fault in data["faults"]:
         out.print(f"  [yellow]fault[/]: {fault['kind']} {fault['target']}")
     out.print(f"  memory: {data['memory_mb']} MB (proportional set size of every lab process)")
+    service = data.get("network_service", {})
+    for agent in service.get("agents", []):
+        routers = service["routers_by_agent"].get(agent["host"], [])
+        alive = "alive" if agent["alive"] else "[red]dead[/]"
+        out.print(f"  L3 agent {agent['host']:<6} {alive:<5} {len(routers)} routers: {' '.join(routers)}")
+    if "vm_reachable" in data:
+        silent = [vm for vm, ok in data["vm_reachable"].items() if not ok]
+        out.print(
+            f"  VMs answering on their floating IP: {len(data['vm_reachable']) - len(silent)} of "
+            f"{len(data['vm_reachable'])}" + (f"; silent: {' '.join(silent)}" if silent else "")
+        )
 
 
 @lab.command()

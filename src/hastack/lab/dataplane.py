@@ -11,6 +11,7 @@ cuts its data plane too. Inner interfaces use MTU 1450 (VXLAN adds 50 bytes).
 from __future__ import annotations
 
 import json
+import subprocess
 
 from hastack.lab import system
 from hastack.lab.network import CLIENT, EXTERNAL_VLAN, NetworkPlan, Vm
@@ -125,3 +126,16 @@ def reachable(n: NetworkPlan, vm: Vm, timeout_s: float = 1.0) -> bool:
     """Whether `vm` answers a ping on its floating IP from the client host."""
     argv = ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating]
     return run(in_netns(client_netns(), argv), check=False, timeout=timeout_s + 5).returncode == 0
+
+
+def reachability(n: NetworkPlan, timeout_s: float = 1.0) -> dict[str, bool]:
+    """Every VM's answer to one ping on its floating IP from the client host, all pinged at once."""
+    argv = {
+        vm.name: in_netns(client_netns(), ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating])
+        for vm in n.vms
+    }
+    children = {
+        name: subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, a in argv.items()
+    }
+    return {name: child.wait(timeout=timeout_s + 10) == 0 for name, child in children.items()}

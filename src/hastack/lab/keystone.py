@@ -64,11 +64,6 @@ def uwsgi_argv(p: LabPlan, host: str) -> tuple[str, ...]:
     )
 
 
-def answers(p: LabPlan, host: str, url: str) -> bool:
-    argv = ["curl", "-sf", "-o", "/dev/null", "--max-time", "2", url]
-    return run(in_netns(p.host(host).netns, argv), check=False, timeout=5).returncode == 0
-
-
 def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     dep = p.deployment
     hosts = dep.hosts_of("keystone")
@@ -120,7 +115,9 @@ def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.
 
 
 def _wait_answers(p: LabPlan, from_host: str, url: str) -> None:
-    system.poll(f"Keystone at {url}", lambda: answers(p, from_host, url), START_TIMEOUT, 0.3)
+    system.poll(
+        f"Keystone at {url}", lambda: system.http_ok(p.host(from_host).netns, url, 2), START_TIMEOUT, 0.3
+    )
 
 
 def openstack_cli(p: LabPlan, host: str, *args: str) -> str:

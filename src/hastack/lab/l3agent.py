@@ -28,7 +28,7 @@ from hastack.lab import system
 from hastack.lab.dataplane import INNER_MTU, batch, bridge
 from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
-from hastack.lab.system import LabError, in_netns, run
+from hastack.lab.system import LabError, in_netns_shared_mounts, run
 from hastack.model import load_deployment
 from hastack.store import EtcdStore, StoreError
 
@@ -74,6 +74,7 @@ class RouterRealiser:
     def __init__(self, p: LabPlan, host: str) -> None:
         self.host = host
         self.host_ns = p.host(host).netns
+        self._garps: list[subprocess.Popen[bytes]] = []
 
     def present(self) -> set[str]:
         prefix = f"{PREFIX}{self.host}-"
@@ -121,22 +122,21 @@ class RouterRealiser:
                 f"link set {qg} up",
             ],
         )
-        run(in_netns(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
-        run(in_netns(ns, ["nft", "-f", "-"]), stdin=self._nat(r, qg))
+        # nsenter --net, not ip netns exec: no mount namespace to set up for every command.
+        run(in_netns_shared_mounts(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+        run(in_netns_shared_mounts(ns, ["nft", "-f", "-"]), stdin=self._nat(r, qg))
         self._record(ns, "ready")
         self._announce(ns, qg, [r.external.split("/")[0], *[fip for fip, _ in r.floating]])
 
-    @staticmethod
-    def _announce(ns: str, qg: str, addresses: list[str]) -> None:
-        """Gratuitous ARP for every address at once: whoever cached the old owner learns the new one.
-        Nobody answers an unsolicited ARP, so each arping is bounded (-w) and they run in parallel."""
-        argv = [
-            in_netns(ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", qg, "-S", a, a])
-            for a in addresses
-        ]
-        children = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argv]
-        for child in children:
-            child.wait(timeout=10)
+    def _announce(self, ns: str, qg: str, addresses: list[str]) -> None:
+        """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Nobody
+        answers an unsolicited ARP, so the agent does not wait: the arpings are reaped on later ticks."""
+        self._garps = [child for child in self._garps if child.poll() is None]
+        for a in addresses:
+            argv = in_netns_shared_mounts(
+                ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", qg, "-S", a, a]
+            )
+            self._garps.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     @staticmethod
     def _nat(r: Router, qg: str) -> str:

@@ -50,8 +50,7 @@ def vip_holders(p: LabPlan) -> dict[str, list[str]]:
 
 def haproxy_answers(p: LabPlan, host: str, from_host: str) -> bool:
     url = f"http://{p.host(host).address}:{MONITOR_PORT}/healthz"
-    argv = ["curl", "-sf", "-o", "/dev/null", "--max-time", "1", url]
-    return run(in_netns(p.host(from_host).netns, argv), check=False, timeout=5).returncode == 0
+    return system.http_ok(p.host(from_host).netns, url)
 
 
 def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:

@@ -63,8 +63,15 @@ def main() -> None:
             backend.remove_router(router, current)
         backend.add_router(router, host)
         result = {"router": router, "from": current, "to": host}
+    elif verb == "move-all":
+        source, target = sys.argv[3], sys.argv[4]
+        routers = backend.routers_by_agent().get(source, [])
+        for router in routers:
+            backend.remove_router(router, source)
+            backend.add_router(router, target)
+        result = {"moved": len(routers), "from": source, "to": target}
     else:
-        raise SystemExit(f"unknown verb {verb!r}: init, show or move")
+        raise SystemExit(f"unknown verb {verb!r}: init, show, move or move-all")
     print(json.dumps(result))
 
 

@@ -219,7 +219,19 @@ def status(p: LabPlan, state: LabState) -> dict[str, Any]:
         "etcd_healthy": etcd_healthy(p) if p.switch_netns in present else False,
         "faults": list(state.faults),
         "memory_mb": round(memory_bytes(p, state) / 2**20),
+        **_network_status(p, state),
     }
+
+
+def _network_status(p: LabPlan, state: LabState) -> dict[str, Any]:
+    n = network_plan(p.deployment)
+    if not n.routers or dataplane.client_netns() not in state.namespaces:
+        return {}
+    try:
+        shown = netservice(p, state, "show")
+    except LabError as e:
+        shown = {"error": str(e)}
+    return {"network_service": shown, "vm_reachable": dataplane.reachability(n)}
 
 
 def memory_bytes(p: LabPlan, state: LabState) -> int:

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Any
 
 NEEDED_TOOLS = (
@@ -58,6 +59,12 @@ def in_netns_shared_mounts(netns: str, argv: Sequence[str]) -> list[str]:
     """argv in `netns` only: namespaces it creates with `ip netns add` are visible to everyone (a private
     mount namespace, as `ip netns exec` makes, would keep their bind mounts to itself)."""
     return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
+
+
+def http_ok(netns: str, url: str, timeout_s: float = 1.0) -> bool:
+    """Whether a GET of `url` from inside `netns` answers with a 2xx/3xx status."""
+    argv = ["curl", "-sf", "-o", "/dev/null", "--max-time", f"{timeout_s:g}", url]
+    return run(in_netns(netns, argv), check=False, timeout=timeout_s + 5).returncode == 0
 
 
 def poll(what: str, done: Callable[[], bool], timeout: float, interval: float = 0.05) -> None:
@@ -108,18 +115,23 @@ def netns_pids(name: str) -> list[int]:
     return [int(pid) for pid in run(["ip", "netns", "pids", name]).stdout.split()]
 
 
+def netns_exists(name: str) -> bool:
+    """Whether the named namespace exists (one stat: listing them all would be slow with 1000 routers)."""
+    return Path("/run/netns", name).exists()
+
+
 def ensure_netns(name: str) -> None:
-    if name not in netns_list():
+    if not netns_exists(name):
         run(["ip", "netns", "add", name])
-    poll(f"namespace {name}", lambda: name in netns_list(), timeout=5)
-    run(in_netns(name, ["ip", "link", "set", "lo", "up"]))
+    poll(f"namespace {name}", lambda: netns_exists(name), timeout=5)
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
 
 
 def delete_netns(name: str) -> None:
     """Remove a namespace the lab made (its links go with it); nothing if it is already gone."""
-    if name in netns_list():
+    if netns_exists(name):
         run(["ip", "netns", "delete", name])
-    poll(f"namespace {name} to go", lambda: name not in netns_list(), timeout=5)
+    poll(f"namespace {name} to go", lambda: not netns_exists(name), timeout=5)
 
 
 def link_exists(netns: str, ifname: str) -> bool:
