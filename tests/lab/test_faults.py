@@ -4,8 +4,10 @@ client saw, and heals."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from hastack.lab import galera, loadbalancer, rabbitmq
+from hastack.lab import faults, galera, loadbalancer, rabbitmq, system
+from hastack.lab.state import LabState, locked
 from tests.lab.conftest import Lab
 from tests.lab.helpers import Probe, fail, failures, heal
 
@@ -143,3 +145,41 @@ def test_killed_rabbitmq_node_loses_no_confirmed_message(lab: Lab) -> None:
     received = set(drained[-1]["received"])
     assert len(confirmed) > 200
     assert confirmed <= received, f"confirmed but lost: {sorted(confirmed - received)[:10]}"
+
+
+def _proc_state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+def _rtt_ms(lab: Lab, source: str, target: str) -> float | None:
+    argv = system.in_netns(lab.plan.host(source).netns, ["ping", "-c", "1", "-W", "1", "-n", target])
+    out = system.run(argv, check=False).stdout
+    return float(out.split("time=")[1].split()[0]) if "time=" in out else None
+
+
+def test_freeze_freeze_host_partition_and_degrade_are_recorded_and_healed(lab: Lab) -> None:
+    keystone = faults.service_records(LabState.load(), "keystone", "ctl2")
+    fail(lab.plan, "freeze", "keystone:ctl2")
+    assert {_proc_state(r.pid) for r in keystone} == {"T"}
+    fail(lab.plan, "freeze-host", "ctl3")
+    frozen = system.netns_pids(lab.plan.host("ctl3").netns)
+    assert frozen
+    assert {_proc_state(pid) for pid in frozen} == {"T"}
+    fail(lab.plan, "partition", "db1:ctl1")
+    assert _rtt_ms(lab, "ctl1", "10.240.0.11") is None
+    assert _rtt_ms(lab, "ctl1", "10.240.0.12") is not None
+    with locked():
+        faults.inject(lab.plan, LabState.load(), faults.parse(lab.plan, "degrade", "cmp1", delay_ms=200))
+    rtt = _rtt_ms(lab, "ctl1", "10.240.0.41")
+    assert rtt is not None
+    assert rtt >= 200
+    assert {f["kind"] for f in LabState.load().faults} == {"freeze", "freeze-host", "partition", "degrade"}
+    heal(lab.plan)
+    assert LabState.load().faults == []
+    assert "T" not in {_proc_state(r.pid) for r in keystone}
+    assert "T" not in {_proc_state(pid) for pid in frozen}
+    assert _rtt_ms(lab, "ctl1", "10.240.0.11") is not None
+    healed = _rtt_ms(lab, "ctl1", "10.240.0.41")
+    assert healed is not None
+    assert healed < 100

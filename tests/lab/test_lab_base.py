@@ -163,8 +163,11 @@ def test_one_load_balancer_holds_the_vip_and_writes_go_to_one_galera_node(lab: L
 
 def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests."""
+    recorded = list(LabState.load().processes)
+    assert len(recorded) > 20
     with locked():
         realise.down(LabState.load(), lambda _s: None)
+    assert [f"{r.name} on {r.host}" for r in recorded if procs.is_alive(r)] == []
     after = Snapshot.take()
     assert after.namespaces == lab.before.namespaces
     assert after.root_links == lab.before.root_links

@@ -10,7 +10,7 @@ import click
 
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
-from hastack.lab import faults, realise
+from hastack.lab import faults, l3agent, realise
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import LabState, locked
 from hastack.lab.system import LabError, in_netns
@@ -161,6 +161,20 @@ def verify_(as_json: bool) -> None:
             click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<9} {c.detail}")
     if not all(c.ok for c in checks):
         raise CliError(f"{sum(not c.ok for c in checks)} of {len(checks)} checks failed")
+
+
+@lab.command(name="l3-agent")
+@click.argument("inventory", type=click.Path(dir_okay=False, exists=True))
+@click.argument("host")
+def l3_agent(inventory: str, host: str) -> None:
+    """Run the lab L3 agent of HOST (the lab's stand-in for neutron-l3-agent) in the foreground. `lab up`
+    starts one per network node inside its namespace; run by hand only for debugging.
+
+    Example: hastack lab l3-agent examples/paper.yaml net1
+    """
+    if host not in load_deployment(Path(inventory)).hosts_of("l3-agent"):
+        raise CliError(f"{host} runs no l3-agent in {inventory}", EXIT_BAD_INPUT)
+    l3agent.run_agent(inventory, host)
 
 
 @lab.command(name="exec", context_settings={"ignore_unknown_options": True})

@@ -82,9 +82,7 @@ def ensure_overlay(p: LabPlan, n: NetworkPlan, state: LabState, progress: system
             segments[EXTERNAL_VLAN] = external_peers
         _ensure_segments(p.host(host).netns, addr[host], segments)
     progress(f"client host on the external network: {n.client_address}")
-    if client_netns() not in state.namespaces:
-        state.namespaces.append(client_netns())
-        state.save()
+    state.record_namespace(client_netns())
     system.ensure_netns(client_netns())
     system.ensure_veth(client_netns(), "eth0", p.switch_netns, "hsdc", p.bridge)
     system.ensure_address(client_netns(), "eth0", f"{n.client_underlay}/{n.underlay_prefix}")
@@ -97,9 +95,7 @@ def ensure_vms(p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Pro
         progress(f"{len(n.vms)} VMs on {len({vm.host for vm in n.vms})} compute hosts")
     for vm in n.vms:
         ns, host_ns, port = vm_netns(vm), p.host(vm.host).netns, f"t{vm.name}"
-        if ns not in state.namespaces:
-            state.namespaces.append(ns)
-            state.save()
+        state.record_namespace(ns)
         system.ensure_netns(ns)
         if not system.link_exists(host_ns, port):
             batch(

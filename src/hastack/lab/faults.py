@@ -62,7 +62,7 @@ def parse(p: LabPlan, kind: str, target: str, delay_ms: int = 0, loss_pct: float
             raise LabError(
                 f"{kind} wants SERVICE:HOST with SERVICE one of {', '.join(SERVICES)}; got {target!r}"
             )
-        if host not in p.deployment.hosts_of("database" if service == "database" else service):
+        if host not in p.deployment.hosts_of(service):
             raise LabError(f"{service} does not run on {host}")
     elif kind == "partition":
         a, _, b = target.partition(":")

@@ -8,7 +8,7 @@ in nftables, and gratuitous ARP on bring-up. Like Neutron's, when this process d
 forwarding: the kernel state stays. Every namespace it makes is recorded in its own file (teardown reads
 it). Between ticks it waits on the store, so a new binding is acted on at once.
 
-    python -m hastack.lab.l3agent INVENTORY HOST
+    hastack lab l3-agent INVENTORY HOST      (python -m hastack.lab.l3agent INVENTORY HOST)
 """
 
 from __future__ import annotations
@@ -97,17 +97,17 @@ class RouterRealiser:
         system.delete_netns(ns)
         system.ensure_netns(ns)
         tq, tg, qr, qg = f"tq{r.id}", f"tg{r.id}", f"qr-{r.id}", f"qg-{r.id}"
-        if not system.link_exists(self.host_ns, tq):
-            batch(
-                "ip",
-                self.host_ns,
-                [
-                    f"link add {tq} mtu {INNER_MTU} type veth peer name {qr} netns {ns}",
-                    f"link add {tg} mtu {INNER_MTU} type veth peer name {qg} netns {ns}",
-                    f"link set {tq} master {bridge(r.vlan)} up",
-                    f"link set {tg} master {bridge(EXTERNAL_VLAN)} up",
-                ],
-            )
+        # The host-side ends went with the old namespace (a veth dies with its peer): create them afresh.
+        batch(
+            "ip",
+            self.host_ns,
+            [
+                f"link add {tq} mtu {INNER_MTU} type veth peer name {qr} netns {ns}",
+                f"link add {tg} mtu {INNER_MTU} type veth peer name {qg} netns {ns}",
+                f"link set {tq} master {bridge(r.vlan)} up",
+                f"link set {tg} master {bridge(EXTERNAL_VLAN)} up",
+            ],
+        )
         batch(
             "ip",
             ns,
@@ -178,8 +178,12 @@ class L3Agent:
 
 
 def main() -> None:
+    run_agent(sys.argv[1], sys.argv[2])
+
+
+def run_agent(inventory: str, host: str) -> None:
+    """The agent's loop, until the process is stopped (`hastack lab l3-agent INVENTORY HOST`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    inventory, host = sys.argv[1], sys.argv[2]
     p = plan(load_deployment(inventory))
     dep = p.deployment
     endpoints = [f"{dep.host(h).address}:{dep.port('etcd')}" for h in dep.hosts_of("etcd")]

@@ -79,7 +79,7 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     for host in agents:
         if runtime.running(state, "l3-agent", host) is None:
             progress(f"lab L3 agent: starting on {host}")
-            argv = (sys.executable, "-m", "hastack.lab.l3agent", state.inventory, host)
+            argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
             # It creates router namespaces: they must be visible outside its own process.
             runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True)
     progress(f"network service: {len(n.routers)} routers scheduled over {', '.join(agents)}")
@@ -88,7 +88,7 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     progress(f"waiting for {len(n.vms)} VMs to answer on their floating IPs")
     system.poll(
         "every VM to answer on its floating IP from the client",
-        lambda: all(dataplane.reachable(n, vm, 0.5) for vm in n.vms),
+        lambda: all(dataplane.reachability(n, 0.5).values()),
         timeout=60,
         interval=0.5,
     )
@@ -115,20 +115,14 @@ def heal(p: LabPlan, state: LabState, target: str | None, progress: Progress) ->
     return said
 
 
-def _record_netns(state: LabState, name: str) -> None:
-    if name not in state.namespaces:
-        state.namespaces.append(name)
-        state.save()
-
-
 def _network(p: LabPlan, state: LabState, progress: Progress) -> None:
     progress(f"management switch: namespace {p.switch_netns}, bridge {p.bridge}")
-    _record_netns(state, p.switch_netns)
+    state.record_namespace(p.switch_netns)
     system.ensure_netns(p.switch_netns)
     system.ensure_bridge(p.switch_netns, p.bridge)
     for h in p.hosts:
         progress(f"host {h.name}: namespace {h.netns}, {h.interface} {h.address}/{h.prefixlen}")
-        _record_netns(state, h.netns)
+        state.record_namespace(h.netns)
         system.ensure_netns(h.netns)
         system.ensure_veth(h.netns, h.interface, p.switch_netns, h.switch_port, p.bridge)
         system.ensure_address(h.netns, h.interface, f"{h.address}/{h.prefixlen}")

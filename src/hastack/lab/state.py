@@ -70,6 +70,12 @@ class LabState:
         procs = [ProcessRecord(**p) for p in data.pop("processes", [])]
         return cls(processes=procs, **data)
 
+    def record_namespace(self, name: str) -> None:
+        """Record a namespace the lab is about to make (before it exists: teardown never misses one)."""
+        if name not in self.namespaces:
+            self.namespaces.append(name)
+            self.save()
+
     @property
     def is_empty(self) -> bool:
         return not self.namespaces and not self.processes and not self.dirs

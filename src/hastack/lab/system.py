@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 NEEDED_TOOLS = (
+    "bridge",
+    "tc",
+    "ping",
+    "arping",
+    "nsenter",
     "ip",
     "nft",
     "etcd",
