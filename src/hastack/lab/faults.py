@@ -147,32 +147,66 @@ def _links(p: LabPlan, host: str, state: str) -> None:
     run(in_netns(p.switch_netns, ["ip", "link", "set", h.switch_port, state]))
 
 
+def partition_rules(peer: str) -> str:
+    """nftables that drop everything to and from `peer` (a table of its own, removed whole by heal)."""
+    return (
+        f"table inet {FAULT_TABLE} {{\n"
+        f"  chain input {{\n    type filter hook input priority -200;\n    ip saddr {peer} drop\n  }}\n"
+        f"  chain output {{\n    type filter hook output priority -200;\n    ip daddr {peer} drop\n  }}\n"
+        "}\n"
+    )
+
+
 def _partition(p: LabPlan, target: str, add: bool) -> None:
     a, _, b = target.partition(":")
     for me, other in ((a, b), (b, a)):
-        ns, peer = p.host(me).netns, p.host(other).address
+        ns = p.host(me).netns
         if add:
-            rules = (
-                f"table inet {FAULT_TABLE} {{ chain input {{ type filter hook input priority -200; "
-                f"ip saddr {peer} drop; }} chain output {{ type filter hook output priority -200; "
-                f"ip daddr {peer} drop; }} }}"
-            )
-            run(in_netns(ns, ["nft", rules]))
+            run(in_netns(ns, ["nft", "-f", "-"]), stdin=partition_rules(p.host(other).address))
         else:
             run(in_netns(ns, ["nft", "delete", "table", "inet", FAULT_TABLE]), check=False)
 
 
+DEGRADE_TABLE = "hastack_degrade"
+
+
+def loss_rules(loss_pct: float) -> str:
+    """nftables that drop `loss_pct` percent of the packets a host sends, at random."""
+    return (
+        f"table inet {DEGRADE_TABLE} {{\n  chain output {{\n    type filter hook output priority -200;\n"
+        f"    numgen random mod 10000 < {round(loss_pct * 100)} drop\n  }}\n}}\n"
+    )
+
+
 def _netem(p: LabPlan, fault: Fault, add: bool) -> None:
+    """netem when the kernel has it; else loss through nftables, and delay refused with the reason."""
     h = p.host(fault.target)
-    if add:
-        args = ["tc", "qdisc", "replace", "dev", h.interface, "root", "netem"]
-        if fault.delay_ms:
-            args += ["delay", f"{fault.delay_ms}ms"]
-        if fault.loss_pct:
-            args += ["loss", f"{fault.loss_pct}%"]
-        run(in_netns(h.netns, args))
-    else:
+    if not add:
         run(in_netns(h.netns, ["tc", "qdisc", "del", "dev", h.interface, "root"]), check=False)
+        run(in_netns(h.netns, ["nft", "delete", "table", "inet", DEGRADE_TABLE]), check=False)
+        return
+    args = ["tc", "qdisc", "replace", "dev", h.interface, "root", "netem"]
+    if fault.delay_ms:
+        args += ["delay", f"{fault.delay_ms}ms"]
+    if fault.loss_pct:
+        args += ["loss", f"{fault.loss_pct}%"]
+    result = run(in_netns(h.netns, args), check=False)
+    if result.returncode == 0:
+        return
+    if "unknown" not in result.stderr:
+        raise LabError(f"degrade {fault.target}: {result.stderr.strip()}")
+    if fault.delay_ms:
+        raise LabError("this kernel has no netem qdisc: delay cannot be emulated here (loss can: --loss-pct)")
+    run(in_netns(h.netns, ["nft", "-f", "-"]), stdin=loss_rules(fault.loss_pct))
+
+
+def forget(state: LabState, fault: Fault) -> None:
+    """Drop the record of `fault` (a fault is identified by its kind and target)."""
+    for i, f in enumerate(state.faults):
+        if (f["kind"], f["target"]) == (fault.kind, fault.target):
+            del state.faults[i]
+            break
+    state.save()
 
 
 def recorded(state: LabState, target: str | None) -> list[Fault]:

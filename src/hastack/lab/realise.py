@@ -108,8 +108,7 @@ def heal(p: LabPlan, state: LabState, target: str | None, progress: Progress) ->
     said = []
     for fault in faults.recorded(state, target):
         said.append(faults.undo(p, state, fault))
-        state.faults.remove(fault.as_dict())
-        state.save()
+        faults.forget(state, fault)
         progress(said[-1])
     ensure_services(p, state, progress)
     return said
