@@ -7,11 +7,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
-from hastack.store import EtcdStore, StoreError
+from hastack.store import EtcdStore, MemoryStore, Store, StoreError
 
 
 def free_port() -> int:
@@ -69,3 +70,22 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@dataclass
+class Backend:
+    store: Store
+    advance: Callable[[float], None]  # let time pass: real sleep for etcd, a clock step for memory
+
+
+@pytest.fixture(params=["memory", "etcd"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        now = [1000.0]
+        store = MemoryStore(clock=lambda: now[0])
+
+        def step(seconds: float) -> None:
+            now[0] += seconds
+
+        return Backend(store, step)
+    return Backend(EtcdStore([request.getfixturevalue("etcd_endpoint")]), time.sleep)

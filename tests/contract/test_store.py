@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
 from hastack.store import Absent, Delete, EtcdStore, MemoryStore, Put, Store, StoreError, ValueIs
-from tests.contract.conftest import free_port
-
-
-@dataclass
-class Backend:
-    store: Store
-    advance: Callable[[float], None]  # let time pass: real sleep for etcd, a clock step for memory
-
-
-@pytest.fixture(params=["memory", "etcd"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "memory":
-        now = [1000.0]
-        store = MemoryStore(clock=lambda: now[0])
-
-        def step(seconds: float) -> None:
-            now[0] += seconds
-
-        return Backend(store, step)
-    return Backend(EtcdStore([request.getfixturevalue("etcd_endpoint")]), time.sleep)
+from tests.contract.conftest import Backend, free_port
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""The controller's decision: one immutable snapshot in, the router moves and one sentence out. Pure.
+
+A network node has failed when its lease is gone from the store (policy `hastack`) or its L3 agent's last
+heartbeat is older than the policy's agent-down time (`paper`, `neutron`), or its agent is administratively
+disabled. Its routers go to the healthy agents, least loaded first. Guards, in order:
+- only the leader moves routers, and not while an operator has paused it;
+- a new leader waits one lease TTL after its election (the old leader's view may still be in flight);
+- storm guard: when more than `storm_share` of the nodes fail together, the controller suspects its own
+  partition or trouble in the store and moves nothing;
+- hysteresis: a node that came back must have been healthy for `stable_s` before it receives routers, and
+  it comes back empty (routers return to it only by rebalancing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Node:
+    host: str
+    has_lease: bool
+    heartbeat_age_s: float  # since the L3 agent's last report
+    admin_up: bool
+    healthy_for_s: float  # how long it has been continuously healthy (0 while failed)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    is_leader: bool
+    leader_for_s: float
+    paused: bool
+    nodes: tuple[Node, ...]
+    hosting: Mapping[str, tuple[str, ...]]  # host -> routers it hosts
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    detect_by_lease: bool
+    agent_down_s: float
+    lease_ttl_s: float
+    storm_share: float = 0.5
+    stable_s: float = 2.0
+
+    @classmethod
+    def named(cls, name: str, lease_ttl_s: float) -> Policy:
+        """`hastack`: lease-based; `paper`: the seed's 40 s check; `neutron`: 75 s agent-down time."""
+        if name == "hastack":
+            return cls(name, True, 3 * lease_ttl_s, lease_ttl_s)
+        if name == "paper":
+            return cls(name, False, 40.0, lease_ttl_s)
+        if name == "neutron":
+            return cls(name, False, 75.0, lease_ttl_s)
+        raise ValueError(f"unknown policy {name!r} (hastack, paper or neutron)")
+
+
+@dataclass(frozen=True)
+class Move:
+    router: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    moves: tuple[Move, ...]
+    sentence: str
+
+
+def failure_reason(node: Node, policy: Policy) -> str | None:
+    """Why the node counts as failed under `policy`, or None if it is healthy."""
+    if not node.admin_up:
+        return "agent disabled"
+    if policy.detect_by_lease and not node.has_lease:
+        return "lease gone"
+    if not policy.detect_by_lease and node.heartbeat_age_s > policy.agent_down_s:
+        return f"no heartbeat for {node.heartbeat_age_s:.0f} s"
+    return None
+
+
+def decide(s: Snapshot, policy: Policy) -> Decision:
+    if not s.is_leader:
+        return Decision((), "standby: another controller leads")
+    if s.paused:
+        return Decision((), "paused by the operator: moving nothing")
+    failed = {n.host: r for n in s.nodes if (r := failure_reason(n, policy)) is not None}
+    stranded = {h: s.hosting.get(h, ()) for h in failed if s.hosting.get(h)}
+    if not stranded:
+        return Decision(
+            (),
+            f"all {len(s.nodes)} network nodes healthy"
+            if not failed
+            else f"{len(failed)} failed node(s) host no router",
+        )
+    if s.leader_for_s < policy.lease_ttl_s:
+        return Decision((), f"leader for {s.leader_for_s:.1f} s: waiting one lease TTL before moving routers")
+    if len(s.nodes) > 1 and len(failed) / len(s.nodes) > policy.storm_share:
+        return Decision(
+            (),
+            f"storm guard: {len(failed)} of {len(s.nodes)} network nodes failed at once; "
+            "suspecting my own partition or the store, moving nothing",
+        )
+    targets = [n.host for n in s.nodes if n.host not in failed and n.healthy_for_s >= policy.stable_s]
+    if not targets:
+        count = sum(len(r) for r in stranded.values())
+        return Decision((), f"no healthy L3 agent to move {count} routers to")
+    return _balanced(s, stranded, targets, failed)
+
+
+def _balanced(
+    s: Snapshot, stranded: Mapping[str, tuple[str, ...]], targets: list[str], reasons: Mapping[str, str]
+) -> Decision:
+    load = {t: len(s.hosting.get(t, ())) for t in targets}
+    moves = []
+    for source in sorted(stranded):
+        for router in sorted(stranded[source]):
+            target = min(targets, key=lambda t: (load[t], t))
+            load[target] += 1
+            moves.append(Move(router, source, target))
+    parts = [f"{len(stranded[h])} routers of {h} ({reasons[h]})" for h in sorted(stranded)]
+    spread = ", ".join(f"{t} now {load[t]}" for t in sorted(load))
+    return Decision(tuple(moves), f"moving {' and '.join(parts)} to healthy agents: {spread}")
