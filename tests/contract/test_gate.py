@@ -1,0 +1,76 @@
+"""The kernel gate on a real kernel: a router namespace forwards only while the agent refreshes it."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from hastack.agent import gate
+from hastack.lab import system
+
+A, R, B = "hs-gate-a", "hs-gate-r", "hs-gate-b"
+
+
+@pytest.fixture
+def router() -> Iterator[str]:
+    """a (10.250.1.2) -- r (forwarding) -- b (10.250.2.2), made here and removed whatever happens."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the gate test must run as root in CI")
+        pytest.skip("needs root for network namespaces")
+    try:
+        for ns in (A, R, B):
+            system.ensure_netns(ns)
+        for side, net in ((A, 1), (B, 2)):
+            system.run(
+                [
+                    "ip",
+                    "-n",
+                    R,
+                    "link",
+                    "add",
+                    f"r{net}",
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    side,
+                ]
+            )
+            system.run(["ip", "-n", R, "addr", "add", f"10.250.{net}.1/24", "dev", f"r{net}"])
+            system.run(["ip", "-n", R, "link", "set", f"r{net}", "up"])
+            system.run(["ip", "-n", side, "addr", "add", f"10.250.{net}.2/24", "dev", "eth0"])
+            system.run(["ip", "-n", side, "link", "set", "eth0", "up"])
+            system.run(["ip", "-n", side, "route", "add", "default", "via", f"10.250.{net}.1"])
+        system.run(system.in_netns_shared_mounts(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
+        yield R
+    finally:
+        for ns in (A, R, B):
+            system.delete_netns(ns)
+
+
+def _forwards() -> bool:
+    argv = system.in_netns_shared_mounts(A, ["ping", "-c", "1", "-W", "0.3", "-q", "10.250.2.2"])
+    return system.run(argv, check=False).returncode == 0
+
+
+def test_the_gate_forwards_only_while_refreshed(router: str) -> None:
+    assert _forwards()  # without a gate, the router forwards
+    gate.install(router)
+    assert not _forwards()  # installed shut: no element yet
+    gate.refresh(router, 600)
+    assert _forwards()
+    time.sleep(0.8)  # nobody refreshes: the kernel closes the gate by itself
+    assert not _forwards()
+    gate.refresh(router, 5000)
+    assert _forwards()
+    gate.close(router)  # the agent closes it at once (L3 agent died, lease revoked)
+    assert not _forwards()
+    gate.install(router)  # idempotent: replacing the table leaves it shut, not broken
+    gate.refresh(router, 5000)
+    assert _forwards()
