@@ -186,3 +186,32 @@ def test_freeze_freeze_host_partition_and_degrade_are_recorded_and_healed(lab: L
     assert "T" not in {_proc_state(pid) for pid in frozen}
     assert _rtt_ms(lab, "ctl1", "10.240.0.11") is not None
     assert _answered(lab, "ctl1", "10.240.0.41", count=40) == 40
+
+
+def test_whole_galera_cluster_restarts_from_the_most_advanced_node(lab: Lab) -> None:
+    run = f"whole-{time.time_ns()}"
+    samples = Probe(
+        lab.plan,
+        "ctl1",
+        "sql",
+        "--host",
+        "10.240.0.100",
+        "--password",
+        PASSWORD,
+        "--run",
+        run,
+        "--seconds",
+        "2",
+        "--interval",
+        "0.02",
+    ).samples()
+    acknowledged = {s["seq"] for s in samples if s["ok"]}
+    assert len(acknowledged) > 50
+    for host in ("db3", "db2", "db1"):
+        fail(lab.plan, "kill", f"database:{host}")
+    heal(lab.plan)  # no node runs: the one with the highest recovered seqno bootstraps, the others join
+    for host in ("db1", "db2", "db3"):
+        status = galera.status(lab.plan, host)
+        assert (status["wsrep_cluster_size"], status["wsrep_cluster_status"]) == ("3", "Primary"), host
+        stored = galera.sql(lab.plan, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run}'")
+        assert acknowledged <= {int(x) for x in stored.split()}, host

@@ -162,7 +162,17 @@ def test_one_load_balancer_holds_the_vip_and_writes_go_to_one_galera_node(lab: L
 
 
 def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
-    """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests."""
+    """Runs last in this module: tears the shared lab down, compares, and brings it back for later tests
+    (in `finally`: a failure here must not take the lab away from the tests after it)."""
+    try:
+        _check_down_leaves_nothing(lab)
+        _down_after_a_crashed_up(lab)
+    finally:
+        with locked():
+            realise.up(lab.plan, LabState.load(), str(PAPER), lambda _s: None)
+
+
+def _check_down_leaves_nothing(lab: Lab) -> None:
     recorded = list(LabState.load().processes)
     assert len(recorded) > 20
     with locked():
@@ -180,11 +190,3 @@ def test_zz_down_leaves_nothing_behind(lab: Lab) -> None:
     assert LabState.load().is_empty
     with locked():
         realise.down(LabState.load(), lambda _s: None)  # a second down is a no-op
-    _down_after_a_crashed_up(lab)
-    with locked():
-        realise.up(
-            lab.plan,
-            LabState.load(),
-            str(Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"),
-            lambda _s: None,
-        )

@@ -118,18 +118,18 @@ def ensure_vms(p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Pro
             )
 
 
+def _ping(vm: Vm, timeout_s: float) -> list[str]:
+    return in_netns(client_netns(), ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating])
+
+
 def reachable(n: NetworkPlan, vm: Vm, timeout_s: float = 1.0) -> bool:
     """Whether `vm` answers a ping on its floating IP from the client host."""
-    argv = ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating]
-    return run(in_netns(client_netns(), argv), check=False, timeout=timeout_s + 5).returncode == 0
+    return run(_ping(vm, timeout_s), check=False, timeout=timeout_s + 5).returncode == 0
 
 
 def reachability(n: NetworkPlan, timeout_s: float = 1.0) -> dict[str, bool]:
     """Every VM's answer to one ping on its floating IP from the client host, all pinged at once."""
-    argv = {
-        vm.name: in_netns(client_netns(), ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating])
-        for vm in n.vms
-    }
+    argv = {vm.name: _ping(vm, timeout_s) for vm in n.vms}
     children = {
         name: subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for name, a in argv.items()

@@ -30,6 +30,7 @@ from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
 from hastack.lab.system import LabError, in_netns_shared_mounts, run
 from hastack.model import load_deployment
+from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore, StoreError
 
 REPORT_INTERVAL_S = 1.0
@@ -186,7 +187,7 @@ def run_agent(inventory: str, host: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     p = plan(load_deployment(inventory))
     dep = p.deployment
-    endpoints = [f"{dep.host(h).address}:{dep.port('etcd')}" for h in dep.hosts_of("etcd")]
+    endpoints = client_endpoints(dep)
     store = EtcdStore(endpoints)
     backend = LabNetworkBackend(store, dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S)
     agent = L3Agent(backend, RouterRealiser(p, host), host)

@@ -14,13 +14,14 @@ import time
 from hastack.backends import LabNetworkBackend
 from hastack.lab.network import network_plan
 from hastack.model import Deployment, load_deployment
+from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
 
 AGENT_DOWN_S = 3.0
 
 
 def backend_for(dep: Deployment) -> LabNetworkBackend:
-    store = EtcdStore([f"{dep.host(h).address}:{dep.port('etcd')}" for h in dep.hosts_of("etcd")])
+    store = EtcdStore(client_endpoints(dep))
     return LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
 
 

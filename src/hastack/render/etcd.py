@@ -16,6 +16,11 @@ def client_url(dep: Deployment, host: str) -> str:
     return f"http://{dep.host(host).address}:{dep.ports('etcd')[0]}"
 
 
+def client_endpoints(dep: Deployment) -> list[str]:
+    """`address:port` of every member, as hastack's store client takes them."""
+    return [f"{dep.host(h).address}:{dep.ports('etcd')[0]}" for h in dep.hosts_of("etcd")]
+
+
 def peer_url(dep: Deployment, host: str) -> str:
     return f"http://{dep.host(host).address}:{dep.ports('etcd')[1]}"
 
