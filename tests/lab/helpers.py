@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from hastack.lab import faults, realise, system
+from hastack.lab import dataplane, faults, realise, system
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 
@@ -16,7 +16,7 @@ class Probe:
     """`python -m hastack.bench.probe ...` inside a lab host, running while the test acts."""
 
     def __init__(self, p: LabPlan, host: str, *args: str) -> None:
-        netns = p.host(host).netns if host in {h.name for h in p.hosts} else f"hs-{host}"
+        netns = p.host(host).netns if host in {h.name for h in p.hosts} else dataplane.client_netns()
         argv = system.in_netns(netns, [sys.executable, "-m", "hastack.bench.probe", *args])
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

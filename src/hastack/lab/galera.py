@@ -71,14 +71,8 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         if host in alive:
             continue
         position = recover_position(p, host)
-        progress(
-            f"galera: {host} joins"
-            + (
-                f" from {position} (IST if the donor still has it)"
-                if position
-                else " (state transfer by rsync)"
-            )
-        )
+        how = f"from {position} (IST if the donor still has it)" if position else "(state transfer by rsync)"
+        progress(f"galera: {host} joins {how}")
         extra = (f"--wsrep-start-position={position}",) if position else ()
         runtime.launch(p, state, "mariadb", host, mysqld_argv(host, *extra))
         alive.append(host)

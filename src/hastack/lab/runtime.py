@@ -39,8 +39,3 @@ def adopt(state: LabState, rec: ProcessRecord) -> None:
     """Record `rec`, replacing an older record of the same daemon on the same host."""
     state.processes = [r for r in state.processes if (r.name, r.host) != (rec.name, rec.host)] + [rec]
     state.save()
-
-
-def forget(state: LabState, rec: ProcessRecord) -> None:
-    state.processes = [r for r in state.processes if r is not rec]
-    state.save()
