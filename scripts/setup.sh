@@ -13,7 +13,7 @@ PYTHON=${PYTHON:-python3}
 
 DEBIAN_PACKAGES=(
   haproxy keepalived mariadb-server galera-4 rabbitmq-server etcd-server etcd-client
-  iproute2 iputils-ping arping nftables graphviz curl rsync procps
+  iproute2 iputils-ping arping nftables python3-nftables graphviz curl rsync procps
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -73,6 +73,15 @@ ensure_venv() {
   else
     log "virtual environment up to date"
   fi
+  link_nftables_binding
+}
+
+link_nftables_binding() {
+  # libnftables' Python binding ships with the library it drives (Debian's python3-nftables); a copy from
+  # PyPI could drift from the installed library. Link just that package into the environment.
+  local site
+  site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  [ -e "$site/nftables" ] || ln -s /usr/lib/python3/dist-packages/nftables "$site/nftables"
 }
 
 ensure_openstack_venv() {

@@ -55,7 +55,9 @@ def router() -> Iterator[str]:
 
 
 def _forwards() -> bool:
-    argv = system.in_netns_shared_mounts(A, ["ping", "-c", "1", "-W", "0.3", "-q", "10.250.2.2"])
+    """Any echo reply from b through r. Two tries: after the gate dropped ARP, the first resolution of a
+    neighbour that had failed can take longer than one short ping waits."""
+    argv = system.in_netns_shared_mounts(A, ["ping", "-c", "2", "-i", "0.2", "-W", "0.4", "-q", "10.250.2.2"])
     return system.run(argv, check=False).returncode == 0
 
 
@@ -74,3 +76,27 @@ def test_the_gate_forwards_only_while_refreshed(router: str) -> None:
     gate.install(router)  # idempotent: replacing the table leaves it shut, not broken
     gate.refresh(router, 5000)
     assert _forwards()
+
+
+def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: str) -> None:
+    gate.install(router)
+    gates = gate.Gates()
+    assert gates.forwarded(router) == 0
+    assert not _forwards()
+    assert not gates.is_open(router)
+    gates.refresh(router, 600)
+    assert gates.is_open(router)
+    assert _forwards()
+    counted = gates.forwarded(router)
+    assert counted >= 2  # the echo request and its reply both crossed the router
+    time.sleep(0.8)
+    assert not gates.is_open(router)  # run out: not listed, collected or not
+    assert not _forwards()
+    assert gates.forwarded(router) == counted  # shut: nothing more went through
+    gates.refresh(router, 5000)
+    gates.close(router)
+    assert not _forwards()
+    gates.keep_only([])
+    with pytest.raises(gate.GateError):
+        gates.forwarded("hs-gate-none")  # a namespace that does not exist is an error, never created
+    assert not os.path.exists("/run/netns/hs-gate-none")

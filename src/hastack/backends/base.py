@@ -8,7 +8,10 @@ Every backend raises BackendError, from its cause.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from hastack.store import Compare
 
 
 class BackendError(Exception):
@@ -28,13 +31,29 @@ class NetworkBackend(ABC):
         """Every L3 agent the backend knows, alive or not."""
 
     @abstractmethod
+    def routers(self) -> list[str]:
+        """Every router id, hosted or not."""
+
+    @abstractmethod
     def routers_by_agent(self) -> dict[str, list[str]]:
         """Router ids hosted by each agent's host (agents hosting none map to [])."""
 
     @abstractmethod
-    def remove_router(self, router: str, host: str) -> None:
-        """Stop hosting `router` on `host`; BackendError if `host` does not host it."""
+    def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
+        """Stop hosting `router` on `host`; BackendError if `host` does not host it.
+
+        `only_if`: store conditions (the leader's fencing token, "the node's lease is gone") that must hold
+        when the change is made, else BackendError and nothing changes. A backend whose state lives in the
+        store checks them in the same transaction; one whose state lives elsewhere (Neutron) checks them
+        right before the call, which leaves a window the README states."""
 
     @abstractmethod
-    def add_router(self, router: str, host: str) -> None:
-        """Host `router` on `host`; BackendError if another agent hosts it or `host` has no agent."""
+    def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
+        """Host `router` on `host`; BackendError if another agent hosts it, `host` has no agent, or an
+        `only_if` condition does not hold."""
+
+    def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
+        """Remove from `source`, then add to `target`. A backend that can do both at once overrides this:
+        a mover that dies between the two steps would leave the router hosted by nobody."""
+        self.remove_router(router, source, only_if)
+        self.add_router(router, target, only_if)

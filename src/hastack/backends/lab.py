@@ -9,10 +9,10 @@ Keys, under /hastack/<deployment>/net/:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
-from hastack.store import Absent, Delete, Put, Store, StoreError, ValueIs
+from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
 
 
 def net_prefix(deployment: str) -> str:
@@ -64,22 +64,36 @@ class LabNetworkBackend(NetworkBackend):
             hosted.setdefault(host, []).append(router)
         return hosted
 
-    def remove_router(self, router: str, host: str) -> None:
+    def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         key = f"{self.prefix}bindings/{router}"
-        if not self._txn([ValueIs(key, host)], [Delete(key)]):
+        if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
+            if self.bindings().get(router) == host:
+                raise BackendError(f"router {router} stays on {host}: a condition of the move failed")
             raise BackendError(f"router {router} is not hosted by {host}")
 
-    def add_router(self, router: str, host: str) -> None:
+    def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         if host not in {a.host for a in self.list_agents()}:
             raise BackendError(f"no L3 agent on {host}")
         if self._get(f"routers/{router}") is None:  # one key, not every definition: moves come in bulk
             raise BackendError(f"no router {router}")
-        if not self._txn(
-            [Absent(f"{self.prefix}bindings/{router}")], [Put(f"{self.prefix}bindings/{router}", host)]
-        ):
-            raise BackendError(f"router {router} is already hosted by {self.bindings().get(router)}")
+        key = f"{self.prefix}bindings/{router}"
+        if not self._txn([Absent(key), *only_if], [Put(key, host)]):
+            current = self.bindings().get(router)
+            if current is None:
+                raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
+            raise BackendError(f"router {router} is already hosted by {current}")
 
-    def _txn(self, compares: list[Absent | ValueIs], ops: list[Put | Delete]) -> bool:
+    def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
+        """One transaction: the binding goes from `source` to `target` or stays where it is."""
+        if target not in {a.host for a in self.list_agents()}:
+            raise BackendError(f"no L3 agent on {target}")
+        key = f"{self.prefix}bindings/{router}"
+        if not self._txn([ValueIs(key, source), *only_if], [Put(key, target)]):
+            if self.bindings().get(router) == source:
+                raise BackendError(f"router {router} stays on {source}: a condition of the move failed")
+            raise BackendError(f"router {router} is not hosted by {source}")
+
+    def _txn(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
         try:
             return self.store.txn(list(compares), list(ops))
         except StoreError as e:

@@ -16,6 +16,8 @@ from hastack.analysis import analyze as run_analysis
 from hastack.analysis.graph import to_dot
 from hastack.catalog import CATALOG
 from hastack.cli import output
+from hastack.cli.ctl import ctl
+from hastack.cli.daemons import agent, controller
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError, run_guarded
 from hastack.cli.files import render_graph, write_tree
 from hastack.cli.lab import lab
@@ -153,6 +155,9 @@ def render(inventory: Path, out_dir: Path, only_host: str | None, as_json: bool)
 
 
 cli.add_command(lab)
+cli.add_command(agent)
+cli.add_command(controller)
+cli.add_command(ctl)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ class Snapshot:
     paused: bool
     nodes: tuple[Node, ...]
     hosting: Mapping[str, tuple[str, ...]]  # host -> routers it hosts
+    unbound: tuple[str, ...] = ()  # routers no agent hosts (a move cut short half-way, a new router)
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,30 @@ class Policy:
     detect_by_lease: bool
     agent_down_s: float
     lease_ttl_s: float
+    tick_s: float = 0.1  # how often the controller checks, at the latest
+    periodic: bool = False  # checks only every tick_s, not when the store reports a change
+    concurrency: int = 1  # routers moved at once
     storm_share: float = 0.5
     stable_s: float = 2.0
 
     @classmethod
-    def named(cls, name: str, lease_ttl_s: float) -> Policy:
-        """`hastack`: lease-based; `paper`: the seed's 40 s check; `neutron`: 75 s agent-down time."""
+    def named(cls, name: str, lease_ttl_s: float, tick_s: float = 0.1) -> Policy:
+        """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the seed's periodic
+        check every 40 s (its footnote 7) of agents dead by Grizzly's agent_down_time (9 s), one router at a
+        time. `neutron`: agent dead after 75 s without a heartbeat, checked every 75/2 s, one at a time."""
         if name == "hastack":
-            return cls(name, True, 3 * lease_ttl_s, lease_ttl_s)
+            return cls(name, True, 3 * lease_ttl_s, lease_ttl_s, tick_s=tick_s, concurrency=16)
         if name == "paper":
-            return cls(name, False, 40.0, lease_ttl_s)
+            return cls(name, False, 9.0, lease_ttl_s, tick_s=40.0, concurrency=1, periodic=True)
         if name == "neutron":
-            return cls(name, False, 75.0, lease_ttl_s)
+            return cls(name, False, 75.0, lease_ttl_s, tick_s=37.5, concurrency=1, periodic=True)
         raise ValueError(f"unknown policy {name!r} (hastack, paper or neutron)")
 
 
 @dataclass(frozen=True)
 class Move:
     router: str
-    source: str
+    source: str  # "" for a router no agent hosted
     target: str
 
 
@@ -87,6 +93,9 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
         return Decision((), "paused by the operator: moving nothing")
     failed = {n.host: r for n in s.nodes if (r := failure_reason(n, policy)) is not None}
     stranded = {h: s.hosting.get(h, ()) for h in failed if s.hosting.get(h)}
+    if s.unbound:
+        stranded[""] = s.unbound
+        failed[""] = "hosted by no agent"
     if not stranded:
         return Decision(
             (),
@@ -96,10 +105,11 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
         )
     if s.leader_for_s < policy.lease_ttl_s:
         return Decision((), f"leader for {s.leader_for_s:.1f} s: waiting one lease TTL before moving routers")
-    if len(s.nodes) > 1 and len(failed) / len(s.nodes) > policy.storm_share:
+    down = len(failed) - (1 if s.unbound else 0)
+    if len(s.nodes) > 1 and down / len(s.nodes) > policy.storm_share:
         return Decision(
             (),
-            f"storm guard: {len(failed)} of {len(s.nodes)} network nodes failed at once; "
+            f"storm guard: {down} of {len(s.nodes)} network nodes failed at once; "
             "suspecting my own partition or the store, moving nothing",
         )
     targets = [n.host for n in s.nodes if n.host not in failed and n.healthy_for_s >= policy.stable_s]
@@ -119,6 +129,9 @@ def _balanced(
             target = min(targets, key=lambda t: (load[t], t))
             load[target] += 1
             moves.append(Move(router, source, target))
-    parts = [f"{len(stranded[h])} routers of {h} ({reasons[h]})" for h in sorted(stranded)]
+    parts = [
+        f"{len(stranded[h])} routers of {h} ({reasons[h]})" if h else f"{len(stranded[h])} unhosted routers"
+        for h in sorted(stranded)
+    ]
     spread = ", ".join(f"{t} now {load[t]}" for t in sorted(load))
     return Decision(tuple(moves), f"moving {' and '.join(parts)} to healthy agents: {spread}")

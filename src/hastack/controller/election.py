@@ -21,6 +21,7 @@ class Election:
         self.clock = clock
         self.lease = 0
         self.leader_since: float | None = None
+        self.lost = ""  # why this candidate last stopped leading
 
     @property
     def token(self) -> str:
@@ -30,6 +31,8 @@ class Election:
         """Renew our lease (or get one) and try to take the key; whether we lead now. StoreError passes
         through: a candidate that cannot reach the store must assume it does not lead."""
         if self.lease and self.store.keepalive(self.lease) < 0:
+            if self.leader_since is not None:
+                self.lost = f"lease {self.lease:x} expired after {self.leader_for_s():.1f} s of leadership"
             self.lease, self.leader_since = 0, None
         if not self.lease:
             self.lease = self.store.grant(self.ttl_s)
@@ -38,6 +41,8 @@ class Election:
             return True
         current = self.store.get(self.key)
         if current is None or current.value != self.token:
+            if self.leader_since is not None:
+                self.lost = f"the leader key went to {current.value if current else 'nobody'}"
             self.leader_since = None
             return False
         return True

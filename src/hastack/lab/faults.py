@@ -31,6 +31,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "keepalived": ("keepalived", "keepalived-vrrp"),
     "keystone": ("keystone",),
     "l3-agent": ("l3-agent",),
+    "hastack-agent": ("hastack-agent",),
+    "hastack-controller": ("hastack-controller",),
 }
 FAULT_TABLE = "hastack_fault"
 

@@ -19,9 +19,11 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hastack.agent import gate
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.backends.lab import net_prefix
 from hastack.lab import system
@@ -34,6 +36,7 @@ from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore, StoreError
 
 REPORT_INTERVAL_S = 1.0
+BUILDERS = 8
 log = logging.getLogger("hastack.l3agent")
 
 
@@ -76,12 +79,17 @@ class RouterRealiser:
         self.host = host
         self.host_ns = p.host(host).netns
         self._garps: list[subprocess.Popen[bytes]] = []
+        self._lock = threading.Lock()  # routers are built in parallel: one writer of the records at a time
 
     def present(self) -> set[str]:
         prefix = f"{PREFIX}{self.host}-"
         return {ns.removeprefix(prefix) for ns, status in _records(self.host).items() if status == "ready"}
 
     def _record(self, ns: str, status: str | None) -> None:
+        with self._lock:
+            self._write_record(ns, status)
+
+    def _write_record(self, ns: str, status: str | None) -> None:
         records = _records(self.host)
         if status is None:
             records.pop(ns, None)
@@ -132,12 +140,18 @@ class RouterRealiser:
     def _announce(self, ns: str, qg: str, addresses: list[str]) -> None:
         """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Nobody
         answers an unsolicited ARP, so the agent does not wait: the arpings are reaped on later ticks."""
-        self._garps = [child for child in self._garps if child.poll() is None]
-        for a in addresses:
-            argv = in_netns_shared_mounts(
-                ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", qg, "-S", a, a]
+        started = [
+            subprocess.Popen(
+                in_netns_shared_mounts(
+                    ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", qg, "-S", a, a]
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            self._garps.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            for a in addresses
+        ]
+        with self._lock:
+            self._garps = [child for child in self._garps if child.poll() is None] + started
 
     @staticmethod
     def _nat(r: Router, qg: str) -> str:
@@ -146,16 +160,39 @@ class RouterRealiser:
         # Interface names are quoted: unquoted, nft reads "qg-r0000" as an expression with a minus.
         dnat = "".join(f"    ip daddr {fip} dnat to {fixed}\n" for fip, fixed in r.floating)
         snat = "".join(f'    oifname "{qg}" ip saddr {fixed} snat to {fip}\n' for fip, fixed in r.floating)
+        # The kernel gate comes in the same atomic batch: a router is born shut, and forwards only once
+        # the node agent opens its gate under a live lease.
         return (
             "flush ruleset\ntable ip nat {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
             f"{dnat}  }}\n  chain post {{\n    type nat hook postrouting priority 100;\n{snat}"
-            f'    oifname "{qg}" ip saddr {r.tenant_cidr} snat to {ext}\n  }}\n}}\n'
+            f'    oifname "{qg}" ip saddr {r.tenant_cidr} snat to {ext}\n  }}\n}}\n{gate.RULESET}'
         )
 
     def remove(self, router: str) -> None:
         ns = router_netns(self.host, router)
         system.delete_netns(ns)  # its veths go with it, and their peers on the host's bridges
         self._record(ns, None)
+
+
+class LabRouterHost:
+    """The node agent's view of the routers the lab L3 agent built on one host (agent.node.RouterHost)."""
+
+    def __init__(self, p: LabPlan, host: str) -> None:
+        self.host = host
+        self.realiser = RouterRealiser(p, host)
+
+    def present(self) -> dict[str, str]:
+        built = {r: router_netns(self.host, r) for r in self.realiser.present()}
+        return {r: ns for r, ns in built.items() if system.netns_exists(ns)}
+
+    def version(self) -> object:
+        try:
+            return record_file(self.host).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def remove(self, router: str) -> None:
+        self.realiser.remove(router)
 
 
 class L3Agent:
@@ -171,8 +208,10 @@ class L3Agent:
         todo = decide(wanted, self.realiser.present())
         for router in todo.remove:
             self.realiser.remove(router)
-        for router in todo.build:
-            self.realiser.build(Router.from_json(self.backend.definition(router)))
+        definitions = [Router.from_json(self.backend.definition(router)) for router in todo.build]
+        # In parallel: a node taking over a failed node's routers must not build them one after another.
+        with ThreadPoolExecutor(max_workers=BUILDERS) as pool:
+            list(pool.map(self.realiser.build, definitions))
         if not todo.build and not todo.remove:
             return f"hosting {len(wanted)} routers, nothing to change"
         return f"built {list(todo.build)}, removed {list(todo.remove)}; hosting {len(wanted)} routers"

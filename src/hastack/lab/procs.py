@@ -108,7 +108,7 @@ def stop(rec: ProcessRecord, timeout: float = 10) -> None:
     except LabError:
         os.kill(rec.pid, signal.SIGKILL)
         poll(f"{rec.name} on {rec.host} to die", lambda: not is_alive(rec), timeout=5)
-    _reap(rec.pid)
+    reap(rec.pid)
 
 
 def kill_leftover(pid: int) -> None:
@@ -116,10 +116,10 @@ def kill_leftover(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     poll(f"process {pid} to die", lambda: starttime(pid) is None or _is_zombie(pid), timeout=5)
-    _reap(pid)
+    reap(pid)
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect the exit status if this process is the parent, so no zombie stays behind."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

@@ -13,6 +13,7 @@ from hastack.lab import (
     dataplane,
     faults,
     galera,
+    hadaemons,
     keystone,
     l3agent,
     loadbalancer,
@@ -79,11 +80,15 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     for host in agents:
         if runtime.running(state, "l3-agent", host) is None:
             progress(f"lab L3 agent: starting on {host}")
-            argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
-            # It creates router namespaces: they must be visible outside its own process.
-            runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True)
+        argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
+        # It creates router namespaces: they must be visible outside its own process.
+        hadaemons.record_l3_pid(runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True))
+    for said in hadaemons.ensure_agents(p, state):
+        progress(f"node agent: {said}")
     progress(f"network service: {len(n.routers)} routers scheduled over {', '.join(agents)}")
     netservice(p, state, "init")
+    for said in hadaemons.ensure_controllers(p, state):
+        progress(f"HA controller: {said}")
     dataplane.ensure_vms(p, n, state, progress)
     progress(f"waiting for {len(n.vms)} VMs to answer on their floating IPs")
     system.poll(

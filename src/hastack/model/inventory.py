@@ -77,6 +77,7 @@ class Secrets(Frozen):
     db_check_user: str = "haproxy_check"
     db_password: str = "hastack-lab"
     keystone_admin_password: str = "hastack-lab"
+    controller_token: str = Field(default="hastack-lab-token", min_length=8)  # `hastack ctl` changes
 
 
 class Paths(Frozen):

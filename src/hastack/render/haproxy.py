@@ -8,6 +8,7 @@ from hastack.model import Deployment
 from hastack.render.common import header, host_dirs, ms
 
 MONITOR_PORT = 8404
+RUNTIME_PORT = 8405  # the runtime API on the management address, for the hastack controller
 
 
 def haproxy_config_path(dep: Deployment, host: str) -> str:
@@ -35,6 +36,9 @@ def render_haproxy(dep: Deployment, host: str) -> str:
         f"    pidfile {run}/haproxy.pid",
         "    # The runtime API: hastack drains and enables servers through it.",
         f"    stats socket {run}/haproxy.sock mode 600 level admin expose-fd listeners",
+        "    # ...also on the management address, where the controllers reach it: keep this port firewalled",
+        "    # to the controller hosts (the runtime API has no authentication of its own).",
+        f"    stats socket ipv4@{addr}:{RUNTIME_PORT} level admin",
         "    stats timeout 30s",
         "",
         "defaults",

@@ -39,26 +39,32 @@ def _unit(dep: Deployment, host: str, what: str, description: str, watchdog_ms: 
     )
 
 
-def render_agent_unit(dep: Deployment, host: str) -> str:
+def watchdog_ms(dep: Deployment, daemon: str) -> int:
+    """WatchdogSec of `hastack-agent` (three heartbeats) or `hastack-controller` (five ticks, >= 1 s)."""
     t = dep.inventory.timing
+    if daemon == "hastack-agent":
+        return 3 * t.heartbeat_interval_ms
+    return max(1000, 5 * t.controller_tick_ms)
+
+
+def render_agent_unit(dep: Deployment, host: str) -> str:
     return _unit(
         dep,
         host,
         "agent",
         f"hastack node agent of {host} (lease, kernel gate, cleanup)",
-        3 * t.heartbeat_interval_ms,
+        watchdog_ms(dep, "hastack-agent"),
         "neutron-l3-agent.service",
     )
 
 
 def render_controller_unit(dep: Deployment, host: str) -> str:
-    t = dep.inventory.timing
     return _unit(
         dep,
         host,
         "controller",
         f"hastack HA controller on {host} (leader-elected)",
-        max(1000, 5 * t.controller_tick_ms),
+        watchdog_ms(dep, "hastack-controller"),
         "",
     )
 

@@ -1,0 +1,78 @@
+"""The node agent's process: the L3 agent watcher thread, the renew/gate loop, and the supervisor pings.
+
+The watcher owns the pidfd: it blocks on it, and the moment the L3 agent exits it takes the agent's lock
+and runs the death path (gates shut, lease revoked, cleanup). The main loop renews every heartbeat, gates
+again whenever the routers here change (polled every 20 ms: a file's mtime in the lab), tells the supervisor
+READY=1 once, and WATCHDOG=1 after every renewal that did not hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from hastack.agent.node import NodeAgent, RouterHost
+from hastack.agent.watch import ProcessWatch, news, sd_notify
+from hastack.store import StoreError
+
+log = logging.getLogger("hastack.agent")
+POLL_S = 0.02
+
+
+class Watcher(threading.Thread):
+    def __init__(self, agent: NodeAgent, watch: ProcessWatch, lock: threading.Lock, stop: threading.Event):
+        super().__init__(name="l3-watch", daemon=True)
+        self.agent, self.watch, self.lock, self.stop = agent, watch, lock, stop
+        self.l3_alive = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.watch.attach():
+                self.l3_alive.clear()
+                self.stop.wait(0.1)
+                continue
+            if not self.l3_alive.is_set():
+                log.info("watching the L3 agent, pid %s", self.watch.pid)
+            self.l3_alive.set()
+            while not self.stop.is_set() and not self.watch.wait_exit(0.25):
+                pass
+            if self.stop.is_set():
+                return
+            self.l3_alive.clear()
+            with self.lock:
+                log.warning(self.agent.on_l3_death_under_policy())
+            self.watch.detach()
+
+
+def run(
+    agent: NodeAgent, routers: RouterHost, watch: ProcessWatch, heartbeat_s: float, stop: threading.Event
+) -> None:
+    lock = threading.Lock()
+    watcher = Watcher(agent, watch, lock, stop)
+    watcher.start()
+    watcher.l3_alive.wait(1.0)  # give the watcher a moment to find a running L3 agent
+    try:
+        if watcher.l3_alive.is_set() and agent.adopt():
+            log.info("kept the lease %x a previous run of this agent held", agent.lease)
+    except StoreError as e:
+        log.warning("could not look for a previous lease: %s", e)
+    said, version, next_renew, ready = "", routers.version(), 0.0, False
+    while not stop.is_set():
+        now = time.monotonic()
+        with lock:
+            if now >= next_renew:
+                sentence = agent.renew(watcher.l3_alive.is_set())
+                next_renew = now + heartbeat_s
+                sd_notify("WATCHDOG=1")
+                if not ready:
+                    ready = sd_notify("READY=1") or True
+            elif routers.version() != version:
+                version = routers.version()
+                sentence = agent.routers_changed()
+            else:
+                sentence = ""
+        if sentence and news(said, sentence):
+            log.info(sentence)
+            said = sentence
+        stop.wait(POLL_S)

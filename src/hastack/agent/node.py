@@ -1,0 +1,196 @@
+"""The node agent of one network node: its lease in the store, the kernel gates of its routers, the cleanup.
+
+Under policy `hastack` (DESIGN-fencing.md), while the local L3 agent lives the node agent holds a lease and a
+node key bound to it, renews it every heartbeat, and after each renewal opens the gates of the routers the
+store binds to this host until `t_send + TTL - margin`; gates of any other router here stay shut. When the L3
+agent dies it shuts every gate, revokes the lease (the controller sees the node key vanish at once) and
+removes the routers here (the seed's cleanup). Under `paper` the gates stay open with no lease, and the
+cleanup still runs when the L3 agent dies; under `neutron` nothing is fenced and nothing cleaned up.
+
+Two steps, both observe -> decide -> act and both returning a sentence: `renew` (every heartbeat: the lease
+and the bindings) and `gate` (whenever the routers here change, so a router just built starts forwarding at
+once, not at the next heartbeat). Collaborators come in through the constructor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hastack.agent.gate import GateError, gate_timeout_ms
+from hastack.backends.base import BackendError
+from hastack.store import Store, StoreError, keys
+
+OPEN_FOREVER_MS = 3_600_000  # policies without fencing: refreshed every heartbeat, never runs out
+
+
+class RouterHost(Protocol):
+    """The routers built on this host (lab: the lab L3 agent's records; Neutron: qrouter- namespaces)."""
+
+    def present(self) -> dict[str, str]:
+        """router id -> its namespace, for every router fully built here."""
+
+    def version(self) -> object:
+        """Changes whenever a router is built or removed here (cheap: polled every few ms)."""
+
+    def remove(self, router: str) -> None: ...
+
+
+class GateDriver(Protocol):
+    def refresh(self, netns: str, timeout_ms: int) -> None: ...
+    def close(self, netns: str) -> None: ...
+    def keep_only(self, namespaces: list[str]) -> None: ...
+
+
+class Bindings(Protocol):
+    def bindings(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    open: tuple[str, ...]  # namespaces to refresh
+    shut: tuple[str, ...]  # namespaces to close
+
+
+def plan_gates(bound: frozenset[str], present: dict[str, str], timeout_ms: int | None) -> GatePlan:
+    """Open the gates of routers both built here and bound here, while the lease allows. Pure."""
+    serve = sorted(r for r in present if r in bound) if timeout_ms is not None else []
+    return GatePlan(
+        tuple(present[r] for r in serve), tuple(present[r] for r in sorted(present) if r not in serve)
+    )
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        store: Store,
+        bindings: Bindings,
+        routers: RouterHost,
+        gates: GateDriver,
+        deployment: str,
+        host: str,
+        ttl_s: int,
+        margin_ms: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store, self.bindings, self.routers, self.gates = store, bindings, routers, gates
+        self.deployment, self.host = deployment, host
+        self.ttl_s, self.margin_ms, self.clock = ttl_s, margin_ms, clock
+        self.key = keys.node_key(deployment, host)
+        self.lease = 0
+        self.open_until = 0.0  # clock time at which the gates must be shut; 0: shut now
+        self.bound: frozenset[str] = frozenset()
+        self.last_policy = "hastack"
+
+    def policy(self) -> str:
+        kv = self.store.get(keys.policy_key(self.deployment))
+        return kv.value if kv else "hastack"
+
+    def renew(self, l3_alive: bool) -> str:
+        """Every heartbeat: hold the lease (or not), learn the bindings, then gate."""
+        try:
+            policy = self.last_policy = self.policy()
+            if policy != "hastack":
+                self._drop_lease()
+                # Neutron keeps forwarding on a dead agent's node; the seed's cleanup removed the routers.
+                unfenced = l3_alive or policy == "neutron"
+                self.open_until = self.clock() + OPEN_FOREVER_MS / 1000 if unfenced else 0.0
+                said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
+            elif not l3_alive:
+                self._drop_lease()
+                self.open_until = 0.0
+                said = "no L3 agent running: holding no lease"
+            else:
+                said = self._keepalive()
+            self._read_bindings()
+        except (StoreError, BackendError) as e:
+            # Nothing is refreshed: the gates run out by themselves before the lease can expire.
+            return f"store unreachable ({e}); gates close by themselves in {self._left_ms()} ms"
+        return f"{said}; {self.gate()}"
+
+    def _keepalive(self) -> str:
+        t_send = self.clock()
+        ttl = self.store.keepalive(self.lease) if self.lease else -1
+        if ttl < 0:
+            # Gates shut before the new lease exists: nothing forwards on a lease the store has ended.
+            self.open_until = 0.0
+            self.gate()
+            t_send = self.clock()
+            self.lease = self.store.grant(self.ttl_s)
+            self.store.put(self.key, json.dumps({"host": self.host, "lease": self.lease}), lease=self.lease)
+            ttl, said = self.ttl_s, f"took lease {self.lease:x}"
+        else:
+            said = f"renewed lease {self.lease:x}"
+        timeout = gate_timeout_ms(t_send, ttl, self.margin_ms, self.clock())
+        self.open_until = 0.0 if timeout is None else self.clock() + timeout / 1000
+        return said
+
+    def adopt(self) -> bool:
+        """After a restart: keep the lease a previous process of this agent left, if it still lives."""
+        kv = self.store.get(self.key)
+        if kv is None or not kv.lease or self.store.keepalive(kv.lease) < 0:
+            return False
+        self.lease = kv.lease
+        return True
+
+    def _read_bindings(self) -> None:
+        # Read after the keepalive was sent: a router moved away before that read is not opened, and one
+        # moved away after it is shut by the gate's timeout before the mover may assume it stopped.
+        self.bound = frozenset(r for r, h in self.bindings.bindings().items() if h == self.host)
+
+    def routers_changed(self) -> str:
+        """A router was built or removed here: learn the bindings again and gate at once."""
+        # On failure keep the bindings read with the last renewal: opening nothing new is safe.
+        with contextlib.suppress(StoreError, BackendError):
+            self._read_bindings()
+        return self.gate()
+
+    def gate(self) -> str:
+        """Apply the last renewal to the routers present now."""
+        present = self.routers.present()
+        left = self._left_ms()
+        plan = plan_gates(self.bound, present, left if left >= 1 else None)
+        failed = []
+        for ns in plan.open + plan.shut:
+            try:
+                self.gates.refresh(ns, left) if ns in plan.open else self.gates.close(ns)
+            except GateError:
+                failed.append(ns)  # removed since `present` was read: nothing left to gate
+        self.gates.keep_only([ns for ns in present.values() if ns not in failed])
+        gone = f", {len(failed)} gone meanwhile" if failed else ""
+        return f"{len(plan.open)} gates open for {left} ms, {len(plan.shut)} shut{gone}"
+
+    def _left_ms(self) -> int:
+        return max(0, int((self.open_until - self.clock()) * 1000))
+
+    def on_l3_death(self, cleanup: bool) -> str:
+        """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up."""
+        present = self.routers.present()
+        self.open_until = 0.0
+        for ns in present.values():
+            with contextlib.suppress(GateError):  # already gone
+                self.gates.close(ns)
+        try:
+            self._drop_lease()
+            revoked = "lease revoked"
+        except StoreError as e:
+            revoked = f"lease not revoked ({e}): it runs out by itself"
+        if cleanup:
+            for router in present:
+                self.routers.remove(router)
+        self.gates.keep_only([] if cleanup else list(present.values()))
+        done = f"removed {len(present)} routers" if cleanup else "routers left in place"
+        return f"L3 agent died: {len(present)} gates shut, {revoked}, {done}"
+
+    def on_l3_death_under_policy(self) -> str:
+        if self.last_policy == "neutron":
+            return "L3 agent died: policy neutron, nothing fenced, routers left in place"
+        return self.on_l3_death(cleanup=True)
+
+    def _drop_lease(self) -> None:
+        if self.lease:
+            lease, self.lease = self.lease, 0
+            self.store.revoke(lease)

@@ -1,0 +1,186 @@
+"""`hastack ctl`: the operator's client of the controllers' HTTP API.
+
+Reads go to the leader (found by asking each controller's GET /leader), or to any controller that answers
+when no leader does; changes go to the leader only, with the inventory's controller token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hastack.cli import output
+from hastack.cli.errors import EXIT_BAD_INPUT, CliError
+from hastack.model import load_deployment
+
+JSON = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+
+
+class Client:
+    def __init__(self, endpoints: list[str], token: str, timeout_s: float = 5.0) -> None:
+        self.endpoints, self.token, self.timeout_s = endpoints, token, timeout_s
+
+    def call(self, base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body or {}).encode() if method == "POST" else None
+        req = urllib.request.Request(base + path, data=data, method=method)
+        if method == "POST":
+            req.add_header("Authorization", f"Bearer {self.token}")
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return resp.status, _decode(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, _decode(e.read())
+        except (urllib.error.URLError, OSError) as e:
+            raise CliError(f"controller {base}: {getattr(e, 'reason', e)}") from e
+
+    def leader(self) -> str | None:
+        for base in self.endpoints:
+            try:
+                if self.call(base, "GET", "/leader")[0] == 200:
+                    return base
+            except CliError:
+                continue
+        return None
+
+    def read(self, path: str) -> Any:
+        for base in [b for b in [self.leader()] if b] + self.endpoints:
+            try:
+                code, body = self.call(base, "GET", path)
+            except CliError:
+                continue
+            if code == 200:
+                return body
+        raise CliError(f"no controller answered GET {path} (tried {', '.join(self.endpoints)})")
+
+    def change(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        base = self.leader()
+        if base is None:
+            raise CliError(
+                f"no controller leads right now (asked {', '.join(self.endpoints)}); retry shortly"
+            )
+        code, answer = self.call(base, "POST", path, body)
+        if code != 200:
+            raise CliError(
+                answer.get("error", answer) if isinstance(answer, dict) else str(answer),
+                EXIT_BAD_INPUT if code in (400, 401, 404) else 1,
+            )
+        return answer
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+@click.group()
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default="/etc/hastack/inventory.yaml",
+    show_default=True,
+    help="Where the controllers are and the token for changes.",
+)
+@click.option("--endpoint", "endpoints", multiple=True, help="A controller's URL (repeatable; default: all).")
+@click.option("--token", envvar="HASTACK_TOKEN", help="Token for changes (default: the inventory's).")
+@click.pass_context
+def ctl(ctx: click.Context, inventory: Path, endpoints: tuple[str, ...], token: str | None) -> None:
+    """Ask the HA controllers what they see, and tell them what to do.
+
+    Example: hastack ctl --inventory examples/paper.yaml status
+    """
+    dep = load_deployment(inventory)
+    urls = list(endpoints) or [
+        f"http://{dep.host(h).address}:{dep.port('hastack-controller')}"
+        for h in dep.hosts_of("hastack-controller")
+    ]
+    if not urls:
+        raise CliError(f"{inventory}: no host runs hastack-controller", EXIT_BAD_INPUT)
+    ctx.obj = Client(urls, token or dep.inventory.secrets.controller_token)
+
+
+def _show(answer: Any, as_json: bool) -> None:
+    if as_json:
+        output.print_json(answer)
+    else:
+        click.echo(answer.get("done", answer) if isinstance(answer, dict) else answer)
+
+
+@ctl.command()
+@JSON
+@click.pass_obj
+def status(client: Client, as_json: bool) -> None:
+    """The leader's view: policy, pause, drained hosts, each network node's lease and routers."""
+    s = client.read("/status")
+    if as_json:
+        output.print_json(s)
+        return
+    click.echo(
+        f"{s['host']} {'leads' if s['leader'] else 'is standby'}; policy {s.get('policy')}; "
+        f"{'PAUSED; ' if s.get('paused') else ''}drained: {', '.join(s.get('drained', [])) or 'none'}"
+    )
+    click.echo(f"last tick: {s['last_tick']}")
+    for n in s.get("nodes", []):
+        state = n["failed"] or "healthy"
+        click.echo(
+            f"  {n['host']:<10} {state:<22} lease={'yes' if n['lease'] else 'no':<3} "
+            f"heartbeat {n['heartbeat_age_s']} s ago  routers: {' '.join(n['routers']) or '-'}"
+        )
+
+
+@ctl.command()
+@JSON
+@click.pass_obj
+def history(client: Client, as_json: bool) -> None:
+    """What the leader did, newest last."""
+    entries = client.read("/history")
+    if as_json:
+        output.print_json(entries)
+        return
+    for e in entries:
+        click.echo(f"{time.strftime('%H:%M:%S', time.localtime(e['time']))} {e['sentence']}")
+
+
+def _change(name: str, path: str, doc: str, argument: str | None = None) -> click.Command:
+    @click.pass_obj
+    def command(client: Client, /, as_json: bool, **args: str) -> None:
+        _show(client.change(path.format(**args)), as_json)
+
+    command.__doc__ = doc
+    cmd = click.command(name=name)(JSON(command))
+    if argument:
+        cmd = click.argument(argument)(cmd)
+    return cmd
+
+
+for _name, _path, _doc, _arg in (
+    ("pause", "/pause", "Stop moving routers (failures are still watched and reported).", None),
+    ("resume", "/resume", "Move routers again.", None),
+    (
+        "drain",
+        "/drain/{host}",
+        "Take HOST's API replicas out of HAProxy rotation, with no failed request.",
+        "host",
+    ),
+    ("enable", "/enable/{host}", "Put HOST's API replicas back into rotation.", "host"),
+    ("policy", "/policy/{name}", "Switch the failover policy: hastack, paper or neutron.", "name"),
+):
+    ctl.add_command(_change(_name, _path, _doc, _arg))
+
+
+@ctl.command()
+@click.argument("router")
+@click.argument("node")
+@JSON
+@click.pass_obj
+def move(client: Client, router: str, node: str, as_json: bool) -> None:
+    """Move ROUTER to network node NODE (fenced: it stops on its old node before it starts on NODE)."""
+    _show(client.change("/move", {"router": router, "node": node}), as_json)

@@ -1,0 +1,150 @@
+"""`hastack agent` and `hastack controller`: where hastack's two daemons are put together from the inventory.
+
+This is the composition root: the store, the network backend, the router host, the gates and the clock are
+made here and handed to the daemons' constructors.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from hastack.agent import daemon as agent_daemon
+from hastack.agent.gate import Gates
+from hastack.agent.node import NodeAgent
+from hastack.agent.watch import ProcessWatch
+from hastack.backends import LabNetworkBackend
+from hastack.backends.haproxy import HAProxyRuntime
+from hastack.cli.errors import EXIT_BAD_INPUT, CliError
+from hastack.controller import daemon as controller_daemon
+from hastack.controller.api import Api, serve
+from hastack.controller.election import Election
+from hastack.controller.metrics import Metrics
+from hastack.controller.service import Controller, Settings
+from hastack.model import Deployment, load_deployment
+from hastack.render.etcd import client_endpoints
+from hastack.render.haproxy import RUNTIME_PORT
+from hastack.store import EtcdStore, keys
+
+AGENT_DOWN_S = 3.0  # the lab L3 agent reports every second
+OPTIONS = [
+    click.option("--inventory", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)),
+    click.option("--host", required=True, help="This host's name in the inventory."),
+]
+
+
+def _common(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _setup(inventory: Path, host: str, role: str) -> Deployment:
+    dep = load_deployment(inventory)
+    if host not in dep.hosts_of(role):
+        raise CliError(f"--host {host}: runs no {role} in {inventory}", EXIT_BAD_INPUT)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {host} %(name)s %(message)s")
+    return dep
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@click.command()
+@_common
+@click.option(
+    "--l3-pidfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pidfile of the local L3 agent (default: RUN_DIR/l3-agent.pid of the inventory's paths).",
+)
+def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
+    """Run the node agent of network node HOST in the foreground (systemd: Type=notify, WatchdogSec).
+
+    It holds the node's lease while the local L3 agent lives, opens the kernel gates of the routers the
+    store binds here after each renewal, and on the L3 agent's death shuts them, revokes the lease and
+    removes the routers. Example: hastack agent --inventory /etc/hastack/inventory.yaml --host net1
+    """
+    from hastack.lab.l3agent import LabRouterHost  # the lab's router host: the only one until Neutron's
+    from hastack.lab.plan import plan
+
+    dep = _setup(inventory, host, "hastack-agent")
+    t = dep.inventory.timing
+    # Bounded so that a renewal against three unreachable members still ends within the watchdog (three
+    # heartbeats): a node cut off from etcd is not a hung agent.
+    store = EtcdStore(client_endpoints(dep), timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
+    routers = LabRouterHost(plan(dep), host)
+    node = NodeAgent(
+        store,
+        LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S),
+        routers,
+        Gates(),
+        dep.name,
+        host,
+        t.lease_ttl_s,
+        t.fence_margin_ms,
+        time.monotonic,
+    )
+    pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
+    agent_daemon.run(node, routers, ProcessWatch(pidfile), t.heartbeat_interval_ms / 1000, _stop_on_signals())
+
+
+@click.command()
+@_common
+@click.option("--listen", help="Address:port of the HTTP API (default: the host's address, port 7480).")
+def controller(inventory: Path, host: str, listen: str | None) -> None:
+    """Run the HA controller on HOST in the foreground; one per controller host, leader-elected on etcd.
+
+    Only the leader moves routers and drives HAProxy; `GET /leader` answers 200 there.
+    Example: hastack controller --inventory /etc/hastack/inventory.yaml --host ctl1
+    """
+    dep = _setup(inventory, host, "hastack-controller")
+    t = dep.inventory.timing
+    # A slow etcd member must not eat the leader's one-second lease: give up on it early, try the next.
+    store = EtcdStore(client_endpoints(dep), timeout_s=0.4)
+    election = Election(store, keys.leader_key(dep.name), host, t.lease_ttl_s, time.monotonic)
+    metrics = Metrics()
+    settings = Settings(
+        dep.name, dep.hosts_of("l3-agent"), t.lease_ttl_s, t.controller_tick_ms / 1000, _api_servers(dep)
+    )
+    balancers = [HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT) for h in dep.hosts_of("haproxy")]
+    backend = LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
+    # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
+    ctl = Controller(store, backend, election, balancers, settings, time.time, metrics)
+    api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s)
+    address, port = _listen(dep, host, listen)
+    try:
+        server = serve(api, address, port)
+    except OSError as e:
+        raise CliError(f"--listen {address}:{port}: {e}", EXIT_BAD_INPUT) from e
+    try:
+        controller_daemon.run(ctl, api, store, _stop_on_signals())
+    finally:
+        server.shutdown()
+
+
+def _api_servers(dep: Deployment) -> dict[str, list[str]]:
+    served: dict[str, list[str]] = {}
+    for name in dep.load_balanced():
+        if name != "database":
+            for h in dep.hosts_of(name):
+                served.setdefault(h, []).append(name)
+    return served
+
+
+def _listen(dep: Deployment, host: str, listen: str | None) -> tuple[str, int]:
+    if listen is None:
+        return str(dep.host(host).address), dep.port("hastack-controller")
+    address, _, port = listen.rpartition(":")
+    if not address or not port.isdigit():
+        raise CliError(f"--listen {listen}: expected ADDRESS:PORT", EXIT_BAD_INPUT)
+    return address, int(port)

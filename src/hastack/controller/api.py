@@ -1,0 +1,114 @@
+"""The controller's HTTP API for operators, HAProxy checks and Prometheus.
+
+GET  /health    200 while the control loop ticks (503 if it has not ticked for 5 ticks' time)
+GET  /leader    200 only on the leader (an HAProxy check finds it), else 503
+GET  /status    JSON: leader, policy, paused, drained hosts, every network node and its routers
+GET  /history   JSON: the ticks that did something, newest last
+GET  /metrics   Prometheus text
+POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /move (JSON {"router", "node"})
+     need `Authorization: Bearer TOKEN`; bad requests get 400 and one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from hastack.backends.base import BackendError
+from hastack.controller.metrics import Metrics
+from hastack.controller.service import Controller
+from hastack.store import StoreError
+
+
+class Api:
+    def __init__(self, controller: Controller, metrics: Metrics, token: str, tick_s: float) -> None:
+        self.controller, self.metrics, self.token, self.tick_s = controller, metrics, token, tick_s
+        self.last_tick = time.monotonic()
+
+    def get(self, path: str) -> tuple[int, Any]:
+        c = self.controller
+        if path == "/health":
+            fresh = time.monotonic() - self.last_tick < max(1.0, 5 * self.tick_s)
+            return (200, {"ok": True}) if fresh else (503, {"ok": False, "error": "control loop stalled"})
+        if path == "/leader":
+            leading = bool(c.last.get("leader"))
+            return (200 if leading else 503), {"leader": leading, "host": c.election.name}
+        if path == "/status":
+            return 200, c.status()
+        if path == "/history":
+            return 200, list(c.history)
+        if path == "/metrics":
+            return 200, self.metrics.text()
+        return 404, {"error": f"no such resource {path}"}
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        c = self.controller
+        parts = path.strip("/").split("/")
+        try:
+            if parts in (["pause"], ["resume"]):
+                c.set_control("paused", "true" if parts[0] == "pause" else None)
+                return 200, {"done": f"{parts[0]}d"}
+            if len(parts) == 2 and parts[0] in ("drain", "enable"):
+                c.drain(parts[1], parts[0] == "drain")
+                return 200, {"done": f"{parts[0]} {parts[1]}"}
+            if len(parts) == 2 and parts[0] == "policy":
+                c.set_policy(parts[1])
+                return 200, {"done": f"policy {parts[1]}"}
+            if parts == ["move"]:
+                router, node = body.get("router"), body.get("node")
+                if not isinstance(router, str) or not isinstance(node, str):
+                    return 400, {"error": 'move: body must be JSON {"router": ID, "node": HOST}'}
+                return 200, {"done": c.move(router, node)}
+        except ValueError as e:
+            return 400, {"error": str(e)}
+        except (StoreError, BackendError) as e:
+            return 503, {"error": str(e)}
+        return 404, {"error": f"no such action {path}"}
+
+    def authorised(self, header: str | None) -> bool:
+        given = (header or "").removeprefix("Bearer ").strip()
+        return bool(given) and hmac.compare_digest(given, self.token)
+
+
+def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
+    """Start the server on a thread of its own; the caller shuts it down."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._reply(*api.get(self.path.split("?")[0]))
+
+        def do_POST(self) -> None:
+            if not api.authorised(self.headers.get("Authorization")):
+                self._reply(401, {"error": "changes need Authorization: Bearer TOKEN"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            except ValueError:
+                self._reply(400, {"error": "the request body is not JSON"})
+                return
+            if not isinstance(body, dict):
+                self._reply(400, {"error": "the request body must be a JSON object"})
+                return
+            self._reply(*api.post(self.path.split("?")[0], body))
+
+        def _reply(self, code: int, payload: Any) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            kind = "text/plain; version=0.0.4" if isinstance(payload, bytes) else "application/json"
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the controller logs what it does; requests are not worth a line each
+
+    server = ThreadingHTTPServer((address, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
+    return server

@@ -1,0 +1,34 @@
+"""The controller's process: tick, tell the supervisor, then sleep until the next tick or a store change."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from hastack.agent.watch import news, sd_notify
+from hastack.controller.api import Api
+from hastack.controller.service import Controller
+from hastack.store import Store, StoreError, keys
+
+log = logging.getLogger("hastack.controller")
+
+
+def run(controller: Controller, api: Api, store: Store, stop: threading.Event) -> None:
+    said, ready = "", False
+    prefix = keys.root(controller.settings.deployment)
+    while not stop.is_set():
+        sentence = controller.tick()
+        api.last_tick = time.monotonic()
+        sd_notify("WATCHDOG=1")
+        if not ready:
+            ready = sd_notify("READY=1") or True
+        if not controller.last.get("quiet") and news(said, sentence):
+            log.info(sentence)
+            said = sentence
+        try:
+            # Wake on any change of this deployment's keys: a node key vanishing is acted on at once.
+            store.wait(prefix, controller.revision, controller.settings.tick_s)
+        except StoreError:
+            stop.wait(controller.settings.tick_s)
+    controller.election.resign()

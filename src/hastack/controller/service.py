@@ -1,0 +1,244 @@
+"""The HA controller: one tick is observe -> decide -> act, and returns one sentence saying what it did.
+
+Each tick: step the election (only the leader acts), read the store once, build the Snapshot, `decide`, apply
+the moves through the NetworkBackend with the leader's fencing token, and reconcile HAProxy with the drains
+operators asked for. Operators' requests (`pause`, `drain`, `move`...) are writes to the store or, for a
+move, an immediate fenced move by the leader. Everything outside comes in through the constructor.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hastack.backends.base import BackendError, NetworkBackend
+from hastack.backends.haproxy import HAProxyRuntime
+from hastack.controller import act, observe
+from hastack.controller.decide import Move, Policy, decide, failure_reason
+from hastack.controller.election import Election
+from hastack.controller.metrics import Metrics
+from hastack.store import Delete, Put, Store, StoreError, keys
+
+POLICIES = ("hastack", "paper", "neutron")
+
+
+@dataclass
+class Settings:
+    deployment: str
+    network_nodes: tuple[str, ...]
+    lease_ttl_s: float
+    tick_s: float
+    api_servers: dict[str, list[str]] = field(default_factory=dict)  # host -> backends it serves in
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        backend: NetworkBackend,
+        election: Election,
+        balancers: Sequence[HAProxyRuntime],
+        settings: Settings,
+        clock: Callable[[], float],
+        metrics: Metrics,
+    ) -> None:
+        self.store, self.backend, self.election = store, backend, election
+        self.balancers, self.settings, self.clock, self.metrics = balancers, settings, clock, metrics
+        self.healthy_since: dict[str, float] = {}
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.last: dict[str, Any] = {"sentence": "not started"}
+        self.last_decided = -1e9
+        self.routers: tuple[str, ...] = ()
+        self.routers_read = -1e9
+        self.revision = 0
+        self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
+
+    def policy(self, name: str) -> Policy:
+        return Policy.named(name, self.settings.lease_ttl_s, self.settings.tick_s)
+
+    def tick(self) -> str:
+        started = time.monotonic()
+        try:
+            leading = self.election.step()
+            o = observe.read(self.store, self.settings.deployment)
+        except StoreError as e:
+            sentence = f"store unreachable, acting on nothing: {e}"
+            self._record(sentence, [], leading=False)
+            return sentence
+        self.revision = o.revision
+        policy = self.policy(observe.policy_name(o))
+        now = self.clock()
+        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since)
+        self.healthy_since = observe.track_health(self.healthy_since, current, policy, now)
+        if leading and policy.periodic and started - self.last_decided < policy.tick_s - 0.05:
+            sentence = (
+                f"policy {policy.name}: next check in {policy.tick_s - (started - self.last_decided):.1f} s"
+            )
+            self._record(sentence, [], leading, o, policy, quiet=True)
+            return sentence
+        self.last_decided = started
+        snap = observe.snapshot(
+            o,
+            self.settings.network_nodes,
+            now,
+            self.healthy_since,
+            leading,
+            self.election.leader_for_s(),
+            tuple(r for r in self._routers(started) if r not in self.in_flight),
+        )
+        decision = decide(snap, policy)
+        if not leading and self.election.lost:
+            decision = replace(
+                decision, sentence=f"{decision.sentence} (lost the lead: {self.election.lost})"
+            )
+        outcomes = self._apply(decision.moves, o, policy)
+        sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        if leading:
+            sentence += self._reconcile_drains(o)
+        self.metrics.tick(time.monotonic() - started, leading, outcomes)
+        self._record(sentence, outcomes, leading, o, policy)
+        return sentence
+
+    def _routers(self, now: float) -> tuple[str, ...]:
+        """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free)."""
+        if now - self.routers_read > 5.0:
+            try:
+                self.routers = tuple(self.backend.routers())
+                self.routers_read = now
+            except BackendError:
+                pass
+        return self.routers
+
+    def _apply(self, moves: tuple[Move, ...], o: observe.Observed, policy: Policy) -> list[act.Outcome]:
+        return act.apply(
+            self.backend,
+            moves,
+            [self.election.fence()],
+            lambda host: keys.node_key(self.settings.deployment, host),
+            lambda host: host not in o.node_keys,
+            self.settings.lease_ttl_s,
+            policy.concurrency,
+        )
+
+    def _reconcile_drains(self, o: observe.Observed) -> str:
+        """Every HAProxy holds each drained host's servers in DRAIN and every other one READY."""
+        want = set(observe.drained(o))
+        changed, errors = 0, []
+        for lb in self.balancers:
+            try:
+                for row in lb.servers():
+                    host, backend = row["svname"], row["pxname"]
+                    is_drained = row.get("status", "").startswith(("DRAIN", "NOLB"))
+                    if (host in want) != is_drained and host in self.settings.api_servers:
+                        lb.set_state(backend, host, "drain" if host in want else "ready")
+                        changed += 1
+            except BackendError as e:
+                errors.append(str(e))
+        said = f"; {changed} HAProxy servers set" if changed else ""
+        return said + (f"; HAProxy unreachable: {errors[0]}" if errors else "")
+
+    def _record(
+        self,
+        sentence: str,
+        outcomes: list[act.Outcome],
+        leading: bool,
+        o: observe.Observed | None = None,
+        policy: Policy | None = None,
+        quiet: bool = False,
+    ) -> None:
+        when = time.time()
+        if not quiet and (outcomes or sentence != self.last.get("sentence")):
+            moves = [
+                {
+                    "router": x.move.router,
+                    "from": x.move.source,
+                    "to": x.move.target,
+                    "ms": round(x.seconds * 1000, 1),
+                    "error": x.error,
+                }
+                for x in outcomes
+            ]
+            self.history.append({"time": when, "sentence": sentence, "moves": moves})
+        self.last = {
+            "time": when,
+            "sentence": sentence,
+            "leader": leading,
+            "observed": o,
+            "policy": policy,
+            "quiet": quiet,
+        }
+
+    # ---- what operators ask for (through the HTTP API) ----
+
+    def status(self) -> dict[str, Any]:
+        o: observe.Observed | None = self.last.get("observed")
+        policy: Policy | None = self.last.get("policy")
+        body: dict[str, Any] = {
+            "host": self.election.name,
+            "leader": bool(self.last.get("leader")),
+            "leader_for_s": round(self.election.leader_for_s(), 3),
+            "last_tick": self.last["sentence"],
+        }
+        if o is None or policy is None:
+            return body
+        current = observe.nodes(o, self.settings.network_nodes, self.clock(), self.healthy_since)
+        hosting: dict[str, list[str]] = {h: [] for h in self.settings.network_nodes}
+        for router, host in sorted(o.bindings.items()):
+            hosting.setdefault(host, []).append(router)
+        body.update(
+            policy=policy.name,
+            paused=o.control.get("paused") == "true",
+            drained=observe.drained(o),
+            nodes=[
+                {
+                    "host": n.host,
+                    "lease": n.has_lease,
+                    "heartbeat_age_s": round(n.heartbeat_age_s, 2),
+                    "admin_up": n.admin_up,
+                    "failed": failure_reason(n, policy),
+                    "routers": hosting[n.host],
+                }
+                for n in current
+            ],
+        )
+        return body
+
+    def set_control(self, name: str, value: str | None) -> None:
+        key = keys.control_prefix(self.settings.deployment) + name
+        op: Put | Delete = Delete(key) if value is None else Put(key, value)
+        self.store.txn([], [op])
+
+    def set_policy(self, name: str) -> None:
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}: one of {', '.join(POLICIES)}")
+        self.set_control("policy", name)
+
+    def drain(self, host: str, on: bool) -> None:
+        if host not in self.settings.api_servers:
+            raise ValueError(f"{host} serves no API behind HAProxy")
+        self.set_control(f"drained/{host}", "true" if on else None)
+
+    def move(self, router: str, target: str) -> str:
+        """An operator's move, by the leader, fenced: the source's gate runs out before the target builds."""
+        if not self.election.leader_since:
+            raise ValueError("not the leader: send the move to the leader (GET /leader answers 200 there)")
+        if target not in self.settings.network_nodes:
+            raise ValueError(f"{target} is not a network node")
+        hosted = self.backend.routers_by_agent()
+        source = next((h for h, routers in hosted.items() if router in routers), None)
+        if router not in self.backend.routers():
+            raise ValueError(f"no router {router}")
+        if source == target:
+            return f"{router} is already on {target}: nothing to do"
+        self.in_flight.add(router)
+        try:
+            m = Move(router, source or "", target)
+            act.move_one(self.backend, m, [self.election.fence()], None, self.settings.lease_ttl_s)
+        finally:
+            self.in_flight.discard(router)
+        sentence = f"operator moved {router} from {source or 'nowhere'} to {target}"
+        self.history.append({"time": time.time(), "sentence": sentence, "moves": []})
+        return sentence

@@ -1,0 +1,75 @@
+"""hastack's own daemons in the lab: a node agent per network node, a controller per controller host.
+
+They run as the rendered systemd units ask (see render.systemd), with the lab supervisor standing in for
+systemd: restart on exit, and the watchdog through a NOTIFY_SOCKET per daemon (LAB_ROOT/HOST/NAME.notify).
+The node agent learns the lab L3 agent's PID from a pidfile the lab writes when it starts that agent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hastack.lab import runtime
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState, ProcessRecord
+from hastack.render.systemd import watchdog_ms
+
+AGENT, CONTROLLER = "hastack-agent", "hastack-controller"
+DAEMONS = (AGENT, CONTROLLER)
+
+
+def _hastack() -> str:
+    return str(Path(sys.executable).parent / "hastack")
+
+
+def l3_pidfile(host: str) -> Path:
+    return Path(LAB_ROOT) / host / "l3-agent.pid"
+
+
+def notify_socket(name: str, host: str) -> Path:
+    return Path(LAB_ROOT) / host / f"{name}.notify"
+
+
+def watchdog_s(p: LabPlan, name: str) -> float:
+    return watchdog_ms(p.deployment, name) / 1000
+
+
+def record_l3_pid(rec: ProcessRecord) -> None:
+    """Write the L3 agent's pidfile (atomically: the node agent may read it at any moment)."""
+    path = l3_pidfile(rec.host)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{rec.pid}\n")
+    tmp.replace(path)
+
+
+def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
+    """Start one of hastack's daemons on `host` (unless it runs) and record it."""
+    argv = [
+        _hastack(),
+        "agent" if name == AGENT else "controller",
+        "--inventory",
+        state.inventory,
+        "--host",
+        host,
+    ]
+    if name == AGENT:
+        argv += ["--l3-pidfile", str(l3_pidfile(host))]
+    env = {"NOTIFY_SOCKET": str(notify_socket(name, host)), "PYTHONUNBUFFERED": "1"}
+    # nsenter --net: the agent reaches router namespaces by their /run/netns names.
+    return runtime.launch(p, state, name, host, tuple(argv), env=env, shared_mounts=True)
+
+
+def ensure_agents(p: LabPlan, state: LabState) -> list[str]:
+    return [_ensure(p, state, AGENT, host) for host in p.deployment.hosts_of(AGENT)]
+
+
+def ensure_controllers(p: LabPlan, state: LabState) -> list[str]:
+    return [_ensure(p, state, CONTROLLER, host) for host in p.deployment.hosts_of(CONTROLLER)]
+
+
+def _ensure(p: LabPlan, state: LabState, name: str, host: str) -> str:
+    if runtime.running(state, name, host) is not None:
+        return f"{name} runs on {host}"
+    rec = start(p, state, name, host)
+    return f"started {name} on {host} (pid {rec.pid})"

@@ -1,0 +1,33 @@
+"""Where hastack keeps what in the store: every key of one deployment, in one place."""
+
+from __future__ import annotations
+
+
+def root(deployment: str) -> str:
+    return f"/hastack/{deployment}/"
+
+
+def nodes_prefix(deployment: str) -> str:
+    """Node keys: one per network node, bound to its agent's lease (present = the node may serve)."""
+    return f"{root(deployment)}nodes/"
+
+
+def node_key(deployment: str, host: str) -> str:
+    return nodes_prefix(deployment) + host
+
+
+def leader_key(deployment: str) -> str:
+    return f"{root(deployment)}controller/leader"
+
+
+def control_prefix(deployment: str) -> str:
+    """What operators set through the controller: `paused`, `policy`."""
+    return f"{root(deployment)}control/"
+
+
+def policy_key(deployment: str) -> str:
+    return control_prefix(deployment) + "policy"
+
+
+def paused_key(deployment: str) -> str:
+    return control_prefix(deployment) + "paused"
