@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hastack.backends import BackendError, LabNetworkBackend
-from hastack.store import EtcdStore, MemoryStore
+from hastack.store import Absent, EtcdStore, MemoryStore, ValueIs
 from tests.contract.conftest import free_port
 
 
@@ -80,3 +80,33 @@ def test_store_failure_becomes_backend_error() -> None:
     backend = LabNetworkBackend(EtcdStore([f"127.0.0.1:{free_port()}"], timeout_s=0.5), "t", Clock(), 2.0)
     with pytest.raises(BackendError, match="lab network service"):
         backend.list_agents()
+
+
+def test_a_move_is_one_step_and_holds_only_if_its_conditions_do(
+    setup: tuple[LabNetworkBackend, Clock],
+) -> None:
+    backend, _clock = setup
+    backend.add_router("r1", "net1")
+    node_key = f"{backend.prefix}../nodes/net1"
+    backend.store.put(node_key, "alive")  # the source's node key is still there: the move must not happen
+    with pytest.raises(BackendError, match="stays on net1: a condition of the move failed"):
+        backend.move_router("r1", "net1", "net2", only_if=[Absent(node_key)])
+    assert backend.bindings() == {"r1": "net1"}
+    backend.store.delete(node_key)
+    backend.move_router("r1", "net1", "net2", only_if=[Absent(node_key)])
+    assert backend.bindings() == {"r1": "net2"}
+    with pytest.raises(BackendError, match="not hosted by net1"):
+        backend.move_router("r1", "net1", "net2")
+
+
+def test_a_stale_leader_cannot_move_add_or_remove(setup: tuple[LabNetworkBackend, Clock]) -> None:
+    backend, _clock = setup
+    leader = f"{backend.prefix}../leader"
+    backend.store.put(leader, "ctl2:7")  # another term leads now
+    stale = [ValueIs(leader, "ctl1:5")]
+    with pytest.raises(BackendError, match="not added to net1"):
+        backend.add_router("r2", "net1", only_if=stale)
+    backend.add_router("r2", "net1", only_if=[ValueIs(leader, "ctl2:7")])
+    with pytest.raises(BackendError, match="stays on net1"):
+        backend.remove_router("r2", "net1", only_if=stale)
+    assert backend.bindings() == {"r2": "net1"}

@@ -18,4 +18,7 @@ def test_refresh_is_one_atomic_batch_that_never_closes_the_gate() -> None:
         "add element inet fence alive { 0 timeout 250ms }",
         "delete element inet fence alive { 0 }",
         "add element inet fence alive { 0 timeout 250ms }",
+        "add element arp fence alive { 0 timeout 250ms }",
+        "delete element arp fence alive { 0 }",
+        "add element arp fence alive { 0 timeout 250ms }",
     ]

@@ -61,7 +61,7 @@ def run(
     while not stop.is_set():
         now = time.monotonic()
         with lock:
-            if now >= next_renew:
+            if now >= next_renew or agent.renew_soon:
                 sentence = agent.renew(watcher.l3_alive.is_set())
                 next_renew = now + heartbeat_s
                 sd_notify("WATCHDOG=1")

@@ -2,9 +2,11 @@
 
 An nftables forward hook at early priority with policy drop accepts packets only while an element with a
 timeout is in the `alive` set; an `arp` table drops incoming ARP the same way, so a frozen node's kernel
-does not answer for a floating IP either (and, forwarding nothing, it sends no ARP of its own). Outgoing
-ARP is left alone: the gratuitous ARP a new router sends as it is built must reach the switches before
-its gate opens, or they would keep sending its traffic to the old node. The node agent refreshes the
+does not answer for a floating IP either, and an output hook stops every IP packet the namespace would
+send itself (IPv6 neighbour discovery and MLD from its link-local addresses carry the router's MAC: from a
+frozen node they pulled the switches' forwarding entries back to it, in the lab). Outgoing ARP is left
+alone: the gratuitous ARP a new router sends as it is built must reach the switches before its gate
+opens, or they would keep sending its traffic to the old node. The node agent refreshes the
 elements after each successful lease keepalive, with the timeout `t_send + TTL - margin - now`: counted
 from when the keepalive was *sent*, so a delayed reply can only shorten it. If the agent freezes, dies or
 loses the store, nobody refreshes, and the kernel stops the router forwarding before the lease can expire
@@ -43,6 +45,10 @@ RULESET = f"""table inet {TABLE} {{
     type filter hook forward priority -300; policy drop;
     meta mark @alive counter accept
   }}
+  chain local_out {{
+    type filter hook output priority -300; policy drop;
+    meta mark @alive accept
+  }}
 }}
 table arp {TABLE} {{
   set alive {{
@@ -62,7 +68,7 @@ def gate_timeout_ms(t_send: float, ttl_s: float, margin_ms: float, now: float) -
 
     The store expires the lease no earlier than t_send + TTL (it cannot have received the request before
     it was sent), so the gate closes `margin_ms` before that, whatever the reply's delay."""
-    remaining = (t_send + ttl_s - now) * 1000 - margin_ms
+    remaining = round((t_send + ttl_s - now) * 1000 - margin_ms, 3)
     return int(remaining) if remaining >= 1 else None
 
 

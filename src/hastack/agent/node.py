@@ -84,6 +84,7 @@ class NodeAgent:
         self.open_until = 0.0  # clock time at which the gates must be shut; 0: shut now
         self.bound: frozenset[str] = frozenset()
         self.last_policy = "hastack"
+        self.renew_soon = False  # a gate was shut again after a stall: renew now, not at the next beat
 
     def policy(self) -> str:
         kv = self.store.get(keys.policy_key(self.deployment))
@@ -153,18 +154,39 @@ class NodeAgent:
         present = self.routers.present()
         left = self._left_ms()
         plan = plan_gates(self.bound, present, left if left >= 1 else None)
-        failed = []
+        failed, stalled = [], 0
         for ns in plan.open + plan.shut:
             try:
-                self.gates.refresh(ns, left) if ns in plan.open else self.gates.close(ns)
+                if ns in plan.shut:
+                    self.gates.close(ns)
+                elif not self._refresh(ns):
+                    stalled += 1
             except GateError:
                 failed.append(ns)  # removed since `present` was read: nothing left to gate
         self.gates.keep_only([ns for ns in present.values() if ns not in failed])
         gone = f", {len(failed)} gone meanwhile" if failed else ""
-        return f"{len(plan.open)} gates open for {left} ms, {len(plan.shut)} shut{gone}"
+        late = f", {stalled} shut again after a stall" if stalled else ""
+        self.renew_soon = stalled > 0
+        return f"{len(plan.open) - stalled} gates open for {left} ms, {len(plan.shut)} shut{gone}{late}"
+
+    def _refresh(self, ns: str) -> bool:
+        """Open one gate until `open_until`; False if this process stalled (a freeze, the scheduler) for
+        longer than half the margin between reading the clock and the kernel taking the timeout: the
+        element could outlive the lease, so it is shut again at once."""
+        before = self.clock()
+        left = self._left_ms()
+        if left < 1:
+            self.gates.close(ns)
+            return False
+        self.gates.refresh(ns, left)
+        if self.clock() - before > self.margin_ms / 2000:
+            self.gates.close(ns)
+            return False
+        return True
 
     def _left_ms(self) -> int:
-        return max(0, int((self.open_until - self.clock()) * 1000))
+        # Rounded to 1 us first: binary floating point must not turn 900 ms into 899.
+        return max(0, int(round((self.open_until - self.clock()) * 1000, 3)))
 
     def on_l3_death(self, cleanup: bool) -> str:
         """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up."""

@@ -69,7 +69,9 @@ def sd_notify(message: str) -> bool:
         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock,
         contextlib.suppress(OSError),
     ):
-        sock.sendto(message.encode(), address)
+        # Never block: a supervisor that is busy must not stall its daemon. (A blocking send to a full
+        # queue did, for a whole minute, while `lab heal` held the supervisor's lock: the gates ran out.)
+        sock.sendto(message.encode(), socket.MSG_DONTWAIT, address)
         return True
     return False
 

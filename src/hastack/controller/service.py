@@ -12,10 +12,9 @@ import collections
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from hastack.backends.base import BackendError, NetworkBackend
-from hastack.backends.haproxy import HAProxyRuntime
 from hastack.controller import act, observe
 from hastack.controller.decide import Move, Policy, decide, failure_reason
 from hastack.controller.election import Election
@@ -23,6 +22,13 @@ from hastack.controller.metrics import Metrics
 from hastack.store import Delete, Put, Store, StoreError, keys
 
 POLICIES = ("hastack", "paper", "neutron")
+
+
+class Balancer(Protocol):
+    """A load balancer's runtime API (backends.haproxy.HAProxyRuntime)."""
+
+    def servers(self) -> list[dict[str, str]]: ...
+    def set_state(self, backend: str, server: str, state: str) -> None: ...
 
 
 @dataclass
@@ -40,7 +46,7 @@ class Controller:
         store: Store,
         backend: NetworkBackend,
         election: Election,
-        balancers: Sequence[HAProxyRuntime],
+        balancers: Sequence[Balancer],
         settings: Settings,
         clock: Callable[[], float],
         metrics: Metrics,
@@ -55,6 +61,7 @@ class Controller:
         self.routers_read = -1e9
         self.revision = 0
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
+        self.policy_seen = ("", 0.0)  # the policy in force and since when (monotonic)
 
     def policy(self, name: str) -> Policy:
         return Policy.named(name, self.settings.lease_ttl_s, self.settings.tick_s)
@@ -71,23 +78,26 @@ class Controller:
         self.revision = o.revision
         policy = self.policy(observe.policy_name(o))
         now = self.clock()
+        if policy.name != self.policy_seen[0]:
+            self.policy_seen = (policy.name, now)
         current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since)
         self.healthy_since = observe.track_health(self.healthy_since, current, policy, now)
-        if leading and policy.periodic and started - self.last_decided < policy.tick_s - 0.05:
+        if leading and policy.periodic and now - self.last_decided < policy.tick_s - 0.05:
             sentence = (
-                f"policy {policy.name}: next check in {policy.tick_s - (started - self.last_decided):.1f} s"
+                f"policy {policy.name}: next check in {policy.tick_s - (now - self.last_decided):.1f} s"
             )
             self._record(sentence, [], leading, o, policy, quiet=True)
             return sentence
-        self.last_decided = started
+        self.last_decided = now
         snap = observe.snapshot(
             o,
             self.settings.network_nodes,
             now,
             self.healthy_since,
             leading,
-            self.election.leader_for_s(),
-            tuple(r for r in self._routers(started) if r not in self.in_flight),
+            # A new policy counts like a new leader: node agents need a lease TTL to take up its rules.
+            min(self.election.leader_for_s(), now - self.policy_seen[1]),
+            tuple(r for r in self._routers(now) if r not in self.in_flight),
         )
         decision = decide(snap, policy)
         if not leading and self.election.lost:

@@ -136,14 +136,16 @@ class RouterRealiser:
         run(in_netns_shared_mounts(ns, ["nft", "-f", "-"]), stdin=self._nat(r, qg))
         self._record(ns, "ready")
         self._announce(ns, qg, [r.external.split("/")[0], *[fip for fip, _ in r.floating]])
+        # ...and the gateway on the tenant side: the VMs' replies must find the new node at once too.
+        self._announce(ns, qr, [r.gateway.split("/")[0]])
 
-    def _announce(self, ns: str, qg: str, addresses: list[str]) -> None:
+    def _announce(self, ns: str, dev: str, addresses: list[str]) -> None:
         """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Nobody
         answers an unsolicited ARP, so the agent does not wait: the arpings are reaped on later ticks."""
         started = [
             subprocess.Popen(
                 in_netns_shared_mounts(
-                    ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", qg, "-S", a, a]
+                    ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", dev, "-S", a, a]
                 ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

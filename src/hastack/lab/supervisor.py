@@ -97,7 +97,6 @@ class Watchdog:
 def tick(p: LabPlan, state: LabState, watchdog: Watchdog, now: float) -> list[str]:
     """Restart every supervised daemon that has exited, enforce the watchdogs; one sentence per action."""
     said = []
-    watchdog.drain(now)
     frozen = {f.target for f in faults.recorded(state, None) if f.kind == "freeze-host"}
     for rec in list(state.processes):
         if rec.name not in SUPERVISED or rec.host in frozen:
@@ -121,6 +120,7 @@ def main() -> None:
     p = plan(load_deployment(sys.argv[1]))
     watchdog = Watchdog(p)
     while not stop.wait(TICK_S):
+        watchdog.drain(time.monotonic())  # even while `lab` holds the lock: the daemons keep pinging
         with locked(blocking=False) as have_lock:
             if not have_lock:
                 continue

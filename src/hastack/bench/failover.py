@@ -1,0 +1,160 @@
+"""Network-node failover, measured the way the seed's Figure 4b does, and on the data plane besides.
+
+One trial: pick a VM whose router lives on a network node, ping its floating IP from the client every
+100 ms, sample every router's kernel gate on every network node, inject a fault on that node (`l3-kill`:
+SIGKILL of its L3 agent; `node-cut`: its links down; `node-freeze`: SIGSTOP of every process on it), wait
+until the ping has been back for a while, heal, and report:
+- the connectivity gap: pings lost in a row x the interval (the seed: "a gap of pongs ... about 11 s");
+- dual-active time: how long any router's gate was open on two nodes at once (0 is the promise);
+- which nodes actually forwarded the VM's router (gate counters), and the controller's own account.
+Used by `hastack bench failover` and by the lab tests; the policy is switched with `hastack ctl policy`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
+from hastack.lab import dataplane, faults, realise, system
+from hastack.lab.l3agent import router_netns
+from hastack.lab.network import network_plan
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+
+SCENARIOS = {
+    "l3-kill": ("kill", "l3-agent:{host}"),
+    "node-cut": ("cut", "{host}"),
+    "node-freeze": ("freeze-host", "{host}"),
+}
+INTERVAL_S = 0.1
+BEFORE_S = 2.0
+
+
+@dataclass
+class Trial:
+    policy: str
+    scenario: str
+    node: str
+    vm: str
+    router: str
+    gap_s: float | None  # None: the ping never came back within the trial
+    lost: int
+    pings: int
+    dual_active_s: float
+    dual_active_by_router: dict[str, float]
+    forwarders: list[str]
+    after_fault: list[dict[str, Any]] = field(default_factory=list)  # ping samples, relative times
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) -> tuple[float | None, int]:
+    """The longest run of lost pings sent after `since`, as time (lost x interval), and how many were lost
+    in all; None if the ping never answered again. Pure."""
+    after = sorted((s for s in samples if s["t"] >= since - interval_s), key=lambda s: s["seq"])
+    lost = [s for s in after if not s["ok"]]
+    if not lost:
+        return 0.0, 0
+    if not any(s["ok"] and s["seq"] > lost[-1]["seq"] for s in after):
+        return None, len(lost)
+    longest = run = 0
+    for s in after:
+        run = 0 if s["ok"] else run + 1
+        longest = max(longest, run)
+    return round(longest * interval_s, 3), len(lost)
+
+
+def trial_seconds(policy: str) -> float:
+    """How long to watch: past the policy's worst-case detection (paper: 9 + 40 s; neutron: 75 + 37.5 s)."""
+    return {"hastack": 8.0, "paper": 60.0, "neutron": 125.0}.get(policy, 30.0)
+
+
+def ctl(p: LabPlan, inventory: str, *args: str) -> Any:
+    """`hastack ctl --json ...` from inside the first controller host, as an operator there would."""
+    host = p.host(p.deployment.hosts_of("hastack-controller")[0])
+    argv = [str(Path(sys.executable).parent / "hastack"), "ctl", "--inventory", inventory, *args, "--json"]
+    return json.loads(system.run(system.in_netns(host.netns, argv), timeout=30).stdout)
+
+
+def hosting(p: LabPlan, inventory: str) -> dict[str, list[str]]:
+    return {n["host"]: n["routers"] for n in ctl(p, inventory, "status")["nodes"]}
+
+
+def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str, Any]:
+    """Until the leader sees every network node healthy (stable long enough to take routers)."""
+    status: dict[str, Any] = {}
+
+    def healthy() -> bool:
+        nonlocal status
+        try:
+            status = ctl(p, inventory, "status")
+        except system.LabError:
+            return False
+        return bool(status.get("leader")) and all(n["failed"] is None for n in status.get("nodes", []))
+
+    system.poll(
+        "every network node healthy in the controller's view", healthy, timeout=timeout_s, interval=0.5
+    )
+    time.sleep(2.5)  # the controller's hysteresis: a node that came back takes routers after 2 s
+    return status
+
+
+def run_trial(
+    p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
+) -> Trial:
+    kind, target = SCENARIOS[scenario]
+    ctl(p, inventory, "policy", policy)
+    wait_healthy(p, inventory)
+    placed = hosting(p, inventory)
+    node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers
+    n = network_plan(p.deployment)
+    vm = next(v for v in n.vms if v.router in placed[node])
+    nodes = p.deployment.hosts_of("l3-agent")
+    sampler = GateSampler({(h, r.id): router_netns(h, r.id) for h in nodes for r in n.routers})
+    seconds = trial_seconds(policy)
+    progress(
+        f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}) for {seconds:.0f} s"
+    )
+    ping = _ping(vm.floating, seconds + BEFORE_S)
+    sampler.start()
+    time.sleep(BEFORE_S)
+    injected = time.time()
+    with locked():
+        faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=node)))
+    out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
+    samples = [json.loads(line) for line in out.splitlines()]
+    gates = sampler.stop()
+    with locked():
+        realise.heal(p, LabState.load(), node, lambda _s: None)
+    gap, lost = gap_s(samples, injected, INTERVAL_S)
+    overlap = dual_active(gates)
+    return Trial(
+        policy,
+        scenario,
+        node,
+        vm.name,
+        vm.router,
+        gap,
+        lost,
+        len(samples),
+        round(max(overlap.values(), default=0.0), 3),
+        {r: round(v, 3) for r, v in overlap.items()},
+        sorted({h for t, h in forwarding_nodes(gates, vm.router) if t >= injected}),
+        [{"t": round(s["t"] - injected, 3), "ok": s["ok"]} for s in samples if s["t"] >= injected - 0.5],
+    )
+
+
+def _ping(target: str, seconds: float) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "hastack.bench.probe", "ping", "--target", target]
+    argv += ["--seconds", str(seconds), "--interval", str(INTERVAL_S)]
+    return subprocess.Popen(
+        system.in_netns(dataplane.client_netns(), argv), stdout=subprocess.PIPE, text=True
+    )

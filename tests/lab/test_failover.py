@@ -1,0 +1,151 @@
+"""The HA controller and node agents on the lab: network-node failures, the leader's death, drains.
+
+Each failover test pings a VM's floating IP every 100 ms and samples every router's kernel gate on both
+network nodes (bench.failover.run_trial); "never on two nodes" is checked on those gates, not on the
+assignment in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from hastack.bench import failover
+from hastack.lab import faults, procs, runtime, system
+from hastack.lab.plan import LAB_ROOT
+from hastack.lab.state import LabState
+from hastack.render.haproxy import RUNTIME_PORT
+from tests.lab.conftest import PAPER, Lab
+from tests.lab.helpers import Probe, fail, failures, heal
+
+INVENTORY = str(PAPER)
+PASSWORD = "hastack-lab"
+
+
+def _trial(lab: Lab, scenario: str) -> failover.Trial:
+    trial = failover.run_trial(lab.plan, INVENTORY, scenario, "hastack")
+    moved = failover.hosting(lab.plan, INVENTORY)[trial.node]
+    assert moved == [], f"{trial.node} still hosts {moved} after {scenario}"
+    return trial
+
+
+def test_killing_the_l3_agent_brings_the_floating_ips_back(lab: Lab) -> None:
+    trial = _trial(lab, "l3-kill")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.gap_s <= 2.0, f"gap {trial.gap_s} s"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+    assert trial.forwarders
+    assert trial.node not in trial.forwarders  # the old node forwarded nothing more
+
+
+def test_cutting_the_node_brings_the_floating_ips_back(lab: Lab) -> None:
+    trial = _trial(lab, "node-cut")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.gap_s <= 4.0, f"gap {trial.gap_s} s"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+
+
+def test_a_frozen_node_never_forwards_beside_its_successor(lab: Lab) -> None:
+    trial = _trial(lab, "node-freeze")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+    other = next(h for h in lab.plan.deployment.hosts_of("l3-agent") if h != trial.node)
+    assert other in trial.forwarders  # the router really forwarded again, on the other node
+
+
+def _leader(lab: Lab) -> str:
+    return str(failover.ctl(lab.plan, INVENTORY, "status")["host"])
+
+
+def test_killing_the_leader_mid_failover_still_completes_it(lab: Lab) -> None:
+    failover.wait_healthy(lab.plan, INVENTORY)
+    leader = _leader(lab)
+    placed = failover.hosting(lab.plan, INVENTORY)
+    node = max(sorted(placed), key=lambda h: len(placed[h]))
+    stranded = set(placed[node])
+    fail(lab.plan, "kill", f"l3-agent:{node}")
+    fail(
+        lab.plan, "kill", f"hastack-controller:{leader}"
+    )  # its lease goes on for a second: a new leader waits
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        placed = failover.hosting(lab.plan, INVENTORY)
+        if not placed[node] and stranded <= {r for rs in placed.values() for r in rs}:
+            break
+        time.sleep(0.25)
+    new_leader = _leader(lab)
+    heal(lab.plan)
+    assert placed[node] == [], f"{node} still hosts {placed[node]}"
+    assert stranded <= {r for rs in placed.values() for r in rs}
+    assert new_leader != leader or any("restarted hastack-controller" in line for line in _supervisor_log())
+
+
+def _supervisor_log() -> list[str]:
+    return (Path(LAB_ROOT) / "supervisor.log").read_text().splitlines()
+
+
+def test_a_killed_node_agent_is_restarted_and_no_router_moves(lab: Lab) -> None:
+    failover.wait_healthy(lab.plan, INVENTORY)
+    before = failover.hosting(lab.plan, INVENTORY)
+    node = max(sorted(before), key=lambda h: len(before[h]))
+    (old,) = faults.service_records(LabState.load(), "hastack-agent", node)
+    fail(lab.plan, "kill", f"hastack-agent:{node}")
+    deadline = time.monotonic() + 10
+    new = None
+    while time.monotonic() < deadline:
+        new = runtime.running(LabState.load(), "hastack-agent", node)
+        if new is not None and new.pid != old.pid:
+            break
+        time.sleep(0.1)
+    assert new is not None, "the supervisor did not restart the node agent"
+    assert new.pid != old.pid, "the supervisor did not restart the node agent"
+    assert procs.is_alive(new)
+    time.sleep(3)
+    after = failover.hosting(lab.plan, INVENTORY)
+    heal(lab.plan)  # drops the kill's record; the supervisor already undid it
+    assert after == before
+
+
+def test_drain_takes_a_controller_out_of_rotation_with_no_failed_request(lab: Lab) -> None:
+    probe = Probe(
+        lab.plan,
+        "cmp1",
+        "keystone",
+        "--url",
+        "http://10.240.0.100:5000/v3",
+        "--password",
+        PASSWORD,
+        "--seconds",
+        "9",
+        "--interval",
+        "0.05",
+    )
+    time.sleep(2)
+    failover.ctl(lab.plan, INVENTORY, "drain", "ctl1")
+    time.sleep(3)
+    served_while_drained = _haproxy_status(lab, "ctl1")
+    failover.ctl(lab.plan, INVENTORY, "enable", "ctl1")
+    samples = probe.samples()
+    time.sleep(1)
+    assert served_while_drained
+    assert all(s.startswith("DRAIN") for s in served_while_drained)
+    assert all(not s.startswith("DRAIN") for s in _haproxy_status(lab, "ctl1"))
+    assert len(samples) > 100
+    assert failures(samples) == []
+
+
+def _haproxy_status(lab: Lab, server: str) -> list[str]:
+    """The status of `server` in every backend of every HAProxy, read through the runtime API from a
+    controller host (the root namespace has no route into the lab)."""
+    out = []
+    for host in lab.plan.deployment.hosts_of("haproxy"):
+        script = (
+            "import json; from hastack.backends.haproxy import HAProxyRuntime as H; "
+            f"print(json.dumps([r['status'] for r in H('{lab.plan.host(host).address}', {RUNTIME_PORT})"
+            f".servers() if r['svname'] == '{server}']))"
+        )
+        argv = system.in_netns(lab.plan.host("ctl2").netns, [sys.executable, "-c", script])
+        out += json.loads(system.run(argv).stdout)
+    return out

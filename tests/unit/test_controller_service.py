@@ -1,0 +1,206 @@
+"""The controller's tick and its operator API, on the in-memory store with a clock of the test's own."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from hastack.backends import LabNetworkBackend
+from hastack.controller import act
+from hastack.controller.api import Api, serve
+from hastack.controller.decide import Move
+from hastack.controller.election import Election
+from hastack.controller.metrics import Metrics
+from hastack.controller.service import Controller, Settings
+from hastack.store import MemoryStore, keys
+
+TOKEN = "secret-token-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeBalancer:
+    def __init__(self) -> None:
+        self.state = {("keystone", "ctl1"): "UP", ("keystone", "ctl2"): "UP"}
+
+    def servers(self) -> list[dict[str, str]]:
+        return [{"pxname": b, "svname": s, "status": st} for (b, s), st in self.state.items()]
+
+    def set_state(self, backend: str, server: str, state: str) -> None:
+        self.state[(backend, server)] = {"drain": "DRAIN", "ready": "UP"}[state]
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.store = MemoryStore(self.clock)
+        self.backend = LabNetworkBackend(self.store, "d", self.clock, agent_down_s=3.0)
+        self.lb = FakeBalancer()
+        for r in ("r1", "r2", "r3", "r4"):
+            self.backend.define_router(r, "{}")
+        self.leases = {}
+        for host in ("net1", "net2", "net3"):
+            self.alive(host)
+        for r, host in (("r1", "net1"), ("r2", "net1"), ("r3", "net2"), ("r4", "net3")):
+            self.backend.add_router(r, host)
+
+    def alive(self, host: str) -> None:
+        self.backend.report(host)
+        lease = self.store.grant(1)
+        self.leases[host] = lease
+        self.store.put(keys.node_key("d", host), "{}", lease=lease)
+
+    def advance(self, seconds: float, *controllers: Controller) -> None:
+        """Let time pass as it does in a healthy lab: agents report and renew, controllers tick."""
+        for _ in range(int(seconds / 0.25)):
+            self.clock.now += 0.25
+            for host, lease in self.leases.items():
+                if self.store.keepalive(lease) > 0:
+                    self.backend.report(host)
+            for c in controllers:
+                c.tick()
+
+    def controller(self, name: str) -> Controller:
+        settings = Settings(
+            "d", ("net1", "net2", "net3"), 1.0, 0.1, {"ctl1": ["keystone"], "ctl2": ["keystone"]}
+        )
+        election = Election(self.store, keys.leader_key("d"), name, 1, self.clock)
+        return Controller(self.store, self.backend, election, [self.lb], settings, self.clock, Metrics())
+
+
+@pytest.fixture
+def w() -> World:
+    return World()
+
+
+def test_the_leader_moves_a_dead_nodes_routers_after_one_ttl(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.store.revoke(w.leases["net3"])
+    assert ctl.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    w.alive("net3")
+    w.advance(5, ctl)  # healthy for a while: every node is a target
+    assert ctl.tick() == "all 3 network nodes healthy"
+    w.store.revoke(w.leases["net1"])  # the node agent of net1 saw its L3 agent die
+    said = ctl.tick()
+    assert said.startswith(
+        "moving 2 routers of net1 (lease gone) to healthy agents: net2 now 2, net3 now 2: 2 of 2 moved"
+    )
+    assert w.backend.routers_by_agent()["net1"] == []
+    assert [m["router"] for m in ctl.history[-1]["moves"]] == ["r1", "r2"]
+    assert ctl.tick() == "1 failed node(s) host no router"
+
+
+def test_a_standby_moves_nothing(w: World) -> None:
+    leader, standby = w.controller("ctl1"), w.controller("ctl2")
+    leader.tick()
+    w.advance(5, leader, standby)
+    w.store.revoke(w.leases["net1"])
+    assert standby.tick() == "standby: another controller leads"
+    assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]
+
+
+def test_a_stale_leaders_moves_fail_on_the_fencing_token(w: World) -> None:
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    w.store.put(keys.leader_key("d"), "ctl9:1")  # another term took over meanwhile
+    w.store.revoke(w.leases["net1"])
+    out = act.apply(
+        w.backend,
+        [Move("r1", "net1", "net2")],
+        [ctl.election.fence()],
+        lambda h: keys.node_key("d", h),
+        lambda h: True,
+        0.0,
+        4,
+    )
+    assert out[0].error is not None
+    assert "condition" in out[0].error
+    assert w.backend.bindings()["r1"] == "net1"
+
+
+def test_an_unhosted_router_is_placed(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)
+    w.backend.remove_router("r4", "net3")  # a move cut short between its two steps
+    assert ctl.tick().startswith("moving 1 unhosted routers to healthy agents")
+    assert "r4" in w.backend.routers_by_agent()["net3"]
+
+
+def test_drain_is_reconciled_into_every_balancer(w: World) -> None:
+    ctl = w.controller("ctl1")
+    ctl.drain("ctl1", True)
+    assert ctl.tick().endswith("; 1 HAProxy servers set")
+    assert w.lb.state[("keystone", "ctl1")] == "DRAIN"
+    ctl.drain("ctl1", False)
+    ctl.tick()
+    assert w.lb.state[("keystone", "ctl1")] == "UP"
+    with pytest.raises(ValueError, match="net1 serves no API"):
+        ctl.drain("net1", True)
+
+
+def test_api_answers_reads_and_guards_changes(w: World) -> None:
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    api = Api(ctl, ctl.metrics, TOKEN, 0.1)
+    assert api.get("/leader")[0] == 200
+    assert api.get("/status")[1]["nodes"][0]["routers"] == ["r1", "r2"]
+    assert b"hastack_controller_ticks_total" in api.get("/metrics")[1]
+    assert not api.authorised("Bearer wrong")
+    assert not api.authorised(None)
+    assert api.post("/policy/bogus", {}) == (
+        400,
+        {"error": "unknown policy 'bogus': one of hastack, paper, neutron"},
+    )
+    assert api.post("/move", {"router": 5})[0] == 400
+    assert api.post("/pause", {})[0] == 200
+    assert ctl.tick() == "paused by the operator: moving nothing"
+    standby = Api(w.controller("ctl2"), Metrics(), TOKEN, 0.1)
+    standby.controller.tick()
+    assert standby.get("/leader")[0] == 503
+
+
+def test_api_over_http_needs_the_token(w: World) -> None:
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    server = serve(Api(ctl, ctl.metrics, TOKEN, 0.1), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/status", timeout=5) as resp:
+            assert json.loads(resp.read())["leader"] is True
+        req = urllib.request.Request(base + "/pause", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(req, timeout=5)
+        assert denied.value.code == 401
+        req.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        paused = w.store.get(keys.paused_key("d"))
+        assert paused is not None
+        assert paused.value == "true"
+    finally:
+        server.shutdown()
+
+
+def test_the_paper_policy_checks_every_40_s(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)
+    ctl.set_policy("paper")
+    w.advance(2, ctl)  # a new policy waits one lease TTL, like a new leader
+    w.store.revoke(w.leases["net1"])  # net1's L3 agent stops reporting
+    w.advance(12, ctl)
+    assert ctl.tick().startswith("policy paper: next check in")
+    assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]  # dead for 12 s, not yet checked
+    w.advance(30, ctl)
+    moved = [h for h in ctl.history if h["moves"]]
+    assert len(moved) == 1
+    assert "net1 (no heartbeat for" in moved[0]["sentence"]
+    assert w.backend.routers_by_agent()["net1"] == []

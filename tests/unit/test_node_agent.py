@@ -1,0 +1,214 @@
+"""The node agent, driven with the in-memory store, fake gates and routers, and a clock of the test's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from hastack.agent.gate import GateError
+from hastack.agent.node import NodeAgent, plan_gates
+from hastack.backends import LabNetworkBackend
+from hastack.store import MemoryStore, keys
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeGates:
+    """Which gates are open, until when (by the test's clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.until: dict[str, float] = {}
+        self.gone: set[str] = set()
+
+    def refresh(self, netns: str, timeout_ms: int) -> None:
+        if netns in self.gone:
+            raise GateError(f"no namespace {netns}")
+        self.until[netns] = self.clock() + timeout_ms / 1000
+
+    def close(self, netns: str) -> None:
+        self.until.pop(netns, None)
+
+    def keep_only(self, namespaces: list[str]) -> None:
+        pass
+
+    def open(self) -> set[str]:
+        return {ns for ns, t in self.until.items() if t > self.clock()}
+
+
+class FakeRouters:
+    def __init__(self, *routers: str) -> None:
+        self.built = {r: f"ns-{r}" for r in routers}
+        self.removed: list[str] = []
+
+    def present(self) -> dict[str, str]:
+        return dict(self.built)
+
+    def version(self) -> object:
+        return tuple(sorted(self.built))
+
+    def remove(self, router: str) -> None:
+        self.removed.append(router)
+        del self.built[router]
+
+
+World = tuple[NodeAgent, MemoryStore, LabNetworkBackend, FakeGates, FakeRouters, Clock]
+
+
+@pytest.fixture
+def world() -> World:
+    clock = Clock()
+    store = MemoryStore(clock)
+    backend = LabNetworkBackend(store, "d", clock, agent_down_s=3.0)
+    for host in ("net1", "net2"):
+        backend.report(host)
+    for r in ("r1", "r2", "r3"):
+        backend.define_router(r, "{}")
+    backend.add_router("r1", "net1")
+    backend.add_router("r2", "net1")
+    backend.add_router("r3", "net2")
+    gates, routers = FakeGates(clock), FakeRouters("r1", "r2", "r3")  # r3 left over from an earlier time
+    agent = NodeAgent(store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock)
+    return agent, store, backend, gates, routers, clock
+
+
+def test_plan_opens_only_routers_built_and_bound_here() -> None:
+    present = {"r1": "a", "r2": "b", "r3": "c"}
+    assert plan_gates(frozenset({"r1", "r3", "r9"}), present, 500).open == ("a", "c")
+    assert plan_gates(frozenset({"r1", "r3", "r9"}), present, 500).shut == ("b",)
+    assert plan_gates(frozenset({"r1"}), present, None).open == ()  # no time left on the lease: all shut
+
+
+def test_a_renewal_takes_a_lease_and_opens_bound_gates_until_before_expiry(world: World) -> None:
+    agent, store, _backend, gates, _routers, clock = world
+    said = agent.renew(l3_alive=True)
+    assert said.startswith("took lease")
+    assert "2 gates open for 900 ms, 1 shut" in said
+    assert store.get(keys.node_key("d", "net1")) is not None
+    assert gates.open() == {"ns-r1", "ns-r2"}  # r3 is net2's: never opened here
+    clock.now += 0.9  # nobody renews (the agent froze): the gates shut before the lease can expire
+    assert gates.open() == set()
+    assert store.get(keys.node_key("d", "net1")) is not None
+
+
+def test_the_gate_counts_from_the_keepalive_send_not_its_reply(world: World) -> None:
+    agent, store, _backend, _gates, _routers, clock = world
+    agent.renew(l3_alive=True)
+
+    real_keepalive = store.keepalive
+
+    def slow_keepalive(lease: int) -> int:
+        ttl = real_keepalive(lease)
+        clock.now += 0.6  # the reply took 600 ms
+        return ttl
+
+    store.keepalive = slow_keepalive  # type: ignore[method-assign]
+    said = agent.renew(l3_alive=True)
+    assert "open for 300 ms" in said  # 1000 - 100 margin - 600 of delay
+
+
+def test_a_lost_lease_shuts_the_gates_before_a_new_one_is_taken(world: World) -> None:
+    agent, _store, _backend, _gates, _routers, clock = world
+    agent.renew(l3_alive=True)
+    old = agent.lease
+    clock.now += 5  # the lease ran out in the store
+    said = agent.renew(l3_alive=True)
+    assert said.startswith("took lease")
+    assert agent.lease != old
+
+
+def test_store_unreachable_refreshes_nothing(world: World) -> None:
+    agent, store, _backend, gates, _routers, clock = world
+    agent.renew(l3_alive=True)
+    store.keepalive = _raise  # type: ignore[method-assign]
+    store.get = _raise  # type: ignore[method-assign]
+    clock.now += 0.5
+    said = agent.renew(l3_alive=True)
+    assert said.startswith("store unreachable")
+    assert "close by themselves in 400 ms" in said
+    clock.now += 0.45
+    assert gates.open() == set()
+
+
+def _raise(*_args: object) -> object:
+    from hastack.store import StoreError
+
+    raise StoreError("etcd down")
+
+
+def test_l3_agent_death_shuts_revokes_and_cleans_up(world: World) -> None:
+    agent, store, _backend, gates, routers, _clock = world
+    agent.renew(l3_alive=True)
+    said = agent.on_l3_death_under_policy()
+    assert said == "L3 agent died: 3 gates shut, lease revoked, removed 3 routers"
+    assert gates.open() == set()
+    assert store.get(keys.node_key("d", "net1")) is None  # the controller sees it at once
+    assert routers.removed == ["r1", "r2", "r3"]
+    assert agent.renew(l3_alive=False).startswith("no L3 agent running: holding no lease")
+
+
+def test_policy_neutron_fences_nothing(world: World) -> None:
+    agent, store, _backend, gates, routers, clock = world
+    store.put(keys.policy_key("d"), "neutron")
+    agent.renew(l3_alive=True)
+    assert store.get(keys.node_key("d", "net1")) is None
+    assert agent.on_l3_death_under_policy().endswith("routers left in place")
+    agent.renew(l3_alive=False)
+    clock.now += 60
+    assert gates.open() == {"ns-r1", "ns-r2"}
+    assert routers.removed == []
+
+
+def test_a_restarted_agent_keeps_the_lease_its_predecessor_held(world: World) -> None:
+    agent, store, backend, gates, routers, clock = world
+    agent.renew(l3_alive=True)
+    again = NodeAgent(store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock)
+    assert again.adopt()
+    assert again.lease == agent.lease
+    assert again.renew(l3_alive=True).startswith("renewed lease")
+
+
+def test_a_router_built_between_renewals_opens_at_once(world: World) -> None:
+    agent, _store, backend, gates, _routers, _clock = world
+    agent.renew(l3_alive=True)
+    backend.remove_router("r3", "net2")
+    backend.add_router("r3", "net1")  # moved here; the L3 agent had it built already
+    assert agent.routers_changed().startswith("3 gates open")
+    assert gates.open() == {"ns-r1", "ns-r2", "ns-r3"}
+    gates.gone.add("ns-r2")  # deleted between the listing and the refresh
+    assert agent.gate().endswith("1 gone meanwhile")
+
+
+def test_a_refresh_that_stalled_past_half_the_margin_is_shut_again(world: World) -> None:
+    agent, _store, _backend, _gates, _routers, clock = world
+
+    class StallingGates(FakeGates):
+        def refresh(self, netns: str, timeout_ms: int) -> None:
+            super().refresh(netns, timeout_ms)
+            clock.now += 0.06  # frozen for 60 ms between reading the clock and the kernel's update
+
+    agent.gates = StallingGates(clock)
+    said = agent.renew(l3_alive=True)
+    assert "0 gates open" in said
+    assert "2 shut again after a stall" in said
+    assert agent.gates.open() == set()
+
+
+def test_sd_notify_never_blocks_on_a_supervisor_that_does_not_read(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from hastack.agent.watch import sd_notify
+
+    path = tmp_path / "notify"
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    deaf.bind(str(path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    sent = [sd_notify("WATCHDOG=1") for _ in range(5000)]  # far more than the queue holds
+    assert sent[0] is True
+    assert sent[-1] is False  # dropped, not blocked
+    deaf.close()
