@@ -137,14 +137,14 @@ def test_drain_takes_a_controller_out_of_rotation_with_no_failed_request(lab: La
 
 
 def _haproxy_status(lab: Lab, server: str) -> list[str]:
-    """The status of `server` in every backend of every HAProxy, read through the runtime API from a
+    """The status of `server` in the keystone backend of every HAProxy, read through the runtime API from a
     controller host (the root namespace has no route into the lab)."""
     out = []
     for host in lab.plan.deployment.hosts_of("haproxy"):
         script = (
             "import json; from hastack.backends.haproxy import HAProxyRuntime as H; "
             f"print(json.dumps([r['status'] for r in H('{lab.plan.host(host).address}', {RUNTIME_PORT})"
-            f".servers() if r['svname'] == '{server}']))"
+            f".stats() if r['svname'] == '{server}' and r['pxname'] == 'keystone']))"
         )
         argv = system.in_netns(lab.plan.host("ctl2").netns, [sys.executable, "-c", script])
         out += json.loads(system.run(argv).stdout)

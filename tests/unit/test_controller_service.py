@@ -33,7 +33,10 @@ class FakeBalancer:
         self.state = {("keystone", "ctl1"): "UP", ("keystone", "ctl2"): "UP"}
 
     def servers(self) -> list[dict[str, str]]:
-        return [{"pxname": b, "svname": s, "status": st} for (b, s), st in self.state.items()]
+        return [{"be_name": b, "srv_name": s, "status": st} for (b, s), st in self.state.items()]
+
+    def drained(self, row: dict[str, str]) -> bool:
+        return row["status"] == "DRAIN"
 
     def set_state(self, backend: str, server: str, state: str) -> None:
         self.state[(backend, server)] = {"drain": "DRAIN", "ready": "UP"}[state]

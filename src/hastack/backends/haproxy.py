@@ -13,6 +13,8 @@ import socket
 
 from hastack.backends.base import BackendError
 
+FORCED_DRAIN = 0x08  # SRV_ADMF_FDRAIN in srv_admin_state: drained through the runtime API
+
 
 class HAProxyRuntime:
     def __init__(self, address: str, port: int, timeout_s: float = 1.0) -> None:
@@ -29,11 +31,26 @@ class HAProxyRuntime:
             raise BackendError(f"HAProxy runtime API at {self.address}:{self.port}: {e}") from e
         return b"".join(chunks).decode(errors="replace")
 
-    def servers(self) -> list[dict[str, str]]:
-        """One row per server: backend (pxname), server (svname), status (UP, DOWN, DRAIN, MAINT...)."""
+    def stats(self) -> list[dict[str, str]]:
+        """`show stat`, one row per server: pxname, svname, status (UP, DOWN, DRAIN, MAINT...)."""
         text = self.command("show stat").lstrip("# ")
         rows = csv.DictReader(io.StringIO(text))
         return [r for r in rows if r.get("svname") not in ("FRONTEND", "BACKEND", None)]
+
+    def servers(self) -> list[dict[str, str]]:
+        """`show servers state`, one row per server: be_name, srv_name, srv_op_state, srv_admin_state.
+        The admin state says what operators asked for, whatever the health checks say (`show stat` shows
+        a drained server that is down as DOWN)."""
+        lines = self.command("show servers state").splitlines()
+        header = next((line[1:].split() for line in lines if line.startswith("#")), [])
+        rows = [
+            dict(zip(header, line.split(), strict=False)) for line in lines[1:] if line and line[0] != "#"
+        ]
+        return [r for r in rows if "srv_name" in r]
+
+    @staticmethod
+    def drained(row: dict[str, str]) -> bool:
+        return bool(int(row.get("srv_admin_state", "0")) & FORCED_DRAIN)
 
     def set_state(self, backend: str, server: str, state: str) -> None:
         """`state`: ready, drain or maint."""

@@ -16,6 +16,7 @@ from hastack.analysis import analyze as run_analysis
 from hastack.analysis.graph import to_dot
 from hastack.catalog import CATALOG
 from hastack.cli import output
+from hastack.cli.bench import bench
 from hastack.cli.ctl import ctl
 from hastack.cli.daemons import agent, controller
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError, run_guarded
@@ -158,6 +159,7 @@ cli.add_command(lab)
 cli.add_command(agent)
 cli.add_command(controller)
 cli.add_command(ctl)
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -1,0 +1,120 @@
+"""The failover experiment: every policy x scenario on one lab, repeated, written as JSON and a figure.
+
+The figure follows the seed's Figure 4b (pongs over time around the failure), one row per scenario and one
+colour per policy, beside a bar chart of the gaps (median, with every trial's value) and the goals.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hastack.bench.failover import Trial, ctl, run_trial
+from hastack.lab.plan import LabPlan
+
+GOALS_S = {"l3-kill": 0.5, "node-cut": 1.5, "node-freeze": 1.5}
+COLOURS = {"hastack": "tab:green", "paper": "tab:orange", "neutron": "tab:red"}
+
+
+def summarise(trials: Sequence[Trial]) -> list[dict[str, Any]]:
+    """Per policy and scenario: the gaps, their median and worst, and the worst dual-active time. Pure."""
+    rows = []
+    for key in sorted({(t.policy, t.scenario) for t in trials}):
+        mine = [t for t in trials if (t.policy, t.scenario) == key]
+        gaps = [t.gap_s for t in mine if t.gap_s is not None]
+        rows.append(
+            {
+                "policy": key[0],
+                "scenario": key[1],
+                "trials": len(mine),
+                "never_back": sum(t.gap_s is None for t in mine),
+                "gaps_s": [t.gap_s for t in mine],
+                "median_gap_s": statistics.median(gaps) if gaps else None,
+                "worst_gap_s": max(gaps) if gaps else None,
+                "goal_s": GOALS_S.get(key[1]) if key[0] == "hastack" else None,
+                "worst_dual_active_s": max(t.dual_active_s for t in mine),
+            }
+        )
+    return rows
+
+
+def run(
+    p: LabPlan,
+    inventory: str,
+    policies: Sequence[str],
+    scenarios: Sequence[str],
+    repeats: dict[str, int],
+    out_dir: Path,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    trials: list[Trial] = []
+    started = time.time()
+    try:
+        for policy in policies:
+            for scenario in scenarios:
+                for i in range(repeats.get(policy, 1)):
+                    t = run_trial(p, inventory, scenario, policy, progress)
+                    trials.append(t)
+                    gap = "never back" if t.gap_s is None else f"gap {t.gap_s:.1f} s"
+                    progress(
+                        f"  trial {i + 1}: {gap}, dual-active {t.dual_active_s:.2f} s, on {t.forwarders}"
+                    )
+    finally:
+        ctl(p, inventory, "policy", "hastack")  # leave the lab as it was found
+    result = {
+        "experiment": "network-node failover, 100 ms pings to a VM's floating IP (seed Fig. 4b)",
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "deployment": p.deployment.name,
+        "started": started,
+        "seconds": round(time.time() - started, 1),
+        "summary": summarise(trials),
+        "trials": [t.as_dict() for t in trials],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "failover.json").write_text(json.dumps(result, indent=2))
+    plot(trials, out_dir / "failover.png")
+    return result
+
+
+def plot(trials: Sequence[Trial], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = sorted({t.scenario for t in trials})
+    fig, axes = plt.subplots(len(scenarios), 2, figsize=(13, 2.8 * len(scenarios)), squeeze=False)
+    for row, scenario in enumerate(scenarios):
+        timeline, bars = axes[row]
+        mine = [t for t in trials if t.scenario == scenario]
+        policies = sorted({t.policy for t in mine})
+        for lane, policy in enumerate(policies):
+            first = next(t for t in mine if t.policy == policy)
+            xs = [s["t"] for s in first.after_fault]
+            ys = [lane + (0.3 if s["ok"] else -0.3) for s in first.after_fault]
+            timeline.scatter(xs, ys, s=4, color=COLOURS.get(policy, "grey"), label=policy)
+        timeline.axvline(0, color="black", linewidth=0.8)
+        timeline.set_yticks(range(len(policies)), policies)
+        timeline.set_xlabel("seconds after the fault (pong above the lane, lost ping below)")
+        timeline.set_title(f"{scenario}: pongs from one VM, first trial per policy", fontsize=9)
+        for i, policy in enumerate(policies):
+            gaps = [t.gap_s for t in mine if t.policy == policy and t.gap_s is not None]
+            if gaps:
+                bars.bar(i, statistics.median(gaps), color=COLOURS.get(policy, "grey"))
+                bars.scatter([i] * len(gaps), gaps, color="black", s=8, zorder=3)
+        if scenario in GOALS_S:
+            bars.axhline(
+                GOALS_S[scenario], color="tab:green", linestyle="--", linewidth=0.8, label="hastack goal"
+            )
+        bars.set_xticks(range(len(policies)), policies)
+        bars.set_yscale("symlog", linthresh=1)
+        bars.set_ylabel("connectivity gap (s)")
+        bars.set_title(f"{scenario}: median gap, every trial as a dot", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""The HAProxy runtime client against a real HAProxy on loopback: list, drain, enable."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hastack.backends import BackendError
+from hastack.backends.haproxy import HAProxyRuntime
+from tests.contract.conftest import free_port
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[HAProxyRuntime]:
+    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not Path(binary).exists():
+        pytest.fail("haproxy is missing: scripts/setup.sh must install it")
+    admin, front = free_port(), free_port()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        f"global\n    stats socket ipv4@127.0.0.1:{admin} level admin\n"
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+        f"frontend api\n    bind 127.0.0.1:{front}\n    default_backend keystone\n"
+        "backend keystone\n    server ctl1 127.0.0.1:9 check inter 200ms\n    server ctl2 127.0.0.1:10\n"
+    )
+    proc = subprocess.Popen([binary, "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rt = HAProxyRuntime("127.0.0.1", admin)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                rt.servers()
+                break
+            except BackendError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield rt
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_drain_and_enable_a_server_whatever_its_health(runtime: HAProxyRuntime) -> None:
+    rows = {(r["be_name"], r["srv_name"]): r for r in runtime.servers()}
+    assert set(rows) == {("keystone", "ctl1"), ("keystone", "ctl2")}
+    assert not any(runtime.drained(r) for r in rows.values())
+    runtime.set_state("keystone", "ctl1", "drain")  # ctl1 is down (nothing listens): drained all the same
+    rows = {r["srv_name"]: r for r in runtime.servers()}
+    assert runtime.drained(rows["ctl1"])
+    assert not runtime.drained(rows["ctl2"])
+    assert {r["svname"] for r in runtime.stats()} == {"ctl1", "ctl2"}
+    runtime.set_state("keystone", "ctl1", "ready")
+    assert not any(runtime.drained(r) for r in runtime.servers())
+
+
+def test_unknown_server_and_unreachable_api_are_backend_errors(runtime: HAProxyRuntime) -> None:
+    with pytest.raises(BackendError, match="No such server"):
+        runtime.set_state("keystone", "ctl9", "drain")
+    with pytest.raises(BackendError, match="HAProxy runtime API"):
+        HAProxyRuntime("127.0.0.1", free_port(), timeout_s=0.5).servers()
