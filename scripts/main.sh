@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The main job: installs what it needs (scripts/setup.sh), analyses the example deployments, renders every
 # daemon's configuration, then brings the lab up (the paper's deployment with the real daemons), verifies
-# it with the real clients, shows its status, and tears it down (pass --keep to leave it up).
-# The failover experiments join this command as they land (see README "Status").
+# it with the real clients, runs the failover experiment (hastack beside the seed's and Neutron's policies,
+# about 15 minutes; --quick: hastack only, about 5), and tears the lab down (--keep leaves it up).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 hastack_setup
 cd "$HASTACK_ROOT"
 keep=0
-[ "${1:-}" = "--keep" ] && keep=1
+bench_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --keep) keep=1 ;;
+    --quick) bench_args=(--policy hastack --repeat 3) ;;
+    *) echo "usage: scripts/main.sh [--keep] [--quick]" >&2; exit 2 ;;
+  esac
+done
 mkdir -p results
 hastack=("$VENV/bin/hastack")
 
@@ -28,4 +35,6 @@ echo "[main] hastack lab up examples/paper.yaml" >&2
 echo "[main] hastack lab verify" >&2
 "${hastack[@]}" lab verify
 "${hastack[@]}" lab status
-echo "[main] done: results/ holds the analyses (JSON, PNG) and the rendered configuration" >&2
+echo "[main] hastack bench failover examples/paper.yaml ${bench_args[*]} -o results" >&2
+"${hastack[@]}" bench failover examples/paper.yaml "${bench_args[@]}" -o results
+echo "[main] done: results/ holds the analyses, the rendered configuration and failover.json/.png" >&2

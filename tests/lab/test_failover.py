@@ -149,3 +149,21 @@ def _haproxy_status(lab: Lab, server: str) -> list[str]:
         argv = system.in_netns(lab.plan.host("ctl2").netns, [sys.executable, "-c", script])
         out += json.loads(system.run(argv).stdout)
     return out
+
+
+def test_a_standby_takes_over_within_2_s_when_the_leader_freezes(lab: Lab) -> None:
+    failover.wait_healthy(lab.plan, INVENTORY)
+    leader = _leader(lab)
+    frozen_at = time.monotonic()
+    fail(lab.plan, "freeze", f"hastack-controller:{leader}")
+    takeover = None
+    while time.monotonic() - frozen_at < 10:
+        status = failover.ctl(lab.plan, INVENTORY, "status")
+        if status["leader"] and status["host"] != leader:
+            # The new term began leader_for_s before this answer: that is when it took over.
+            takeover = time.monotonic() - frozen_at - status["leader_for_s"]
+            break
+        time.sleep(0.1)
+    heal(lab.plan)
+    assert takeover is not None, "no standby took over"
+    assert takeover <= 2.0, f"a standby took over {takeover:.2f} s after the leader froze"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hastack.bench import failover
 from hastack.lab import dataplane, realise, system
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.state import LabState, locked
-from tests.lab.conftest import Lab
+from tests.lab.conftest import PAPER, Lab
 from tests.lab.helpers import Probe, fail, heal
 
 
@@ -61,13 +62,20 @@ def test_moving_a_router_through_the_network_service_restores_ping_within_1s(lab
     assert router_netns(source, vm.router) not in system.netns_list()
 
 
-def test_killing_the_l3_agent_leaves_its_routers_forwarding(lab: Lab) -> None:
-    n = _net(lab)
-    vm = n.vms[1]
-    host = _hosting(lab)[vm.router]
-    fail(lab.plan, "kill", f"l3-agent:{host}")
-    samples = _ping(lab, vm.floating, seconds=3).samples()
-    heal(lab.plan, host)
+def test_under_policy_neutron_a_dead_l3_agents_routers_keep_forwarding(lab: Lab) -> None:
+    """Neutron's semantics, which the `neutron` anchor policy keeps: nothing fences a dead agent's routers.
+    (Under `hastack` the node agent shuts and removes them: tests/lab/test_failover.py.)"""
+    failover.ctl(lab.plan, str(PAPER), "policy", "neutron")
+    try:
+        time.sleep(1.5)  # the node agents take up the policy at their next renewal
+        n = _net(lab)
+        vm = n.vms[1]
+        host = _hosting(lab)[vm.router]
+        fail(lab.plan, "kill", f"l3-agent:{host}")
+        samples = _ping(lab, vm.floating, seconds=3).samples()
+    finally:
+        failover.ctl(lab.plan, str(PAPER), "policy", "hastack")
+        heal(lab.plan)
     assert len(samples) > 100
     assert all(s["ok"] for s in samples), "a router stopped forwarding when its L3 agent died"
 

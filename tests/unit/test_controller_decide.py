@@ -86,3 +86,17 @@ def test_nothing_to_do() -> None:
     )
     empty = decide(snap(node("net1"), node("net2"), node("net3", lease=False)), HASTACK)
     assert (empty.moves, empty.sentence) == ((), "1 failed node(s) host no router")
+
+
+def test_rebalance_evens_out_healthy_stable_nodes_only() -> None:
+    from hastack.controller.decide import rebalance
+
+    hosting = {"net1": ("r1", "r2", "r3", "r4", "r5"), "net2": (), "net3": ("r6",)}
+    d = rebalance(snap(node("net1"), node("net2"), node("net3"), hosting=hosting), HASTACK)
+    assert d.moves == (Move("r5", "net1", "net2"), Move("r4", "net1", "net2"), Move("r3", "net1", "net3"))
+    assert d.sentence == "rebalancing 3 routers: net1 2, net2 2, net3 2"
+    fresh = node("net2", healthy=0.5)  # came back half a second ago: not a target yet
+    d = rebalance(snap(node("net1"), fresh, node("net3"), hosting=hosting), HASTACK)
+    assert {m.target for m in d.moves} == {"net3"}
+    even = {"net1": ("r1",), "net2": ("r2", "r3"), "net3": ("r4",)}
+    assert rebalance(snap(node("net1"), node("net2"), node("net3"), hosting=even), HASTACK).moves == ()

@@ -207,3 +207,18 @@ def test_the_paper_policy_checks_every_40_s(w: World) -> None:
     assert len(moved) == 1
     assert "net1 (no heartbeat for" in moved[0]["sentence"]
     assert w.backend.routers_by_agent()["net1"] == []
+
+
+def test_rebalance_moves_routers_to_a_returned_empty_node(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)
+    w.store.revoke(w.leases["net3"])
+    ctl.tick()  # r4 goes to net1 or net2
+    w.alive("net3")
+    w.advance(3, ctl)
+    assert w.backend.routers_by_agent()["net3"] == []  # back, and empty: nothing moves by itself
+    said = ctl.rebalance()
+    assert said.startswith("rebalancing 1 routers: net1 1, net2 2, net3 1") or said.startswith(
+        "rebalancing 1 routers: net1 2, net2 1, net3 1"
+    )
+    assert len(w.backend.routers_by_agent()["net3"]) == 1

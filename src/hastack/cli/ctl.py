@@ -172,6 +172,12 @@ for _name, _path, _doc, _arg in (
     ),
     ("enable", "/enable/{host}", "Put HOST's API replicas back into rotation.", "host"),
     ("policy", "/policy/{name}", "Switch the failover policy: hastack, paper or neutron.", "name"),
+    (
+        "rebalance",
+        "/rebalance",
+        "Even out routers over the healthy network nodes (each moved router pauses about a lease TTL).",
+        None,
+    ),
 ):
     ctl.add_command(_change(_name, _path, _doc, _arg))
 

@@ -5,7 +5,7 @@ GET  /leader    200 only on the leader (an HAProxy check finds it), else 503
 GET  /status    JSON: leader, policy, paused, drained hosts, every network node and its routers
 GET  /history   JSON: the ticks that did something, newest last
 GET  /metrics   Prometheus text
-POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /move (JSON {"router", "node"})
+POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /rebalance, /move (JSON {"router", "node"})
      need `Authorization: Bearer TOKEN`; bad requests get 400 and one line saying what is wrong.
 """
 
@@ -58,6 +58,8 @@ class Api:
             if len(parts) == 2 and parts[0] == "policy":
                 c.set_policy(parts[1])
                 return 200, {"done": f"policy {parts[1]}"}
+            if parts == ["rebalance"]:
+                return 200, {"done": c.rebalance()}
             if parts == ["move"]:
                 router, node = body.get("router"), body.get("node")
                 if not isinstance(router, str) or not isinstance(node, str):

@@ -135,3 +135,29 @@ def _balanced(
     ]
     spread = ", ".join(f"{t} now {load[t]}" for t in sorted(load))
     return Decision(tuple(moves), f"moving {' and '.join(parts)} to healthy agents: {spread}")
+
+
+def rebalance(s: Snapshot, policy: Policy) -> Decision:
+    """Even out the routers over the healthy, stable nodes: from the most to the least loaded until no
+    two differ by more than one. Only on request: every such move costs its router a short outage (the
+    old gate must run out before the new node builds it), so a returning node is not refilled by itself."""
+    healthy = [
+        n.host for n in s.nodes if failure_reason(n, policy) is None and n.healthy_for_s >= policy.stable_s
+    ]
+    if len(healthy) < 2:
+        return Decision((), f"{len(healthy)} healthy network node(s): nothing to balance")
+    load = {h: list(s.hosting.get(h, ())) for h in healthy}
+    moves = []
+    while True:
+        most = max(sorted(load), key=lambda h: len(load[h]))
+        least = min(sorted(load), key=lambda h: len(load[h]))
+        if len(load[most]) - len(load[least]) <= 1:
+            break
+        router = sorted(load[most])[-1]
+        load[most].remove(router)
+        load[least].append(router)
+        moves.append(Move(router, most, least))
+    spread = ", ".join(f"{h} {len(load[h])}" for h in sorted(load))
+    if not moves:
+        return Decision((), f"already balanced: {spread}")
+    return Decision(tuple(moves), f"rebalancing {len(moves)} routers: {spread}")

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
-from hastack.controller.decide import Move, Policy, decide, failure_reason
+from hastack.controller.decide import Move, Policy, decide, failure_reason, rebalance
 from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
 from hastack.store import Delete, Put, Store, StoreError, keys
@@ -230,6 +230,34 @@ class Controller:
         if host not in self.settings.api_servers:
             raise ValueError(f"{host} serves no API behind HAProxy")
         self.set_control(f"drained/{host}", "true" if on else None)
+
+    def rebalance(self) -> str:
+        """An operator's request: even out the routers over the healthy nodes, with fenced live moves."""
+        if not self.election.leader_since:
+            raise ValueError("not the leader: send the request to the leader (GET /leader answers 200 there)")
+        o = observe.read(self.store, self.settings.deployment)
+        policy = self.policy(observe.policy_name(o))
+        now = self.clock()
+        snap = observe.snapshot(
+            o, self.settings.network_nodes, now, self.healthy_since, True, self.election.leader_for_s(), ()
+        )
+        decision = rebalance(snap, policy)
+        self.in_flight.update(m.router for m in decision.moves)
+        try:
+            outcomes = act.apply(
+                self.backend,
+                decision.moves,
+                [self.election.fence()],
+                lambda host: keys.node_key(self.settings.deployment, host),
+                lambda _host: False,
+                self.settings.lease_ttl_s,
+                policy.concurrency,
+            )
+        finally:
+            self.in_flight.difference_update(m.router for m in decision.moves)
+        sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        self.history.append({"time": time.time(), "sentence": f"operator: {sentence}", "moves": []})
+        return sentence
 
     def move(self, router: str, target: str) -> str:
         """An operator's move, by the leader, fenced: the source's gate runs out before the target builds."""

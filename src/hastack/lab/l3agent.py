@@ -78,6 +78,8 @@ class RouterRealiser:
     def __init__(self, p: LabPlan, host: str) -> None:
         self.host = host
         self.host_ns = p.host(host).netns
+        # Routers are born behind a shut kernel gate only where a hastack node agent will open it.
+        self.gated = host in p.deployment.hosts_of("hastack-agent")
         self._garps: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()  # routers are built in parallel: one writer of the records at a time
 
@@ -133,7 +135,12 @@ class RouterRealiser:
         )
         # nsenter --net, not ip netns exec: no mount namespace to set up for every command.
         run(in_netns_shared_mounts(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
-        run(in_netns_shared_mounts(ns, ["nft", "-f", "-"]), stdin=self._nat(r, qg))
+        # The kernel gate comes in the same atomic batch as the NAT: a router is born shut, and forwards
+        # only once the node agent opens its gate under a live lease.
+        run(
+            in_netns_shared_mounts(ns, ["nft", "-f", "-"]),
+            stdin=self._nat(r, qg) + (gate.RULESET if self.gated else ""),
+        )
         self._record(ns, "ready")
         self._announce(ns, qg, [r.external.split("/")[0], *[fip for fip, _ in r.floating]])
         # ...and the gateway on the tenant side: the VMs' replies must find the new node at once too.
@@ -162,12 +169,10 @@ class RouterRealiser:
         # Interface names are quoted: unquoted, nft reads "qg-r0000" as an expression with a minus.
         dnat = "".join(f"    ip daddr {fip} dnat to {fixed}\n" for fip, fixed in r.floating)
         snat = "".join(f'    oifname "{qg}" ip saddr {fixed} snat to {fip}\n' for fip, fixed in r.floating)
-        # The kernel gate comes in the same atomic batch: a router is born shut, and forwards only once
-        # the node agent opens its gate under a live lease.
         return (
             "flush ruleset\ntable ip nat {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
             f"{dnat}  }}\n  chain post {{\n    type nat hook postrouting priority 100;\n{snat}"
-            f'    oifname "{qg}" ip saddr {r.tenant_cidr} snat to {ext}\n  }}\n}}\n{gate.RULESET}'
+            f'    oifname "{qg}" ip saddr {r.tenant_cidr} snat to {ext}\n  }}\n}}\n'
         )
 
     def remove(self, router: str) -> None:
