@@ -9,19 +9,12 @@ import pytest
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.store import Absent, EtcdStore, MemoryStore, ValueIs
 from tests.contract.conftest import free_port
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import Clock
 
 
 @pytest.fixture(params=["memory", "etcd"])
 def setup(request: pytest.FixtureRequest) -> tuple[LabNetworkBackend, Clock]:
-    clock = Clock()
+    clock = Clock(5000.0)
     store = (
         MemoryStore(clock)
         if request.param == "memory"

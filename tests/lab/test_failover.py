@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hastack.bench import failover
 from hastack.lab import faults, procs, runtime, system
+from hastack.lab.hadaemons import ctl
 from hastack.lab.plan import LAB_ROOT
 from hastack.lab.state import LabState
 from hastack.render.haproxy import RUNTIME_PORT
@@ -56,7 +57,7 @@ def test_a_frozen_node_never_forwards_beside_its_successor(lab: Lab) -> None:
 
 
 def _leader(lab: Lab) -> str:
-    return str(failover.ctl(lab.plan, INVENTORY, "status")["host"])
+    return str(ctl(lab.plan, INVENTORY, "status")["host"])
 
 
 def test_killing_the_leader_mid_failover_still_completes_it(lab: Lab) -> None:
@@ -123,10 +124,10 @@ def test_drain_takes_a_controller_out_of_rotation_with_no_failed_request(lab: La
         "0.05",
     )
     time.sleep(2)
-    failover.ctl(lab.plan, INVENTORY, "drain", "ctl1")
+    ctl(lab.plan, INVENTORY, "drain", "ctl1")
     time.sleep(3)
     served_while_drained = _haproxy_status(lab, "ctl1")
-    failover.ctl(lab.plan, INVENTORY, "enable", "ctl1")
+    ctl(lab.plan, INVENTORY, "enable", "ctl1")
     samples = probe.samples()
     time.sleep(1)
     assert served_while_drained
@@ -158,7 +159,7 @@ def test_a_standby_takes_over_within_2_s_when_the_leader_freezes(lab: Lab) -> No
     fail(lab.plan, "freeze", f"hastack-controller:{leader}")
     takeover = None
     while time.monotonic() - frozen_at < 10:
-        status = failover.ctl(lab.plan, INVENTORY, "status")
+        status = ctl(lab.plan, INVENTORY, "status")
         if status["leader"] and status["host"] != leader:
             # The new term began leader_for_s before this answer: that is when it took over.
             takeover = time.monotonic() - frozen_at - status["leader_for_s"]

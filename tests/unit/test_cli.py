@@ -134,3 +134,48 @@ def test_every_verb_has_help_with_an_example(verb: list[str], capsys: pytest.Cap
     assert "Usage: hastack" in out
     if verb:
         assert "Example: hastack" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["agent", "--inventory", str(EXAMPLES / "paper.yaml"), "--host", "db1"],
+            "--host db1: runs no hastack-agent",
+        ),
+        (
+            ["controller", "--inventory", str(EXAMPLES / "paper.yaml"), "--host", "net1"],
+            "runs no hastack-controller",
+        ),
+        (
+            ["controller", "--inventory", str(EXAMPLES / "paper.yaml"), "--host", "ctl1", "--listen", "nope"],
+            "--listen nope: expected ADDRESS:PORT",
+        ),
+        (["ctl", "--inventory", str(EXAMPLES / "paper.yaml"), "policy"], "Missing argument 'NAME'"),
+    ],
+)
+def test_daemon_and_ctl_arguments_are_checked(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = _run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_ctl_without_a_reachable_controller_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["ctl", "--inventory", str(EXAMPLES / "paper.yaml"), "--endpoint", "http://127.0.0.1:9", "status"]
+    code, _out, err = _run(argv, capsys)
+    assert code == 1
+    assert err.strip() == "hastack: error: no controller answered GET /status (tried http://127.0.0.1:9)"
+    code, _out, err = _run([*argv[:-1], "pause"], capsys)
+    assert code == 1
+    assert "no controller leads right now" in err
+
+
+def test_bench_needs_the_lab_up(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    inv = tmp_path / "other.yaml"
+    inv.write_text((EXAMPLES / "minimal.yaml").read_text())
+    code, _out, err = _run(["bench", "failover", str(inv), "-o", str(tmp_path)], capsys)
+    assert code == 2
+    assert "no lab of deployment" in err

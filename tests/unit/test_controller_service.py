@@ -16,16 +16,9 @@ from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
 from hastack.store import MemoryStore, keys
+from tests.fakes import Clock
 
 TOKEN = "secret-token-1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeBalancer:

@@ -8,14 +8,7 @@ from hastack.agent.gate import GateError
 from hastack.agent.node import NodeAgent, plan_gates
 from hastack.backends import LabNetworkBackend
 from hastack.store import MemoryStore, keys
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import Clock
 
 
 class FakeGates:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hastack.bench.failover import Trial, ctl, run_trial
+from hastack.bench.failover import Trial, run_trial
+from hastack.lab.hadaemons import ctl
 from hastack.lab.plan import LabPlan
 
 GOALS_S = {"l3-kill": 0.5, "node-cut": 1.5, "node-freeze": 1.5}

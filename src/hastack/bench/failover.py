@@ -18,11 +18,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
 from hastack.lab import dataplane, faults, realise, system
+from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
@@ -75,13 +75,6 @@ def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) ->
 def trial_seconds(policy: str) -> float:
     """How long to watch: past the policy's worst-case detection (paper: 9 + 40 s; neutron: 75 + 37.5 s)."""
     return {"hastack": 8.0, "paper": 60.0, "neutron": 125.0}.get(policy, 30.0)
-
-
-def ctl(p: LabPlan, inventory: str, *args: str) -> Any:
-    """`hastack ctl --json ...` from inside the first controller host, as an operator there would."""
-    host = p.host(p.deployment.hosts_of("hastack-controller")[0])
-    argv = [str(Path(sys.executable).parent / "hastack"), "ctl", "--inventory", inventory, *args, "--json"]
-    return json.loads(system.run(system.in_netns(host.netns, argv), timeout=30).stdout)
 
 
 def hosting(p: LabPlan, inventory: str) -> dict[str, list[str]]:

@@ -106,6 +106,13 @@ def status(as_json: bool) -> None:
         routers = service["routers_by_agent"].get(agent["host"], [])
         alive = "alive" if agent["alive"] else "[red]dead[/]"
         out.print(f"  L3 agent {agent['host']:<6} {alive:<5} {len(routers)} routers: {' '.join(routers)}")
+    ctl = data.get("controller", {})
+    if "error" in ctl:
+        out.print(f"  HA controller: [red]{ctl['error']}[/]")
+    elif ctl:
+        out.print(
+            f"  HA controller: {ctl['host']} leads, policy {ctl.get('policy')}; last tick: {ctl['last_tick']}"
+        )
     if "vm_reachable" in data:
         silent = [vm for vm, ok in data["vm_reachable"].items() if not ok]
         out.print(

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
-from hastack.controller.decide import Move, Policy, decide, failure_reason, rebalance
+from hastack.controller.decide import Move, Policy, Snapshot, decide, failure_reason, rebalance
 from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
 from hastack.store import Delete, Put, Store, StoreError, keys
@@ -76,13 +76,7 @@ class Controller:
             sentence = f"store unreachable, acting on nothing: {e}"
             self._record(sentence, [], leading=False)
             return sentence
-        self.revision = o.revision
-        policy = self.policy(observe.policy_name(o))
-        now = self.clock()
-        if policy.name != self.policy_seen[0]:
-            self.policy_seen = (policy.name, now)
-        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since)
-        self.healthy_since = observe.track_health(self.healthy_since, current, policy, now)
+        policy, now = self._take_in(o)
         if leading and policy.periodic and now - self.last_decided < policy.tick_s - 0.05:
             sentence = (
                 f"policy {policy.name}: next check in {policy.tick_s - (now - self.last_decided):.1f} s"
@@ -90,7 +84,34 @@ class Controller:
             self._record(sentence, [], leading, o, policy, quiet=True)
             return sentence
         self.last_decided = now
-        snap = observe.snapshot(
+        snap = self._snapshot(o, leading, now)
+        decision = decide(snap, policy)
+        if not leading and self.election.lost:
+            decision = replace(
+                decision, sentence=f"{decision.sentence} (lost the lead: {self.election.lost})"
+            )
+            self.election.lost = ""  # said once
+        outcomes = self._apply(decision.moves, o, policy)
+        sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        if leading:
+            sentence += self._reconcile_drains(o)
+        self.metrics.tick(time.monotonic() - started, leading, outcomes)
+        self._record(sentence, outcomes, leading, o, policy)
+        return sentence
+
+    def _take_in(self, o: observe.Observed) -> tuple[Policy, float]:
+        """Note what this read changes in the controller's memory: the policy and each node's health."""
+        self.revision = o.revision
+        policy = self.policy(observe.policy_name(o))
+        now = self.clock()
+        if policy.name != self.policy_seen[0]:
+            self.policy_seen = (policy.name, now)
+        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since)
+        self.healthy_since = observe.track_health(self.healthy_since, current, policy, now)
+        return policy, now
+
+    def _snapshot(self, o: observe.Observed, leading: bool, now: float) -> Snapshot:
+        return observe.snapshot(
             o,
             self.settings.network_nodes,
             now,
@@ -100,18 +121,6 @@ class Controller:
             min(self.election.leader_for_s(), now - self.policy_seen[1]),
             tuple(r for r in self._routers(now) if r not in self.in_flight),
         )
-        decision = decide(snap, policy)
-        if not leading and self.election.lost:
-            decision = replace(
-                decision, sentence=f"{decision.sentence} (lost the lead: {self.election.lost})"
-            )
-        outcomes = self._apply(decision.moves, o, policy)
-        sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
-        if leading:
-            sentence += self._reconcile_drains(o)
-        self.metrics.tick(time.monotonic() - started, leading, outcomes)
-        self._record(sentence, outcomes, leading, o, policy)
-        return sentence
 
     def _routers(self, now: float) -> tuple[str, ...]:
         """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free)."""

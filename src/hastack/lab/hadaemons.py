@@ -7,12 +7,15 @@ The node agent learns the lab L3 agent's PID from a pidfile the lab writes when 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from hastack.lab import runtime
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState, ProcessRecord
+from hastack.lab.system import in_netns, run
 from hastack.render.systemd import watchdog_ms
 
 AGENT, CONTROLLER = "hastack-agent", "hastack-controller"
@@ -73,3 +76,11 @@ def _ensure(p: LabPlan, state: LabState, name: str, host: str) -> str:
         return f"{name} runs on {host}"
     rec = start(p, state, name, host)
     return f"started {name} on {host} (pid {rec.pid})"
+
+
+def ctl(p: LabPlan, inventory: str, *args: str) -> Any:
+    """`hastack ctl --json ...` from inside the first controller host, as an operator there would (the root
+    namespace has no route into the lab); its JSON answer. LabError with ctl's one-line error otherwise."""
+    host = p.host(p.deployment.hosts_of(CONTROLLER)[0])
+    argv = [_hastack(), "ctl", "--inventory", inventory, *args, "--json"]
+    return json.loads(run(in_netns(host.netns, argv), timeout=30).stdout)

@@ -229,7 +229,13 @@ def _network_status(p: LabPlan, state: LabState) -> dict[str, Any]:
         shown = netservice(p, state, "show")
     except LabError as e:
         shown = {"error": str(e)}
-    return {"network_service": shown, "vm_reachable": dataplane.reachability(n)}
+    out = {"network_service": shown, "vm_reachable": dataplane.reachability(n)}
+    if p.deployment.hosts_of(hadaemons.CONTROLLER):
+        try:
+            out["controller"] = hadaemons.ctl(p, state.inventory, "status")
+        except LabError as e:
+            out["controller"] = {"error": str(e)}
+    return out
 
 
 def memory_bytes(p: LabPlan, state: LabState) -> int:
