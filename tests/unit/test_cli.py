@@ -176,6 +176,6 @@ def test_ctl_without_a_reachable_controller_says_so_in_one_line(capsys: pytest.C
 def test_bench_needs_the_lab_up(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     inv = tmp_path / "other.yaml"
     inv.write_text((EXAMPLES / "minimal.yaml").read_text())
-    code, _out, err = _run(["bench", "failover", str(inv), "-o", str(tmp_path)], capsys)
+    code, _out, err = _run(["bench", "l3", str(inv), "-o", str(tmp_path)], capsys)
     assert code == 2
     assert "no lab of deployment" in err

@@ -77,8 +77,8 @@ def run(
         "trials": [t.as_dict() for t in trials],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "failover.json").write_text(json.dumps(result, indent=2))
-    plot(trials, out_dir / "failover.png")
+    (out_dir / "l3.json").write_text(json.dumps(result, indent=2))
+    plot(trials, out_dir / "l3.png")
     return result
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from hastack.bench import experiment
+from hastack.bench import api, experiment, report
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller.service import POLICIES
-from hastack.lab.plan import plan
+from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import LabState
 from hastack.model import load_deployment
 
@@ -22,8 +23,34 @@ def bench() -> None:
     """Measure failover on the lab, the way the seed's Figure 4 does, and more."""
 
 
-@bench.command()
-@click.argument("inventory", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+INVENTORY = click.argument("inventory", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+OUT = click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    default=Path("results"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the JSON, the plots and REPORT.md go.",
+)
+
+
+def _lab_of(inventory: Path) -> LabPlan:
+    dep = load_deployment(inventory)
+    if LabState.load().deployment != dep.name:
+        raise CliError(
+            f"no lab of deployment {dep.name!r} is up: run `hastack lab up {inventory}` first", EXIT_BAD_INPUT
+        )
+    return plan(dep)
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.monotonic()
+    return lambda line: click.echo(f"[{time.monotonic() - started:7.1f}s] {line}", err=True)
+
+
+@bench.command(name="l3")
+@INVENTORY
 @click.option(
     "--policy",
     "policies",
@@ -52,17 +79,9 @@ def bench() -> None:
     type=click.IntRange(1, 100),
     help="Trials per scenario for the anchors (paper: ~70 s each, neutron: ~2.5 min each).",
 )
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    default=Path("results"),
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where failover.json and .png go.",
-)
+@OUT
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def failover(
+def l3(
     inventory: Path,
     policies: tuple[str, ...],
     scenarios: tuple[str, ...],
@@ -74,29 +93,20 @@ def failover(
     """Kill a network node's L3 agent, cut the node, freeze it; ping a VM's floating IP every 100 ms and
     sample every router's kernel gate meanwhile. Reports the connectivity gap and dual-active time.
 
-    Example: hastack bench failover examples/paper.yaml --policy hastack --repeat 3
+    Example: hastack bench l3 examples/paper.yaml --policy hastack --repeat 3
     """
-    dep = load_deployment(inventory)
-    state = LabState.load()
-    if state.deployment != dep.name:
-        raise CliError(
-            f"no lab of deployment {dep.name!r} is up: run `hastack lab up {inventory}` first", EXIT_BAD_INPUT
-        )
-    started = time.monotonic()
-
-    def progress(line: str) -> None:
-        click.echo(f"[{time.monotonic() - started:7.1f}s] {line}", err=True)
-
+    p = _lab_of(inventory)
     chosen = list(policies) or list(POLICIES)
     result = experiment.run(
-        plan(dep),
+        p,
         str(inventory),
         chosen,
         list(scenarios) or ["l3-kill", "node-cut", "node-freeze"],
         {p: (repeat if p == "hastack" else repeat_anchors) for p in chosen},
         out_dir,
-        progress,
+        _progress(),
     )
+    report.write(out_dir)
     if as_json:
         output.print_json(result["summary"])
         return
@@ -107,4 +117,54 @@ def failover(
             f"{row['worst_gap_s']} s{goal}; never back {row['never_back']}; worst dual-active "
             f"{row['worst_dual_active_s']} s"
         )
-    click.echo(f"wrote {out_dir / 'failover.json'} and {out_dir / 'failover.png'}")
+    click.echo(f"wrote {out_dir / 'l3.json'}, {out_dir / 'l3.png'} and {out_dir / 'REPORT.md'}")
+
+
+@bench.command(name="api")
+@INVENTORY
+@click.option(
+    "--fault",
+    "fault_names",
+    multiple=True,
+    type=click.Choice(sorted(api.FAULTS)),
+    help="Faults to inject on the first Keystone host (repeatable; default: all three).",
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100), help="Trials per fault.")
+@OUT
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def api_(inventory: Path, fault_names: tuple[str, ...], repeat: int, out_dir: Path, as_json: bool) -> None:
+    """Keystone while a replica fails (the seed's Figure 4a): GET /v3/users through the VIP every 50 ms
+    while a Keystone replica is killed, frozen, or its host cut (healed 6 s later). Reports failed
+    requests, p99 before, worst latency after, and when it was steady again.
+
+    Example: hastack bench api examples/paper.yaml --fault replica-kill --repeat 1
+    """
+    p = _lab_of(inventory)
+    password = p.deployment.inventory.secrets.keystone_admin_password
+    chosen = list(fault_names) or sorted(api.FAULTS)
+    result = api.run(p, password, chosen, repeat, out_dir, _progress())
+    report.write(out_dir)
+    if as_json:
+        output.print_json(result["summary"])
+        return
+    for row in result["summary"]:
+        click.echo(
+            f"{row['fault']:<15} failed {row['failed_total']}; p99 before {row['p99_before_ms']} ms; "
+            "max after "
+            f"{row['max_after_ms']} ms; steady after {row['median_steady_after_s']} s (worst "
+            f"{row['worst_steady_after_s']} s)"
+        )
+    click.echo(f"wrote {out_dir / 'api.json'}, {out_dir / 'api.png'} and {out_dir / 'REPORT.md'}")
+
+
+@bench.command(name="report")
+@OUT
+def report_(out_dir: Path) -> None:
+    """Write REPORT.md from the experiments' JSON in the output directory (recomputed from the trials).
+
+    Example: hastack bench report -o results
+    """
+    try:
+        click.echo(f"wrote {report.write(out_dir)}")
+    except FileNotFoundError as e:
+        raise CliError(str(e), EXIT_BAD_INPUT) from e

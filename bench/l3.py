@@ -1,10 +1,10 @@
 """Benchmark: network-node failover on the paper lab, hastack beside the seed's and Neutron's policies.
 
     sudo .venv/bin/hastack lab up examples/paper.yaml
-    sudo .venv/bin/python bench/failover.py [--quick]
+    sudo .venv/bin/python bench/l3.py [--quick]
 
-The same as `hastack bench failover examples/paper.yaml -o results` (--quick: hastack only, 3 trials each).
-Writes results/failover.json (every ping and the gate samples' verdicts per trial) and results/failover.png.
+The same as `hastack bench l3 examples/paper.yaml -o results` (--quick: hastack only, 3 trials each).
+Writes results/l3.json and results/REPORT.md (every ping and the gate samples' verdicts per trial) and results/l3.png.
 """
 
 from __future__ import annotations
@@ -16,4 +16,4 @@ from hastack.cli.main import cli
 
 if __name__ == "__main__":
     quick = ["--policy", "hastack", "--repeat", "3"] if "--quick" in sys.argv[1:] else []
-    sys.exit(run_guarded(cli, ["bench", "failover", "examples/paper.yaml", "-o", "results", *quick]))
+    sys.exit(run_guarded(cli, ["bench", "l3", "examples/paper.yaml", "-o", "results", *quick]))

@@ -1,0 +1,195 @@
+"""The seed's Figure 4a: Keystone through the VIP while a replica fails.
+
+A client on a compute host lists users (`GET /v3/users`, token auth) through the VIP every 50 ms; after a
+few seconds one Keystone replica is killed (or frozen, or its controller host cut), later healed. Reported
+from the samples: failed requests, p50/p99 latency before the fault, the worst latency after it, and the
+time until it is steady again: the end of the last request after the fault that failed or took longer
+than 2 x p99-before + 100 ms (the goal's bound).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hastack.lab import faults, realise, system
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+
+FAULTS = {
+    "replica-kill": ("kill", "keystone:{host}"),
+    "replica-freeze": ("freeze", "keystone:{host}"),
+    "host-cut": ("cut", "{host}"),
+}
+BEFORE_S, FAULT_S, AFTER_S, INTERVAL_S = 3.0, 6.0, 3.0, 0.05
+
+
+@dataclass
+class ApiTrial:
+    fault: str
+    host: str
+    requests: int
+    failed: int
+    p50_before_ms: float
+    p99_before_ms: float
+    max_after_ms: float
+    steady_after_s: float  # after the fault: the end of the last failed or slow request (0: none)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # t relative to the fault
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summarise(fault: str, host: str, samples: Sequence[dict[str, Any]]) -> ApiTrial:
+    """The trial's figures from its samples (t relative to the fault; ms latency; ok). Pure."""
+    before = [s["ms"] for s in samples if s["t"] < 0 and s["ok"]]
+    after = [s for s in samples if s["t"] >= 0]
+    p99 = percentile(before, 99) if before else 0.0
+    limit = 2 * p99 + 100
+    # Steady again after the last request that failed or took longer than the goal allows.
+    bad = [s["t"] for s in after if not s["ok"] or s["ms"] > limit]
+    steady = round(bad[-1] + INTERVAL_S, 3) if bad else 0.0
+    return ApiTrial(
+        fault,
+        host,
+        len(samples),
+        sum(not s["ok"] for s in samples),
+        round(statistics.median(before), 2) if before else 0.0,
+        round(p99, 2),
+        round(max((s["ms"] for s in after), default=0.0), 2),
+        steady,
+        list(samples),
+    )
+
+
+def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], None]) -> ApiTrial:
+    kind, target = FAULTS[fault]
+    host = p.deployment.hosts_of("keystone")[0]
+    client = p.deployment.hosts_of("nova-compute")[0]
+    vip = next(iter(p.deployment.inventory.vips.values())).address
+    url = f"http://{vip}:{p.deployment.port('keystone')}/v3"
+    seconds = BEFORE_S + FAULT_S + AFTER_S
+    progress(f"api / {fault}: GET /v3/users through {vip} every {INTERVAL_S * 1000:.0f} ms from {client}")
+    argv = [
+        sys.executable,
+        "-m",
+        "hastack.bench.probe",
+        "keystone",
+        "--url",
+        url,
+        "--password",
+        password,
+        "--seconds",
+        str(seconds),
+        "--interval",
+        str(INTERVAL_S),
+        "--timeout",
+        "5",
+    ]
+    probe = subprocess.Popen(system.in_netns(p.host(client).netns, argv), stdout=subprocess.PIPE, text=True)
+    time.sleep(BEFORE_S)
+    injected = time.time()
+    with locked():
+        faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=host)))
+    time.sleep(FAULT_S)
+    with locked():
+        realise.heal(p, LabState.load(), host, lambda _s: None)
+    out, _err = probe.communicate(timeout=seconds + 60)
+    samples = [json.loads(line) for line in out.splitlines()]
+    rel = [{"t": round(s["t"] - injected, 3), "ok": s["ok"], "ms": s["ms"]} for s in samples]
+    return summarise(fault, host, rel)
+
+
+def run(
+    p: LabPlan,
+    password: str,
+    fault_names: Sequence[str],
+    repeat: int,
+    out: Any,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every fault `repeat` times; writes OUT/api.json and OUT/api.png."""
+    started = time.time()
+    trials = []
+    for fault in fault_names:
+        for i in range(repeat):
+            t = run_trial(p, fault, password, progress)
+            trials.append(t)
+            progress(
+                f"  trial {i + 1}: {t.failed} failed of {t.requests}; p99 before {t.p99_before_ms} ms, "
+                f"max after {t.max_after_ms} ms, steady after {t.steady_after_s} s"
+            )
+    result = {
+        "experiment": "Keystone GET /v3/users via the VIP every 50 ms while a replica fails (seed Fig. 4a)",
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "started": started,
+        "seconds": round(time.time() - started, 1),
+        "summary": summary(trials),
+        "trials": [t.as_dict() for t in trials],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "api.json").write_text(json.dumps(result, indent=2))
+    plot(trials, out / "api.png")
+    return result
+
+
+def summary(trials: Sequence[ApiTrial]) -> list[dict[str, Any]]:
+    """Per fault: medians and worst cases over the trials. Pure."""
+    rows = []
+    for fault in sorted({t.fault for t in trials}):
+        mine = [t for t in trials if t.fault == fault]
+        rows.append(
+            {
+                "fault": fault,
+                "trials": len(mine),
+                "failed_total": sum(t.failed for t in mine),
+                "p99_before_ms": statistics.median(t.p99_before_ms for t in mine),
+                "max_after_ms": max(t.max_after_ms for t in mine),
+                "median_steady_after_s": statistics.median(t.steady_after_s for t in mine),
+                "worst_steady_after_s": max(t.steady_after_s for t in mine),
+            }
+        )
+    return rows
+
+
+def plot(trials: Sequence[ApiTrial], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    faults_seen = sorted({t.fault for t in trials})
+    fig, axes = plt.subplots(len(faults_seen), 1, figsize=(10, 2.6 * len(faults_seen)), squeeze=False)
+    for ax, fault in zip(axes[:, 0], faults_seen, strict=True):
+        t = next(x for x in trials if x.fault == fault)
+        ok = [s for s in t.samples if s["ok"]]
+        bad = [s for s in t.samples if not s["ok"]]
+        ax.plot([s["t"] for s in ok], [s["ms"] for s in ok], ".", markersize=3, label="answered")
+        if bad:
+            ax.plot([s["t"] for s in bad], [s["ms"] for s in bad], "x", color="red", label="failed")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.axvline(FAULT_S, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_ylabel("response time (ms)")
+        ax.set_title(
+            f"{fault} on {t.host} at 0 s, healed at {FAULT_S:.0f} s: {t.failed} failed of {t.requests}",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds after the fault")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,63 @@
+"""The experiments' figures come from their samples: recomputed here from plain samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hastack.bench import api, experiment, report
+from hastack.bench.failover import Trial, gap_s
+
+
+def pings(pattern: str, start: float = -1.0) -> list[dict[str, object]]:
+    """'.' an answered ping, 'x' a lost one, every 100 ms from `start` seconds."""
+    return [{"t": start + i * 0.1, "ok": c == ".", "seq": i} for i, c in enumerate(pattern)]
+
+
+def test_the_gap_is_the_longest_run_of_lost_pings_after_the_fault() -> None:
+    assert gap_s(pings("..........xxx..xxxxx....."), since=0.0, interval_s=0.1) == (0.5, 8)
+    assert gap_s(pings("xx........"), since=0.0, interval_s=0.1) == (0.0, 0)  # lost before the fault
+    assert gap_s(pings("..........xxxxx"), since=0.0, interval_s=0.1) == (None, 5)  # never back
+
+
+def trial(policy: str, gap: float | None, dual: float = 0.0) -> Trial:
+    return Trial(policy, "l3-kill", "net1", "vm0", "r0", gap, 3, 100, dual, {}, ["net2"])
+
+
+def test_the_summary_takes_medians_and_worst_cases_over_the_trials() -> None:
+    rows = experiment.summarise(
+        [trial("hastack", 0.2), trial("hastack", 0.4), trial("hastack", 0.3, dual=0.05)]
+    )
+    assert rows == [
+        {
+            "policy": "hastack",
+            "scenario": "l3-kill",
+            "trials": 3,
+            "never_back": 0,
+            "gaps_s": [0.2, 0.4, 0.3],
+            "median_gap_s": 0.3,
+            "worst_gap_s": 0.4,
+            "goal_s": 0.5,
+            "worst_dual_active_s": 0.05,
+        }
+    ]
+
+
+def test_api_figures_from_samples() -> None:
+    samples = [{"t": -2 + i * 0.05, "ok": True, "ms": 10.0} for i in range(40)]
+    samples += [{"t": 0.0, "ok": False, "ms": 1000.0}, {"t": 0.05, "ok": True, "ms": 900.0}]
+    samples += [{"t": 0.1 + i * 0.05, "ok": True, "ms": 11.0} for i in range(20)]
+    t = api.summarise("replica-kill", "ctl1", samples)
+    assert (t.requests, t.failed, t.p50_before_ms, t.p99_before_ms) == (62, 1, 10.0, 10.0)
+    assert t.max_after_ms == 1000.0
+    assert t.steady_after_s == 0.1  # the end of the last slow request: 0.05 + one interval
+
+
+def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
+    trials = [trial("hastack", 0.2), trial("neutron", None)]
+    (tmp_path / "l3.json").write_text(
+        json.dumps({"trials": [t.as_dict() for t in trials], "summary": "ignored"})
+    )
+    text = report.write(tmp_path).read_text()
+    assert "| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.0 s | <= 0.5 s, 0 s dual-active |" in text
+    assert "| neutron | l3-kill | 1 | — | — | 1 | 0.0 s | — |" in text
