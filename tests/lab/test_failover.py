@@ -84,7 +84,8 @@ def test_killing_the_leader_mid_failover_still_completes_it(lab: Lab) -> None:
 
 
 def _supervisor_log() -> list[str]:
-    return (Path(LAB_ROOT) / "supervisor.log").read_text().splitlines()
+    log = Path(LAB_ROOT) / "supervisor.log"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_a_killed_node_agent_is_restarted_and_no_router_moves(lab: Lab) -> None:
@@ -155,6 +156,7 @@ def _haproxy_status(lab: Lab, server: str) -> list[str]:
 def test_a_standby_takes_over_within_2_s_when_the_leader_freezes(lab: Lab) -> None:
     failover.wait_healthy(lab.plan, INVENTORY)
     leader = _leader(lab)
+    logged_before = len(_supervisor_log())
     frozen_at = time.monotonic()
     fail(lab.plan, "freeze", f"hastack-controller:{leader}")
     takeover = None
@@ -165,6 +167,10 @@ def test_a_standby_takes_over_within_2_s_when_the_leader_freezes(lab: Lab) -> No
             takeover = time.monotonic() - frozen_at - status["leader_for_s"]
             break
         time.sleep(0.1)
+    time.sleep(2.5)  # WatchdogSec (1 s) and the SIGKILL grace after SIGABRT (1 s)
+    logged = _supervisor_log()[logged_before:]
+    watchdog = [line for line in logged if f"watchdog: hastack-controller on {leader}" in line]
     heal(lab.plan)
     assert takeover is not None, "no standby took over"
     assert takeover <= 2.0, f"a standby took over {takeover:.2f} s after the leader froze"
+    assert watchdog, "the supervisor's watchdog did not act on the frozen controller"
