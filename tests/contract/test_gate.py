@@ -100,3 +100,25 @@ def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: st
     with pytest.raises(gate.GateError):
         gates.forwarded("hs-gate-none")  # a namespace that does not exist is an error, never created
     assert not os.path.exists("/run/netns/hs-gate-none")
+
+
+def test_a_namespace_made_again_under_the_same_name_is_the_one_gated() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    ns = "hs-gate-again"
+    gates = gate.Gates()
+    try:
+        system.ensure_netns(ns)
+        gate.install(ns)
+        gates.refresh(ns, 5000)  # a handle on the first namespace of that name
+        system.delete_netns(ns)
+        system.ensure_netns(ns)  # a router rebuilt between two refreshes
+        gate.install(ns)
+        gates.refresh(ns, 5000)
+        listed = system.run(
+            system.in_netns_shared_mounts(ns, ["nft", "list", "set", "inet", "fence", "alive"])
+        )
+        assert "timeout 5s" in listed.stdout  # the new namespace's gate, not the old one's
+    finally:
+        gates.keep_only([])
+        system.delete_netns(ns)

@@ -119,7 +119,7 @@ class Gates:
     """In-process handles on the gates of many router namespaces (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._handles: dict[str, Any] = {}
+        self._handles: dict[str, tuple[int, Any]] = {}  # name -> (namespace inode, context)
 
     def refresh(self, netns: str, timeout_ms: int) -> None:
         self._run(netns, refresh_batch(timeout_ms))
@@ -149,14 +149,22 @@ class Gates:
             del self._handles[ns]
 
     def _run(self, netns: str, batch: str, as_json: bool = False) -> str:
-        nft = self._handles.get(netns) or self._open(netns)
+        # A name can be deleted and made again between two calls (a router rebuilt): a context opened in
+        # the old namespace would drive a gate nobody uses and keep that namespace alive. The inode says
+        # which namespace a name means now.
+        inode = _inode(netns)
+        held = self._handles.get(netns)
+        if held is None or held[0] != inode:
+            self._handles.pop(netns, None)
+            held = self._open(netns)
+        nft = held[1]
         nft.set_json_output(as_json)
         rc, out, err = nft.cmd(batch)
         if rc != 0:
             raise GateError(f"gate of {netns}: {str(err).strip()}")
         return str(out)
 
-    def _open(self, netns: str) -> Any:
+    def _open(self, netns: str) -> tuple[int, Any]:
         """A libnftables context whose socket lives in `netns`, made from a thread inside it."""
         made: dict[str, Any] = {}
 
@@ -172,19 +180,27 @@ class Gates:
         if "error" in made:
             raise GateError(f"gate of {netns}: {made['error']}") from made["error"]
         self._handles[netns] = made["nft"]
-        return made["nft"]
+        return self._handles[netns]
 
 
-def _context_in(netns: str) -> Any:
+def _inode(netns: str) -> int:
+    try:
+        return os.stat(f"/run/netns/{netns}").st_ino
+    except OSError as e:
+        raise GateError(f"no namespace {netns}") from e
+
+
+def _context_in(netns: str) -> tuple[int, Any]:
     # setns(2) moves only the calling thread; this thread ends right after, so it never goes back.
     import nftables  # type: ignore[import-untyped]  # Debian's python3-nftables, linked by setup.sh
     from pyroute2.netns import setns  # type: ignore[import-untyped]
 
-    if not os.path.exists(f"/run/netns/{netns}"):
-        raise GateError(f"no namespace {netns}")
+    inode = _inode(netns)
     setns(netns, flags=0)  # flags=0: never create a namespace that is gone
+    if os.stat("/proc/thread-self/ns/net").st_ino != inode:
+        raise GateError(f"namespace {netns} was replaced while entering it")
     nft = nftables.Nftables()
     rc, _out, err = nft.cmd(f"list table inet {TABLE}")  # opens the socket here, inside the namespace
     if rc != 0:
         raise GateError(f"gate of {netns}: {str(err).strip()}")
-    return nft
+    return inode, nft

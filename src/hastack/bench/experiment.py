@@ -18,7 +18,8 @@ from hastack.bench.failover import Trial, run_trial
 from hastack.lab.hadaemons import ctl
 from hastack.lab.plan import LabPlan
 
-GOALS_S = {"l3-kill": 0.5, "node-cut": 1.5, "node-freeze": 1.5}
+# The goals; leader-kill: the l3-kill goal plus the 2 s a standby may take to lead.
+GOALS_S = {"l3-kill": 0.5, "node-cut": 1.5, "node-freeze": 1.5, "leader-kill": 2.5}
 COLOURS = {"hastack": "tab:green", "paper": "tab:orange", "neutron": "tab:red"}
 
 

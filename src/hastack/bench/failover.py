@@ -2,7 +2,8 @@
 
 One trial: pick a VM whose router lives on a network node, ping its floating IP from the client every
 100 ms, sample every router's kernel gate on every network node, inject a fault on that node (`l3-kill`:
-SIGKILL of its L3 agent; `node-cut`: its links down; `node-freeze`: SIGSTOP of every process on it), wait
+SIGKILL of its L3 agent; `node-cut`: its links down; `node-freeze`: SIGSTOP of every process on it;
+`leader-kill`: its L3 agent and, at the same moment, the leader controller), wait
 until the ping has been back for a while, heal, and report:
 - the connectivity gap: pings lost in a row x the interval (the seed: "a gap of pongs ... about 11 s");
 - dual-active time: how long any router's gate was open on two nodes at once (0 is the promise);
@@ -28,10 +29,12 @@ from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 
-SCENARIOS = {
-    "l3-kill": ("kill", "l3-agent:{host}"),
-    "node-cut": ("cut", "{host}"),
-    "node-freeze": ("freeze-host", "{host}"),
+# Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller.
+SCENARIOS: dict[str, tuple[tuple[str, str], ...]] = {
+    "l3-kill": (("kill", "l3-agent:{host}"),),
+    "node-cut": (("cut", "{host}"),),
+    "node-freeze": (("freeze-host", "{host}"),),
+    "leader-kill": (("kill", "l3-agent:{host}"), ("kill", "hastack-controller:{leader}")),
 }
 INTERVAL_S = 0.1
 BEFORE_S = 2.0
@@ -103,9 +106,8 @@ def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str,
 def run_trial(
     p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
 ) -> Trial:
-    kind, target = SCENARIOS[scenario]
     ctl(p, inventory, "policy", policy)
-    wait_healthy(p, inventory)
+    leader = wait_healthy(p, inventory)["host"]
     placed = hosting(p, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers
     n = network_plan(p.deployment)
@@ -121,12 +123,13 @@ def run_trial(
     time.sleep(BEFORE_S)
     injected = time.time()
     with locked():
-        faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=node)))
+        for kind, target in SCENARIOS[scenario]:
+            faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=node, leader=leader)))
     out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
     samples = [json.loads(line) for line in out.splitlines()]
     gates = sampler.stop()
     with locked():
-        realise.heal(p, LabState.load(), node, lambda _s: None)
+        realise.heal(p, LabState.load(), None, lambda _s: None)
     gap, lost = gap_s(samples, injected, INTERVAL_S)
     overlap = dual_active(gates)
     return Trial(

@@ -57,13 +57,18 @@ class GateSampler(threading.Thread):
         self.samples: list[Sample] = []
         self.done = threading.Event()
         self.gates = Gates()
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         deadline = time.monotonic() + self.max_s
-        while not self.done.is_set() and time.monotonic() < deadline:
-            self.samples.append(self.sample())
-            self.done.wait(self.interval_s)
-        self.gates.keep_only([])
+        try:
+            while not self.done.is_set() and time.monotonic() < deadline:
+                self.samples.append(self.sample())
+                self.done.wait(self.interval_s)
+        except Exception as e:  # reported by stop(): a sampler that died must not read as "no dual-active"
+            self.error = e
+        finally:
+            self.gates.keep_only([])
 
     def sample(self) -> Sample:
         opened: dict[str, set[str]] = {}
@@ -84,6 +89,12 @@ class GateSampler(threading.Thread):
         return Sample(time.time(), {r: frozenset(n) for r, n in opened.items()}, counts)
 
     def stop(self) -> list[Sample]:
+        """The samples; RuntimeError if sampling failed or left a gap longer than a second."""
         self.done.set()
         self.join()
+        if self.error is not None:
+            raise RuntimeError(f"the gate sampler failed: {self.error!r}") from self.error
+        longest = max((b.t - a.t for a, b in itertools.pairwise(self.samples)), default=0.0)
+        if longest > 1.0:
+            raise RuntimeError(f"the gate sampler paused for {longest:.1f} s: dual-active unmeasured")
         return self.samples

@@ -63,7 +63,7 @@ def _progress() -> Callable[[str], None]:
     "scenarios",
     multiple=True,
     type=click.Choice(sorted(SCENARIOS)),
-    help="Failures to inject (repeatable; default: all three).",
+    help="Failures to inject (repeatable; default: l3-kill, node-cut, node-freeze).",
 )
 @click.option(
     "--repeat",
@@ -101,7 +101,7 @@ def l3(
         p,
         str(inventory),
         chosen,
-        list(scenarios) or ["l3-kill", "node-cut", "node-freeze"],
+        list(scenarios) or ["l3-kill", "node-cut", "node-freeze"],  # leader-kill on request: hastack's own
         {p: (repeat if p == "hastack" else repeat_anchors) for p in chosen},
         out_dir,
         _progress(),

@@ -147,12 +147,14 @@ class RouterRealiser:
         self._announce(ns, qr, [r.gateway.split("/")[0]])
 
     def _announce(self, ns: str, dev: str, addresses: list[str]) -> None:
-        """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Nobody
-        answers an unsolicited ARP, so the agent does not wait: the arpings are reaped on later ticks."""
+        """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Three of
+        them, 150 ms apart: one alone can be lost, and the later ones also go out once the node agent has
+        opened the gate. Nobody answers an unsolicited ARP, so the agent does not wait: the arpings are
+        reaped on later ticks."""
         started = [
             subprocess.Popen(
                 in_netns_shared_mounts(
-                    ns, ["arping", "-q", "-U", "-c", "1", "-w", "0.05", "-i", dev, "-S", a, a]
+                    ns, ["arping", "-q", "-U", "-c", "3", "-W", "0.15", "-w", "1", "-i", dev, "-S", a, a]
                 ),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

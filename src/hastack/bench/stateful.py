@@ -1,0 +1,208 @@
+"""The stateful building blocks under failure: the VIP, Galera and RabbitMQ.
+
+- `vip`: Keystone through the VIP every 50 ms; the master load-balancer host (the VIP holder) is cut.
+  Figures: failed requests, the gap (first failure to the next answer), the worst latency.
+- `db`: an INSERT through the VIP every 50 ms (autocommit; a sample is ok only once the commit returned);
+  the Galera node taking the writes is killed. Figures: acknowledged commits missing on any node after the
+  heal (must be 0), the error window (first to last failed write).
+- `mq`: confirmed publishing to a quorum queue every 20 ms; the node holding its leader is killed; then the
+  queue is drained from the survivors. Figures: confirmed messages not received (must be 0), the stall
+  (longest time without a confirm after the kill).
+Every figure is computed from the samples the trial keeps (`figures_*` are pure).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hastack.lab import faults, galera, loadbalancer, rabbitmq, realise, system
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+
+Samples = Sequence[dict[str, Any]]
+
+
+def figures_vip(samples: Samples) -> dict[str, Any]:
+    after = [s for s in samples if s["t"] >= 0]
+    failed = [s for s in after if not s["ok"]]
+    gap = 0.0
+    if failed:
+        back = [s["t"] for s in after if s["ok"] and s["t"] > failed[-1]["t"]]
+        gap = round((back[0] if back else after[-1]["t"]) - failed[0]["t"], 3)
+    return {"failed": len(failed), "gap_s": gap, "max_ms": max((s["ms"] for s in after), default=0.0)}
+
+
+def figures_db(samples: Samples, stored: dict[str, set[int]], interval_s: float) -> dict[str, Any]:
+    acknowledged = {s["seq"] for s in samples if s["ok"]}
+    missing = {host: sorted(acknowledged - seqs) for host, seqs in stored.items()}
+    failed = [s["t"] for s in samples if not s["ok"] and s["t"] >= 0]
+    window = round(failed[-1] - failed[0] + interval_s, 3) if failed else 0.0
+    return {
+        "acknowledged": len(acknowledged),
+        "lost": max((len(m) for m in missing.values()), default=0),
+        "missing_by_host": {h: m[:20] for h, m in missing.items()},
+        "error_window_s": window,
+    }
+
+
+def figures_mq(samples: Samples, received: set[int]) -> dict[str, Any]:
+    confirmed = [s for s in samples if s["ok"]]
+    times = [0.0, *sorted(s["t"] for s in confirmed if s["t"] >= 0)]
+    stall = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    return {
+        "confirmed": len(confirmed),
+        "lost": len({s["seq"] for s in confirmed} - received),
+        "stall_s": round(stall, 3),
+    }
+
+
+def _probe(p: LabPlan, host: str, *args: str) -> subprocess.Popen[str]:
+    argv = system.in_netns(p.host(host).netns, [sys.executable, "-m", "hastack.bench.probe", *args])
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def _collect(proc: subprocess.Popen[str], fault_at: float, timeout: float) -> list[dict[str, Any]]:
+    out, _err = proc.communicate(timeout=timeout)
+    return [{**s, "t": round(s["t"] - fault_at, 3)} for s in map(json.loads, out.splitlines())]
+
+
+def _inject(p: LabPlan, kind: str, target: str) -> float:
+    with locked():
+        at = time.time()
+        faults.inject(p, LabState.load(), faults.parse(p, kind, target))
+    return at
+
+
+def _heal(p: LabPlan) -> None:
+    with locked():
+        realise.heal(p, LabState.load(), None, lambda _s: None)
+
+
+def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    password = p.deployment.inventory.secrets.keystone_admin_password
+    vip = next(iter(p.deployment.inventory.vips.values())).address
+    (holder,) = next(iter(loadbalancer.vip_holders(p).values()))
+    progress(f"vip: Keystone through {vip} every 50 ms; cutting the VIP holder {holder}")
+    url = f"http://{vip}:{p.deployment.port('keystone')}/v3"
+    probe = _probe(
+        p,
+        p.deployment.hosts_of("nova-compute")[0],
+        "keystone",
+        "--url",
+        url,
+        "--password",
+        password,
+        "--seconds",
+        "10",
+        "--interval",
+        "0.05",
+        "--timeout",
+        "5",
+    )
+    time.sleep(3)
+    at = _inject(p, "cut", holder)
+    samples = _collect(probe, at, 60)
+    _heal(p)
+    return {"scenario": "vip", "target": holder, "figures": figures_vip(samples), "samples": samples}
+
+
+def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    password = p.deployment.inventory.secrets.db_password
+    vip = next(iter(p.deployment.inventory.vips.values())).address
+    writer = p.deployment.hosts_of("database")[0]  # HAProxy sends every write to the first Galera node
+    run_id = f"bench-{time.time_ns()}"
+    progress(f"db: INSERT through {vip} every 50 ms; killing the writer {writer}")
+    probe = _probe(
+        p,
+        p.deployment.hosts_of("keystone")[0],
+        "sql",
+        "--host",
+        str(vip),
+        "--password",
+        password,
+        "--run",
+        run_id,
+        "--seconds",
+        "12",
+        "--interval",
+        "0.05",
+    )
+    time.sleep(3)
+    at = _inject(p, "kill", f"database:{writer}")
+    samples = _collect(probe, at, 60)
+    _heal(p)
+    stored = {}
+    for host in p.deployment.hosts_of("database"):
+        rows = galera.sql(p, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run_id}'")
+        stored[host] = {int(x) for x in rows.split()}
+    return {
+        "scenario": "db",
+        "target": writer,
+        "figures": figures_db(samples, stored, 0.05),
+        "samples": samples,
+    }
+
+
+def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    password = p.deployment.inventory.secrets.rabbitmq_password
+    queue = f"bench-{time.time_ns()}"
+    hosts = p.deployment.hosts_of("rabbitmq")
+    addresses = ",".join(str(p.host(h).address) for h in hosts)
+    client = p.deployment.hosts_of("keystone")[-1]
+    probe = _probe(
+        p,
+        client,
+        "amqp",
+        "--hosts",
+        addresses,
+        "--password",
+        password,
+        "--queue",
+        queue,
+        "--count",
+        "400",
+        "--seconds",
+        "20",
+        "--interval",
+        "0.02",
+    )
+    time.sleep(3)
+    listing = rabbitmq.ctl(p, hosts[0], "list_queues", "-p", "openstack", "name", "leader", "--quiet")
+    leader = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)[queue].split("@")[1]
+    progress(f"mq: confirmed publishing to quorum queue {queue}; killing its leader's node {leader}")
+    at = _inject(p, "kill", f"rabbitmq:{leader}")
+    samples = _collect(probe, at, 60)
+    survivors = ",".join(str(p.host(h).address) for h in hosts if h != leader)
+    drained = _collect(
+        _probe(
+            p,
+            client,
+            "drain",
+            "--hosts",
+            survivors,
+            "--password",
+            password,
+            "--queue",
+            queue,
+            "--seconds",
+            "30",
+        ),
+        at,
+        90,
+    )
+    _heal(p)
+    received = set(drained[-1]["received"]) if drained else set()
+    return {"scenario": "mq", "target": leader, "figures": figures_mq(samples, received), "samples": samples}
+
+
+RUNNERS: dict[str, Callable[[LabPlan, Callable[[str], None]], dict[str, Any]]] = {
+    "vip": run_vip,
+    "db": run_db,
+    "mq": run_mq,
+}
