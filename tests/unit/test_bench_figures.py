@@ -61,3 +61,35 @@ def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
     text = report.write(tmp_path).read_text()
     assert "| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.0 s | <= 0.5 s, 0 s dual-active |" in text
     assert "| neutron | l3-kill | 1 | — | — | 1 | 0.0 s | — |" in text
+
+
+def test_stateful_figures_from_samples() -> None:
+    from hastack.bench import stateful
+
+    vip = [
+        {"t": -0.1, "ok": True, "ms": 5.0},
+        {"t": 0.0, "ok": False, "ms": 1000.0},
+        {"t": 0.2, "ok": False, "ms": 1000.0},
+        {"t": 0.35, "ok": True, "ms": 40.0},
+    ]
+    assert stateful.figures_vip(vip) == {"failed": 2, "gap_s": 0.35, "max_ms": 1000.0}
+    writes = [
+        {"t": -0.1, "ok": True, "seq": 1},
+        {"t": 0.0, "ok": False, "seq": 2},
+        {"t": 0.5, "ok": False, "seq": 3},
+        {"t": 0.6, "ok": True, "seq": 4},
+    ]
+    db = stateful.figures_db(writes, {"db1": {1, 4}, "db2": {1}}, 0.05)
+    assert (db["acknowledged"], db["lost"], db["missing_by_host"], db["error_window_s"]) == (
+        2,
+        1,
+        {"db1": [], "db2": [4]},
+        0.55,
+    )
+    confirms = [
+        {"t": -0.5, "ok": True, "seq": 1},
+        {"t": 0.1, "ok": True, "seq": 2},
+        {"t": 1.6, "ok": True, "seq": 3},
+        {"t": 0.3, "ok": False, "seq": 9},
+    ]
+    assert stateful.figures_mq(confirms, {1, 2}) == {"confirmed": 3, "lost": 1, "stall_s": 1.5}

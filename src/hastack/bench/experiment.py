@@ -53,7 +53,9 @@ def run(
     repeats: dict[str, int],
     out_dir: Path,
     progress: Callable[[str], None],
+    name: str = "l3",
 ) -> dict[str, Any]:
+    """Every policy x scenario, repeated; writes OUT/<name>.json and OUT/<name>.png."""
     trials: list[Trial] = []
     started = time.time()
     try:
@@ -78,8 +80,8 @@ def run(
         "trials": [t.as_dict() for t in trials],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "l3.json").write_text(json.dumps(result, indent=2))
-    plot(trials, out_dir / "l3.png")
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+    plot(trials, out_dir / f"{name}.png")
     return result
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hastack.bench import api, experiment
+from hastack.bench import api, experiment, stateful
 from hastack.bench.failover import Trial
 
 
@@ -52,6 +52,18 @@ def api_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def stateful_table(data: dict[str, Any]) -> list[str]:
+    """One row per trial: the figures its samples gave (recomputed where they are pure functions)."""
+    out = [f"Goal: {data.get('goal', '?')}.", "", "| trial | target | figures |", "| --- | --- | --- |"]
+    for i, t in enumerate(data["trials"], 1):
+        figures = t["figures"]
+        if data["experiment"] == "vip":
+            figures = stateful.figures_vip(t["samples"])
+        shown = ", ".join(f"{k} {v}" for k, v in figures.items() if k != "missing_by_host")
+        out.append(f"| {i} | {t['target']} | {shown} |")
+    return out
+
+
 def write(results: Path) -> Path:
     """Write results/REPORT.md from whatever experiments' JSON is there; its path."""
     parts = ["# hastack failover report", ""]
@@ -59,6 +71,10 @@ def write(results: Path) -> Path:
     for name, title, table in (
         ("l3.json", "Network-node failover: 100 ms pings to a VM's floating IP (seed Fig. 4b)", l3_table),
         ("api.json", "Keystone through the VIP while a replica fails (seed Fig. 4a)", api_table),
+        ("controller.json", "The leader controller killed with an L3 agent (goal: 2 s extra)", l3_table),
+        ("vip.json", "The VIP holder cut while Keystone is used through the VIP", stateful_table),
+        ("db.json", "The Galera writer killed during a write loop through the VIP", stateful_table),
+        ("mq.json", "The node of a quorum queue's leader killed during confirmed publishing", stateful_table),
     ):
         path = results / name
         if not path.exists():

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hastack.lab import faults, galera, loadbalancer, rabbitmq, realise, system
@@ -206,3 +208,53 @@ RUNNERS: dict[str, Callable[[LabPlan, Callable[[str], None]], dict[str, Any]]] =
     "db": run_db,
     "mq": run_mq,
 }
+
+
+GOALS = {"vip": "gap <= 0.5 s", "db": "0 lost, error window <= 2 s", "mq": "0 lost"}
+
+
+def run(p: LabPlan, scenario: str, repeat: int, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    """`repeat` trials of `scenario`; writes OUT/<scenario>.json and OUT/<scenario>.png."""
+    started = time.time()
+    trials = []
+    for i in range(repeat):
+        trials.append(RUNNERS[scenario](p, progress))
+        progress(f"  trial {i + 1}: {trials[-1]['figures']}")
+    result = {
+        "experiment": scenario,
+        "goal": GOALS[scenario],
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "started": started,
+        "seconds": round(time.time() - started, 1),
+        "trials": trials,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{scenario}.json").write_text(json.dumps(result, indent=2))
+    plot(scenario, trials, out / f"{scenario}.png")
+    return result
+
+
+def plot(scenario: str, trials: Sequence[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    samples = trials[0]["samples"]
+    ok = [s for s in samples if s["ok"]]
+    bad = [s for s in samples if not s["ok"]]
+    ax.plot([s["t"] for s in ok], [max(s["ms"], 0.1) for s in ok], ".", markersize=3, label="acknowledged")
+    if bad:
+        ax.plot(
+            [s["t"] for s in bad], [max(s["ms"] or 0.1, 0.1) for s in bad], "x", color="red", label="failed"
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds after the fault")
+    ax.set_ylabel("operation time (ms)")
+    ax.set_title(f"{scenario}: fault on {trials[0]['target']} at 0 s; {trials[0]['figures']}", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

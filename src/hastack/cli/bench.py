@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hastack.bench import api, experiment, report
+from hastack.bench import api, experiment, report, stateful
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
@@ -155,6 +155,80 @@ def api_(inventory: Path, fault_names: tuple[str, ...], repeat: int, out_dir: Pa
             f"{row['worst_steady_after_s']} s)"
         )
     click.echo(f"wrote {out_dir / 'api.json'}, {out_dir / 'api.png'} and {out_dir / 'REPORT.md'}")
+
+
+def _stateful(scenario: str, doc: str) -> click.Command:
+    @INVENTORY
+    @click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100), help="Trials.")
+    @OUT
+    def command(inventory: Path, repeat: int, out_dir: Path) -> None:
+        result = stateful.run(_lab_of(inventory), scenario, repeat, out_dir, _progress())
+        report.write(out_dir)
+        for i, trial in enumerate(result["trials"], 1):
+            click.echo(f"{scenario} trial {i}: {trial['figures']}")
+        click.echo(f"wrote {out_dir / (scenario + '.json')}, {out_dir / (scenario + '.png')} and REPORT.md")
+
+    command.__doc__ = doc
+    return click.command(name=scenario)(command)
+
+
+for _name, _doc in (
+    (
+        "vip",
+        "Cut the VIP holder while Keystone is used through the VIP; the gap. Example: hastack bench vip "
+        "examples/paper.yaml",
+    ),
+    (
+        "db",
+        "Kill the Galera writer during INSERTs through the VIP; acknowledged commits lost (must be 0) and "
+        "the error window.",
+    ),
+    (
+        "mq",
+        "Kill the node of a quorum queue's leader during confirmed publishing; confirmed messages lost "
+        "(must be 0) and the publish stall.",
+    ),
+):
+    bench.add_command(_stateful(_name, _doc))
+
+
+@bench.command(name="all")
+@INVENTORY
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100), help="Trials of each.")
+@OUT
+def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
+    """Every experiment in one run on one lab: api; l3 for hastack and the two anchor policies; controller
+    (the leader killed with an L3 agent, hastack); vip; db; mq; then REPORT.md. Roughly 4 + 13 x REPEAT
+    minutes, most of it the anchors' slow detection.
+
+    Example: hastack bench all examples/paper.yaml --repeat 3
+    """
+    p = _lab_of(inventory)
+    progress = _progress()
+    secrets = p.deployment.inventory.secrets
+    api.run(p, secrets.keystone_admin_password, sorted(api.FAULTS), repeat, out_dir, progress)
+    experiment.run(
+        p,
+        str(inventory),
+        list(POLICIES),
+        ["l3-kill", "node-cut", "node-freeze"],
+        dict.fromkeys(POLICIES, repeat),
+        out_dir,
+        progress,
+    )
+    experiment.run(
+        p,
+        str(inventory),
+        ["hastack"],
+        ["leader-kill"],
+        {"hastack": repeat},
+        out_dir,
+        progress,
+        name="controller",
+    )
+    for scenario in ("vip", "db", "mq"):
+        stateful.run(p, scenario, repeat, out_dir, progress)
+    click.echo(report.write(out_dir).read_text())
 
 
 @bench.command(name="report")
