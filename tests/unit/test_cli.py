@@ -179,3 +179,9 @@ def test_bench_needs_the_lab_up(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     code, _out, err = _run(["bench", "l3", str(inv), "-o", str(tmp_path)], capsys)
     assert code == 2
     assert "no lab of deployment" in err
+
+
+def test_bench_report_without_results_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _out, err = _run(["bench", "report", "-o", str(tmp_path)], capsys)
+    assert code == 2
+    assert "no experiment results in" in err
