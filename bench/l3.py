@@ -4,7 +4,8 @@
     sudo .venv/bin/python bench/l3.py [--quick]
 
 The same as `hastack bench l3 examples/paper.yaml -o results` (--quick: hastack only, 3 trials each).
-Writes results/l3.json and results/REPORT.md (every ping and the gate samples' verdicts per trial) and results/l3.png.
+Writes results/l3.json (every ping and the gate samples' verdicts per trial), results/l3.png and
+results/REPORT.md.
 """
 
 from __future__ import annotations
