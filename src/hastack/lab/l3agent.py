@@ -108,7 +108,15 @@ class RouterRealiser:
         system.delete_netns(ns)
         system.ensure_netns(ns)
         tq, tg, qr, qg = f"tq{r.id}", f"tg{r.id}", f"qr-{r.id}", f"qg-{r.id}"
-        # The host-side ends went with the old namespace (a veth dies with its peer): create them afresh.
+        # The host-side ends go with the old namespace (a veth dies with its peer), but only once the kernel
+        # has destroyed that namespace, which it does asynchronously (seconds, measured, when several go at
+        # once). Delete any that remain, so the old incarnation is off the bridges and the names are free.
+        # One process; -force goes on past "Cannot find device", the usual case.
+        run(
+            ["ip", "-force", "-n", self.host_ns, "-batch", "-"],
+            stdin=f"link del {tq}\nlink del {tg}\n",
+            check=False,
+        )
         batch(
             "ip",
             self.host_ns,
