@@ -50,7 +50,7 @@ def test_api_figures_from_samples() -> None:
     t = api.summarise("replica-kill", "ctl1", samples)
     assert (t.requests, t.failed, t.p50_before_ms, t.p99_before_ms) == (62, 1, 10.0, 10.0)
     assert t.max_after_ms == 1000.0
-    assert t.steady_after_s == 0.1  # the end of the last slow request: 0.05 + one interval
+    assert t.steady_after_s == 1.0  # when the failed request (sent at 0.0, 1000 ms) ended
 
 
 def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
@@ -93,3 +93,11 @@ def test_stateful_figures_from_samples() -> None:
         {"t": 0.3, "ok": False, "seq": 9},
     ]
     assert stateful.figures_mq(confirms, {1, 2}) == {"confirmed": 3, "lost": 1, "stall_s": 1.5}
+
+
+def test_the_report_recomputes_gaps_from_the_pings_not_the_stored_figure(tmp_path: Path) -> None:
+    t = trial("hastack", 9.9)  # a stored figure the samples contradict
+    t.after_fault = [{"t": s["t"], "ok": s["ok"], "seq": s["seq"]} for s in pings("...xxx....", start=-0.3)]
+    (tmp_path / "l3.json").write_text(json.dumps({"trials": [t.as_dict()]}))
+    text = report.write(tmp_path).read_text()
+    assert "| hastack | l3-kill | 1 | 0.3 s | 0.3 s | 0 |" in text

@@ -3,8 +3,8 @@
 A client on a compute host lists users (`GET /v3/users`, token auth) through the VIP every 50 ms; after a
 few seconds one Keystone replica is killed (or frozen, or its controller host cut), later healed. Reported
 from the samples: failed requests, p50/p99 latency before the fault, the worst latency after it, and the
-time until it is steady again: the end of the last request after the fault that failed or took longer
-than 2 x p99-before + 100 ms (the goal's bound).
+time until it is steady again: when the last request after the fault that failed or took longer than
+2 x p99-before + 100 ms (the goal's bound) ended.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ApiTrial:
     p50_before_ms: float
     p99_before_ms: float
     max_after_ms: float
-    steady_after_s: float  # after the fault: the end of the last failed or slow request (0: none)
+    steady_after_s: float  # after the fault: when the last failed or slow request ended (0: none)
     samples: list[dict[str, Any]] = field(default_factory=list)  # t relative to the fault
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,9 +59,9 @@ def summarise(fault: str, host: str, samples: Sequence[dict[str, Any]]) -> ApiTr
     after = [s for s in samples if s["t"] >= 0]
     p99 = percentile(before, 99) if before else 0.0
     limit = 2 * p99 + 100
-    # Steady again after the last request that failed or took longer than the goal allows.
-    bad = [s["t"] for s in after if not s["ok"] or s["ms"] > limit]
-    steady = round(bad[-1] + INTERVAL_S, 3) if bad else 0.0
+    # Steady again once the last request that failed or took longer than the goal allows had ended.
+    bad = [s["t"] + s["ms"] / 1000 for s in after if not s["ok"] or s["ms"] > limit]
+    steady = round(max(bad), 3) if bad else 0.0
     return ApiTrial(
         fault,
         host,

@@ -61,12 +61,15 @@ class Trial:
 
 def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) -> tuple[float | None, int]:
     """The longest run of lost pings sent after `since`, as time (lost x interval), and how many were lost
-    in all; None if the ping never answered again. Pure."""
-    after = sorted((s for s in samples if s["t"] >= since - interval_s), key=lambda s: s["seq"])
+    in all; None if the ping never answered again. Samples are ordered by their sequence number (by time
+    where they carry none). Pure."""
+    after = sorted(
+        (s for s in samples if s["t"] >= since - interval_s), key=lambda s: (s.get("seq", 0), s["t"])
+    )
     lost = [s for s in after if not s["ok"]]
     if not lost:
         return 0.0, 0
-    if not any(s["ok"] and s["seq"] > lost[-1]["seq"] for s in after):
+    if not any(s["ok"] for s in after[after.index(lost[-1]) :]):
         return None, len(lost)
     longest = run = 0
     for s in after:
@@ -144,7 +147,11 @@ def run_trial(
         round(max(overlap.values(), default=0.0), 3),
         {r: round(v, 3) for r, v in overlap.items()},
         sorted({h for t, h in forwarding_nodes(gates, vm.router) if t >= injected}),
-        [{"t": round(s["t"] - injected, 3), "ok": s["ok"]} for s in samples if s["t"] >= injected - 0.5],
+        [
+            {"t": round(s["t"] - injected, 3), "ok": s["ok"], "seq": s["seq"]}
+            for s in samples
+            if s["t"] >= injected - 0.5
+        ],
     )
 
 
