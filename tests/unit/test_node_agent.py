@@ -153,7 +153,7 @@ def test_policy_neutron_fences_nothing(world: World) -> None:
     assert agent.on_l3_death_under_policy().endswith("routers left in place")
     agent.renew(l3_alive=False)
     clock.now += 60
-    assert gates.open() == {"ns-r1", "ns-r2"}
+    assert gates.open() == {"ns-r1", "ns-r2", "ns-r3"}  # r3 is bound elsewhere: Neutron would not care
     assert routers.removed == []
 
 

@@ -153,7 +153,10 @@ class NodeAgent:
         """Apply the last renewal to the routers present now."""
         present = self.routers.present()
         left = self._left_ms()
-        plan = plan_gates(self.bound, present, left if left >= 1 else None)
+        # The anchor policies fence nothing: like Neutron, every router here forwards while it exists,
+        # bound here or not (under `neutron`, a dead agent's routers go on beside their successors).
+        bound = self.bound if self.last_policy == "hastack" else frozenset(present)
+        plan = plan_gates(bound, present, left if left >= 1 else None)
         failed, stalled = [], 0
         for ns in plan.open + plan.shut:
             try:
