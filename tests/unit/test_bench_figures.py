@@ -101,3 +101,15 @@ def test_the_report_recomputes_gaps_from_the_pings_not_the_stored_figure(tmp_pat
     (tmp_path / "l3.json").write_text(json.dumps({"trials": [t.as_dict()]}))
     text = report.write(tmp_path).read_text()
     assert "| hastack | l3-kill | 1 | 0.3 s | 0.3 s | 0 |" in text
+
+
+def test_the_gap_is_time_not_a_count_when_ping_slows_down() -> None:
+    slow = [
+        {"t": 0.0, "ok": True, "seq": 1},
+        {"t": 0.1, "ok": False, "seq": 2},
+        {"t": 0.3, "ok": False, "seq": 3},
+        {"t": 0.7, "ok": False, "seq": 4},
+        {"t": 1.5, "ok": False, "seq": 5},
+        {"t": 2.0, "ok": True, "seq": 6},
+    ]
+    assert gap_s(slow, since=0.05, interval_s=0.1) == (1.9, 4)

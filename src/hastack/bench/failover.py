@@ -60,9 +60,10 @@ class Trial:
 
 
 def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) -> tuple[float | None, int]:
-    """The longest run of lost pings sent after `since`, as time (lost x interval), and how many were lost
-    in all; None if the ping never answered again. Samples are ordered by their sequence number (by time
-    where they carry none). Pure."""
+    """The longest time without a pong after `since`, counted from the pong before a run of lost pings to
+    the pong after it, less one interval (so 3 pings lost at 100 ms make 0.3 s); and how many pings were
+    lost in all; None if the ping never answered again. Time-based, not a count: ping sends more slowly
+    while the target is unreachable. Samples are ordered by sequence number (by time without one). Pure."""
     after = sorted(
         (s for s in samples if s["t"] >= since - interval_s), key=lambda s: (s.get("seq", 0), s["t"])
     )
@@ -71,11 +72,16 @@ def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) ->
         return 0.0, 0
     if not any(s["ok"] for s in after[after.index(lost[-1]) :]):
         return None, len(lost)
-    longest = run = 0
+    longest, last_pong, in_loss = 0.0, since, False
     for s in after:
-        run = 0 if s["ok"] else run + 1
-        longest = max(longest, run)
-    return round(longest * interval_s, 3), len(lost)
+        if not s["ok"]:
+            in_loss = True
+            continue
+        if in_loss:
+            longest = max(longest, s["t"] - last_pong - interval_s)
+            in_loss = False
+        last_pong = s["t"]
+    return round(max(longest, 0.0), 3), len(lost)
 
 
 def trial_seconds(policy: str) -> float:
@@ -128,7 +134,11 @@ def run_trial(
     with locked():
         for kind, target in SCENARIOS[scenario]:
             faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=node, leader=leader)))
-    out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
+    try:
+        out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
+    except subprocess.TimeoutExpired:  # ping has a deadline of its own: this is a safety net
+        ping.kill()
+        out, _err = ping.communicate()
     samples = [json.loads(line) for line in out.splitlines()]
     gates = sampler.stop()
     with locked():

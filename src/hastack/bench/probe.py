@@ -204,7 +204,23 @@ def run_drain(a: argparse.Namespace) -> None:
 def run_ping(a: argparse.Namespace) -> None:
     """The real ping every `interval`: a sample per echo request, answered or not (-O), timestamped (-D)."""
     count = max(1, int(a.seconds / a.interval))
-    argv = ["ping", "-n", "-D", "-O", "-i", f"{a.interval:g}", "-W", "1", "-c", str(count), a.target]
+    # -w: a hard deadline. While the target is unreachable ping slows down; the run must still end on time.
+    deadline = str(int(a.seconds) + 1)
+    argv = [
+        "ping",
+        "-n",
+        "-D",
+        "-O",
+        "-i",
+        f"{a.interval:g}",
+        "-W",
+        "1",
+        "-w",
+        deadline,
+        "-c",
+        str(count),
+        a.target,
+    ]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
