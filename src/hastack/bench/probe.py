@@ -17,6 +17,7 @@ import functools
 import json
 import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -202,31 +203,23 @@ def run_drain(a: argparse.Namespace) -> None:
 
 
 def run_ping(a: argparse.Namespace) -> None:
-    """The real ping every `interval`: a sample per echo request, answered or not (-O), timestamped (-D)."""
+    """The real ping every `interval`: a sample per echo request, answered or not (-O), timestamped (-D).
+
+    Bounded by a timer of its own, not by ping's -w: with -w, ping exits at the first "Destination Host
+    Unreachable", and without it ping slows down while the target is unreachable, past any count."""
     count = max(1, int(a.seconds / a.interval))
-    # -w: a hard deadline. While the target is unreachable ping slows down; the run must still end on time.
-    deadline = str(int(a.seconds) + 1)
-    argv = [
-        "ping",
-        "-n",
-        "-D",
-        "-O",
-        "-i",
-        f"{a.interval:g}",
-        "-W",
-        "1",
-        "-w",
-        deadline,
-        "-c",
-        str(count),
-        a.target,
-    ]
+    argv = ["ping", "-n", "-D", "-O", "-i", f"{a.interval:g}", "-W", "1", "-c", str(count), a.target]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sample = parse_ping_line(line)
-            if sample is not None:
-                emit(**sample)
+        stop = threading.Timer(a.seconds + 1, proc.terminate)
+        stop.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sample = parse_ping_line(line)
+                if sample is not None:
+                    emit(**sample)
+        finally:
+            stop.cancel()
 
 
 PING_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+).* time=([\d.]+) ms")
