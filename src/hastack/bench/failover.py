@@ -38,6 +38,7 @@ SCENARIOS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 INTERVAL_S = 0.1
 BEFORE_S = 2.0
+SETTLE_S = 0.5  # a fault takes effect a few ms after the instant recorded for it
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Trial:
     pings: int
     dual_active_s: float
     dual_active_by_router: dict[str, float]
-    forwarders: list[str]
+    forwarders: list[str]  # nodes that forwarded the VM's router from SETTLE_S after the fault on
     after_fault: list[dict[str, Any]] = field(default_factory=list)  # ping samples, relative times
 
     def as_dict(self) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def run_trial(
         len(samples),
         round(max(overlap.values(), default=0.0), 3),
         {r: round(v, 3) for r, v in overlap.items()},
-        sorted({h for t, h in forwarding_nodes(gates, vm.router) if t >= injected}),
+        sorted({h for t, h in forwarding_nodes(gates, vm.router) if t >= injected + SETTLE_S}),
         [
             {"t": round(s["t"] - injected, 3), "ok": s["ok"], "seq": s["seq"]}
             for s in samples
