@@ -63,18 +63,19 @@ def _forwards() -> bool:
 
 def test_the_gate_forwards_only_while_refreshed(router: str) -> None:
     assert _forwards()  # without a gate, the router forwards
+    gates = gate.Gates()
     gate.install(router)
     assert not _forwards()  # installed shut: no element yet
-    gate.refresh(router, 600)
+    gates.refresh(router, 600)
     assert _forwards()
     time.sleep(0.8)  # nobody refreshes: the kernel closes the gate by itself
     assert not _forwards()
-    gate.refresh(router, 5000)
+    gates.refresh(router, 5000)
     assert _forwards()
-    gate.close(router)  # the agent closes it at once (L3 agent died, lease revoked)
+    gates.close(router)  # the agent closes it at once (L3 agent died, lease revoked)
     assert not _forwards()
     gate.install(router)  # idempotent: replacing the table leaves it shut, not broken
-    gate.refresh(router, 5000)
+    gates.refresh(router, 5000)
     assert _forwards()
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
-from hastack.lab import dataplane, faults, realise, system
+from hastack.bench import lablink
+from hastack.lab import dataplane
 from hastack.lab.plan import LabPlan
-from hastack.lab.state import LabState, locked
 
 
 class Probe:
@@ -17,8 +15,7 @@ class Probe:
 
     def __init__(self, p: LabPlan, host: str, *args: str) -> None:
         netns = p.host(host).netns if host in {h.name for h in p.hosts} else dataplane.client_netns()
-        argv = system.in_netns(netns, [sys.executable, "-m", "hastack.bench.probe", *args])
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = lablink.start_probe(netns, *args)
 
     def samples(self, timeout: float = 120) -> list[dict[str, Any]]:
         out, err = self.proc.communicate(timeout=timeout)
@@ -27,13 +24,11 @@ class Probe:
 
 
 def fail(p: LabPlan, kind: str, target: str) -> None:
-    with locked():
-        faults.inject(p, LabState.load(), faults.parse(p, kind, target))
+    lablink.inject(p, (kind, target))
 
 
 def heal(p: LabPlan, target: str | None = None) -> None:
-    with locked():
-        realise.heal(p, LabState.load(), target, lambda _s: None)
+    lablink.heal(p, target)
 
 
 def failures(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

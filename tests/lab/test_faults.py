@@ -119,9 +119,7 @@ def test_killed_rabbitmq_node_loses_no_confirmed_message(lab: Lab) -> None:
         "0.02",
     )
     time.sleep(3)
-    listing = rabbitmq.ctl(lab.plan, "db1", "list_queues", "-p", "openstack", "name", "leader", "--quiet")
-    leader = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)[queue]
-    leader_host = leader.split("@")[1]
+    leader_host = rabbitmq.queue_leader(lab.plan, "db1", queue)
     fail(lab.plan, "kill", f"rabbitmq:{leader_host}")
     samples = probe.samples()
     survivors = ",".join(

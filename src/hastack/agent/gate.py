@@ -103,16 +103,8 @@ def _nft(netns: str, batch: str) -> None:
 
 
 def install(netns: str) -> None:
+    """Put the gate in a namespace, shut, with a process of its own (routers get it in their first batch)."""
     _nft(netns, install_batch())
-
-
-def refresh(netns: str, timeout_ms: int) -> None:
-    _nft(netns, refresh_batch(timeout_ms))
-
-
-def close(netns: str) -> None:
-    """Stop forwarding now (the L3 agent died or the lease is revoked)."""
-    _nft(netns, close_batch())
 
 
 class Gates:

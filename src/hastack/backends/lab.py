@@ -67,9 +67,7 @@ class LabNetworkBackend(NetworkBackend):
     def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         key = f"{self.prefix}bindings/{router}"
         if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
-            if self.bindings().get(router) == host:
-                raise BackendError(f"router {router} stays on {host}: a condition of the move failed")
-            raise BackendError(f"router {router} is not hosted by {host}")
+            raise self._refusal(router, host)
 
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         if host not in {a.host for a in self.list_agents()}:
@@ -78,7 +76,7 @@ class LabNetworkBackend(NetworkBackend):
             raise BackendError(f"no router {router}")
         key = f"{self.prefix}bindings/{router}"
         if not self._txn([Absent(key), *only_if], [Put(key, host)]):
-            current = self.bindings().get(router)
+            current = self._get(f"bindings/{router}")
             if current is None:
                 raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
             raise BackendError(f"router {router} is already hosted by {current}")
@@ -89,9 +87,13 @@ class LabNetworkBackend(NetworkBackend):
             raise BackendError(f"no L3 agent on {target}")
         key = f"{self.prefix}bindings/{router}"
         if not self._txn([ValueIs(key, source), *only_if], [Put(key, target)]):
-            if self.bindings().get(router) == source:
-                raise BackendError(f"router {router} stays on {source}: a condition of the move failed")
-            raise BackendError(f"router {router} is not hosted by {source}")
+            raise self._refusal(router, source)
+
+    def _refusal(self, router: str, source: str) -> BackendError:
+        """Why a change away from `source` did not happen: the router is elsewhere, or a condition failed."""
+        if self._get(f"bindings/{router}") == source:
+            return BackendError(f"router {router} stays on {source}: a condition of the move failed")
+        return BackendError(f"router {router} is not hosted by {source}")
 
     def _txn(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
         try:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import faults, realise, system
+from hastack.bench import lablink
 from hastack.lab.plan import LabPlan
-from hastack.lab.state import LabState, locked
 
 FAULTS = {
     "replica-kill": ("kill", "keystone:{host}"),
@@ -79,14 +76,11 @@ def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], N
     kind, target = FAULTS[fault]
     host = p.deployment.hosts_of("keystone")[0]
     client = p.deployment.hosts_of("nova-compute")[0]
-    vip = next(iter(p.deployment.inventory.vips.values())).address
-    url = f"http://{vip}:{p.deployment.port('keystone')}/v3"
+    url = f"http://{lablink.vip(p)}:{p.deployment.port('keystone')}/v3"
     seconds = BEFORE_S + FAULT_S + AFTER_S
-    progress(f"api / {fault}: GET /v3/users through {vip} every {INTERVAL_S * 1000:.0f} ms from {client}")
-    argv = [
-        sys.executable,
-        "-m",
-        "hastack.bench.probe",
+    progress(f"api / {fault}: GET {url}/users every {INTERVAL_S * 1000:.0f} ms from {client}")
+    probe = lablink.start_probe(
+        p.host(client).netns,
         "keystone",
         "--url",
         url,
@@ -98,15 +92,11 @@ def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], N
         str(INTERVAL_S),
         "--timeout",
         "5",
-    ]
-    probe = subprocess.Popen(system.in_netns(p.host(client).netns, argv), stdout=subprocess.PIPE, text=True)
+    )
     time.sleep(BEFORE_S)
-    injected = time.time()
-    with locked():
-        faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=host)))
+    injected = lablink.inject(p, (kind, target.format(host=host)))
     time.sleep(FAULT_S)
-    with locked():
-        realise.heal(p, LabState.load(), host, lambda _s: None)
+    lablink.heal(p, host)
     out, _err = probe.communicate(timeout=seconds + 60)
     samples = [json.loads(line) for line in out.splitlines()]
     rel = [{"t": round(s["t"] - injected, 3), "ok": s["ok"], "ms": s["ms"]} for s in samples]

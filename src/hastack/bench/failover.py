@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hastack.bench import lablink
 from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
-from hastack.lab import dataplane, faults, realise, system
+from hastack.lab import dataplane, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
-from hastack.lab.state import LabState, locked
 
 # Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller.
 SCENARIOS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -128,22 +127,29 @@ def run_trial(
     progress(
         f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}) for {seconds:.0f} s"
     )
-    ping = _ping(vm.floating, seconds + BEFORE_S)
+    ping = lablink.start_probe(
+        dataplane.client_netns(),
+        "ping",
+        "--target",
+        vm.floating,
+        "--seconds",
+        str(seconds + BEFORE_S),
+        "--interval",
+        str(INTERVAL_S),
+    )
     sampler.start()
     time.sleep(BEFORE_S)
-    injected = time.time()
-    with locked():
-        for kind, target in SCENARIOS[scenario]:
-            faults.inject(p, LabState.load(), faults.parse(p, kind, target.format(host=node, leader=leader)))
+    injected = lablink.inject(
+        p, *((kind, target.format(host=node, leader=leader)) for kind, target in SCENARIOS[scenario])
+    )
     try:
         out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
-    except subprocess.TimeoutExpired:  # ping has a deadline of its own: this is a safety net
+    except subprocess.TimeoutExpired:  # the probe bounds ping itself: this is a safety net
         ping.kill()
         out, _err = ping.communicate()
     samples = [json.loads(line) for line in out.splitlines()]
     gates = sampler.stop()
-    with locked():
-        realise.heal(p, LabState.load(), None, lambda _s: None)
+    lablink.heal(p)
     gap, lost = gap_s(samples, injected, INTERVAL_S)
     overlap = dual_active(gates)
     return Trial(
@@ -163,12 +169,4 @@ def run_trial(
             for s in samples
             if s["t"] >= injected - 0.5
         ],
-    )
-
-
-def _ping(target: str, seconds: float) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "hastack.bench.probe", "ping", "--target", target]
-    argv += ["--seconds", str(seconds), "--interval", str(INTERVAL_S)]
-    return subprocess.Popen(
-        system.in_netns(dataplane.client_netns(), argv), stdout=subprocess.PIPE, text=True
     )

@@ -17,15 +17,14 @@ import itertools
 import json
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import faults, galera, loadbalancer, rabbitmq, realise, system
+from hastack.bench import lablink
+from hastack.lab import galera, loadbalancer, rabbitmq
 from hastack.lab.plan import LabPlan
-from hastack.lab.state import LabState, locked
 
 Samples = Sequence[dict[str, Any]]
 
@@ -64,37 +63,19 @@ def figures_mq(samples: Samples, received: set[int]) -> dict[str, Any]:
     }
 
 
-def _probe(p: LabPlan, host: str, *args: str) -> subprocess.Popen[str]:
-    argv = system.in_netns(p.host(host).netns, [sys.executable, "-m", "hastack.bench.probe", *args])
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-
-
 def _collect(proc: subprocess.Popen[str], fault_at: float, timeout: float) -> list[dict[str, Any]]:
     out, _err = proc.communicate(timeout=timeout)
     return [{**s, "t": round(s["t"] - fault_at, 3)} for s in map(json.loads, out.splitlines())]
 
 
-def _inject(p: LabPlan, kind: str, target: str) -> float:
-    with locked():
-        at = time.time()
-        faults.inject(p, LabState.load(), faults.parse(p, kind, target))
-    return at
-
-
-def _heal(p: LabPlan) -> None:
-    with locked():
-        realise.heal(p, LabState.load(), None, lambda _s: None)
-
-
 def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     password = p.deployment.inventory.secrets.keystone_admin_password
-    vip = next(iter(p.deployment.inventory.vips.values())).address
+    vip = lablink.vip(p)
     (holder,) = next(iter(loadbalancer.vip_holders(p).values()))
     progress(f"vip: Keystone through {vip} every 50 ms; cutting the VIP holder {holder}")
     url = f"http://{vip}:{p.deployment.port('keystone')}/v3"
-    probe = _probe(
-        p,
-        p.deployment.hosts_of("nova-compute")[0],
+    probe = lablink.start_probe(
+        p.host(p.deployment.hosts_of("nova-compute")[0]).netns,
         "keystone",
         "--url",
         url,
@@ -108,24 +89,23 @@ def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "5",
     )
     time.sleep(3)
-    at = _inject(p, "cut", holder)
+    at = lablink.inject(p, ("cut", holder))
     samples = _collect(probe, at, 60)
-    _heal(p)
+    lablink.heal(p)
     return {"scenario": "vip", "target": holder, "figures": figures_vip(samples), "samples": samples}
 
 
 def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     password = p.deployment.inventory.secrets.db_password
-    vip = next(iter(p.deployment.inventory.vips.values())).address
+    vip = lablink.vip(p)
     writer = p.deployment.hosts_of("database")[0]  # HAProxy sends every write to the first Galera node
     run_id = f"bench-{time.time_ns()}"
     progress(f"db: INSERT through {vip} every 50 ms; killing the writer {writer}")
-    probe = _probe(
-        p,
-        p.deployment.hosts_of("keystone")[0],
+    probe = lablink.start_probe(
+        p.host(p.deployment.hosts_of("keystone")[0]).netns,
         "sql",
         "--host",
-        str(vip),
+        vip,
         "--password",
         password,
         "--run",
@@ -136,9 +116,9 @@ def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "0.05",
     )
     time.sleep(3)
-    at = _inject(p, "kill", f"database:{writer}")
+    at = lablink.inject(p, ("kill", f"database:{writer}"))
     samples = _collect(probe, at, 60)
-    _heal(p)
+    lablink.heal(p)
     stored = {}
     for host in p.deployment.hosts_of("database"):
         rows = galera.sql(p, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run_id}'")
@@ -157,9 +137,8 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     hosts = p.deployment.hosts_of("rabbitmq")
     addresses = ",".join(str(p.host(h).address) for h in hosts)
     client = p.deployment.hosts_of("keystone")[-1]
-    probe = _probe(
-        p,
-        client,
+    probe = lablink.start_probe(
+        p.host(client).netns,
         "amqp",
         "--hosts",
         addresses,
@@ -175,16 +154,14 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "0.02",
     )
     time.sleep(3)
-    listing = rabbitmq.ctl(p, hosts[0], "list_queues", "-p", "openstack", "name", "leader", "--quiet")
-    leader = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)[queue].split("@")[1]
+    leader = rabbitmq.queue_leader(p, hosts[0], queue)
     progress(f"mq: confirmed publishing to quorum queue {queue}; killing its leader's node {leader}")
-    at = _inject(p, "kill", f"rabbitmq:{leader}")
+    at = lablink.inject(p, ("kill", f"rabbitmq:{leader}"))
     samples = _collect(probe, at, 60)
     survivors = ",".join(str(p.host(h).address) for h in hosts if h != leader)
     drained = _collect(
-        _probe(
-            p,
-            client,
+        lablink.start_probe(
+            p.host(client).netns,
             "drain",
             "--hosts",
             survivors,
@@ -198,7 +175,7 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         at,
         90,
     )
-    _heal(p)
+    lablink.heal(p)
     received = set(drained[-1]["received"]) if drained else set()
     return {"scenario": "mq", "target": leader, "figures": figures_mq(samples, received), "samples": samples}
 

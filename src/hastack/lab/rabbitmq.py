@@ -16,7 +16,7 @@ from pathlib import Path
 from hastack.lab import procs, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
-from hastack.lab.system import in_netns, run
+from hastack.lab.system import LabError, in_netns, run
 from hastack.render.rabbitmq import node_name
 
 RABBITMQ_BIN = "/usr/lib/rabbitmq/bin"
@@ -115,3 +115,12 @@ def _adopt_epmd(p: LabPlan, state: LabState, host: str) -> None:
             rec = procs.record("epmd", host, pid, str(Path(LAB_ROOT) / host / "log" / "rabbitmq.log"))
             if rec is not None:
                 runtime.adopt(state, rec)
+
+
+def queue_leader(p: LabPlan, host: str, queue: str, vhost: str = "openstack") -> str:
+    """The lab host whose RabbitMQ node holds the leader of quorum queue `queue` (asked of `host`)."""
+    listing = ctl(p, host, "list_queues", "-p", vhost, "name", "leader", "--quiet")
+    leaders = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)
+    if queue not in leaders:
+        raise LabError(f"no queue {queue} in vhost {vhost} on {host}")
+    return leaders[queue].split("@")[1]

@@ -1,0 +1,39 @@
+"""What every experiment does with the lab: start a load probe inside a lab host, inject a fault under the
+lab's lock (recording its instant), heal, and find the VIP. One place, so the runners differ only in what
+they measure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from hastack.lab import faults, realise, system
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+
+
+def start_probe(netns: str, *args: str) -> subprocess.Popen[str]:
+    """`python -m hastack.bench.probe ARGS` inside `netns`; its JSON samples on stdout, errors on stderr."""
+    argv = system.in_netns(netns, [sys.executable, "-m", "hastack.bench.probe", *args])
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def inject(p: LabPlan, *kind_targets: tuple[str, str]) -> float:
+    """Inject the faults at once; the wall-clock instant just before the first takes effect."""
+    with locked():
+        at = time.time()
+        for kind, target in kind_targets:
+            faults.inject(p, LabState.load(), faults.parse(p, kind, target))
+    return at
+
+
+def heal(p: LabPlan, target: str | None = None) -> None:
+    """Undo the recorded faults (all, or those touching `target`) and restart whatever is dead."""
+    with locked():
+        realise.heal(p, LabState.load(), target, lambda _s: None)
+
+
+def vip(p: LabPlan) -> str:
+    """The deployment's first VIP, where the APIs and the database are reached."""
+    return str(next(iter(p.deployment.inventory.vips.values())).address)
