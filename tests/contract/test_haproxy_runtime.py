@@ -24,6 +24,7 @@ def runtime(tmp_path: Path) -> Iterator[HAProxyRuntime]:
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(
         f"global\n    stats socket ipv4@127.0.0.1:{admin} level admin\n"
+        f"    stats socket {tmp_path / 'haproxy.sock'} mode 600 level admin\n"
         "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
         f"frontend api\n    bind 127.0.0.1:{front}\n    default_backend keystone\n"
         "backend keystone\n    server ctl1 127.0.0.1:9 check inter 200ms\n    server ctl2 127.0.0.1:10\n"
@@ -64,3 +65,11 @@ def test_unknown_server_and_unreachable_api_are_backend_errors(runtime: HAProxyR
         runtime.set_state("keystone", "ctl9", "drain")
     with pytest.raises(BackendError, match="HAProxy runtime API"):
         HAProxyRuntime("127.0.0.1", free_port(), timeout_s=0.5).servers()
+
+
+def test_the_unix_socket_answers_like_the_tcp_one(runtime: HAProxyRuntime, tmp_path: Path) -> None:
+    local = HAProxyRuntime(str(tmp_path / "haproxy.sock"), None)
+    assert local.where == str(tmp_path / "haproxy.sock")
+    assert {r["srv_name"] for r in local.servers()} == {r["srv_name"] for r in runtime.servers()}
+    with pytest.raises(BackendError, match=r"nothing-here\.sock"):
+        HAProxyRuntime(str(tmp_path / "nothing-here.sock"), None).servers()

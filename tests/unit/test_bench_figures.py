@@ -51,6 +51,23 @@ def test_api_figures_from_samples() -> None:
     assert (t.requests, t.failed, t.p50_before_ms, t.p99_before_ms) == (62, 1, 10.0, 10.0)
     assert t.max_after_ms == 1000.0
     assert t.steady_after_s == 1.0  # when the failed request (sent at 0.0, 1000 ms) ended
+    assert t.detected_s is None  # no load balancer's view recorded: not "detected at 0"
+
+
+def test_detected_when_every_load_balancer_has_the_replica_down() -> None:
+    checks = [
+        {"t": -3.0, "lb": "db1", "status": "UP"},
+        {"t": -3.0, "lb": "db2", "status": "UP"},
+        {"t": 0.3, "lb": "db1", "status": "UP 1/2"},
+        {"t": 0.45, "lb": "db1", "status": "DOWN"},
+        {"t": 0.6, "lb": "db2", "status": "DOWN"},
+        {"t": 6.5, "lb": "db1", "status": "UP"},
+    ]
+    assert api.detected(checks) == 0.6
+    assert api.detected(checks[:-2]) is None  # db2 never saw it
+    assert api.detected([{"t": -1.0, "lb": "db1", "status": "DOWN"}]) is None  # down before the fault
+    samples = [{"t": -1.0, "ok": True, "ms": 10.0}, {"t": 0.1, "ok": True, "ms": 12.0}]
+    assert api.summarise("replica-freeze", "ctl1", samples, checks).detected_s == 0.6
 
 
 def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
@@ -113,3 +130,27 @@ def test_the_gap_is_time_not_a_count_when_ping_slows_down() -> None:
         {"t": 2.0, "ok": True, "seq": 6},
     ]
     assert gap_s(slow, since=0.05, interval_s=0.1) == (1.9, 4)
+
+
+def test_scale_figures_from_the_sweep_rounds() -> None:
+    from hastack.bench import scale
+
+    rounds = [
+        {"t": -0.2, "missing": []},
+        {"t": 0.0, "missing": [0, 1, 2]},
+        {"t": 0.2, "missing": [0, 1]},  # 2 is back at 0.2
+        {"t": 0.4, "missing": [1]},  # 0 is back at 0.4
+        {"t": 0.6, "missing": []},  # 1 is back at 0.6 ...
+        {"t": 0.8, "missing": [1]},  # ... and lost again: back only at 1.0
+        {"t": 1.0, "missing": []},
+    ]
+    assert scale.figures(rounds, 4) == {"all_back_s": 1.0, "median_back_s": 0.4, "lost": 3, "never_back": 0}
+    assert scale.figures([*rounds, {"t": 1.2, "missing": [3]}], 4) == {
+        "all_back_s": None,  # 3 missed the last round: not back
+        "median_back_s": 0.4,
+        "lost": 4,
+        "never_back": 1,
+    }
+    assert scale.figures(rounds[:1], 4)["lost"] == 0  # nothing after the fault: nobody lost
+    trial = scale.ScaleTrial(4, "node-cut", "net1", 1.0, 0.4, 3, 0, 0.1, 0.2, ["a", "b", "c", "d"], rounds)
+    assert scale.summarise([trial])[0]["median_all_back_s"] == 1.0

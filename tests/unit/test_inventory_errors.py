@@ -102,6 +102,13 @@ CASES = [
         "timing.etcd_election_timeout_ms",
         "5 x etcd_heartbeat_ms",
     ),
+    (
+        "api response timeout below the health check's",
+        ("  lease_ttl_s: 1\n", "  lease_ttl_s: 1\n  api_response_timeout_ms: 200\n"),
+        22,
+        "timing.api_response_timeout_ms",
+        "must exceed health_check_timeout_ms",
+    ),
     ("missing field", ("deployment: test\n", ""), 1, "deployment", "required field is missing"),
     ("unknown field", ("timing:\n", "timming:\n"), 20, "timming", "unknown field"),
     (

@@ -171,9 +171,14 @@ def test_a_router_built_between_renewals_opens_at_once(world: World) -> None:
     agent.renew(l3_alive=True)
     backend.remove_router("r3", "net2")
     backend.add_router("r3", "net1")  # moved here; the L3 agent had it built already
-    assert agent.routers_changed().startswith("3 gates open")
+    assert agent.routers_changed() == "1 gates opened, 0 shut, of 3 routers here"  # only r3's changed
     assert gates.open() == {"ns-r1", "ns-r2", "ns-r3"}
-    gates.gone.add("ns-r2")  # deleted between the listing and the refresh
+    backend.remove_router("r2", "net1")
+    assert agent.routers_changed() == "0 gates opened, 1 shut, of 3 routers here"
+    assert gates.open() == {"ns-r1", "ns-r3"}
+    assert agent.routers_changed() == "0 gates opened, 0 shut, of 3 routers here"
+    assert agent.gate().startswith("2 gates open for")  # a renewal refreshes every open gate
+    gates.gone.add("ns-r1")  # deleted between the listing and the refresh
     assert agent.gate().endswith("1 gone meanwhile")
 
 

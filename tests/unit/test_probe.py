@@ -14,3 +14,17 @@ def test_ping_reply_lost_and_other_lines() -> None:
     assert lost == {"t": 1795620876.064445, "ok": False, "ms": None, "seq": 7}
     assert parse_ping_line("PING 10.244.0.16 (10.244.0.16) 56(84) bytes of data.\n") is None
     assert parse_ping_line("3 packets transmitted, 3 received, 0% packet loss, time 112ms\n") is None
+
+
+def test_echo_request_and_reply_parsing() -> None:
+    from hastack.bench import sweep
+
+    request = sweep.echo_request(0x1234, 7)
+    assert request[:2] == b"\x08\x00"
+    assert sweep.checksum(request) == 0
+    reply = bytearray(b"\x45" + bytes(11) + bytes([10, 244, 0, 70]) + bytes(4) + request)
+    reply[20] = 0  # echo reply
+    assert sweep.parse_reply(bytes(reply), 0x1234) == ("10.244.0.70", 7)
+    assert sweep.parse_reply(bytes(reply), 0x9999) is None  # another sweeper's
+    assert sweep.parse_reply(bytes(reply[:24]), 0x1234) is None  # truncated
+    assert sweep.parse_reply(b"\x45" + bytes(19) + request, 0x1234) is None  # a request, not a reply

@@ -85,6 +85,7 @@ class NodeAgent:
         self.bound: frozenset[str] = frozenset()
         self.last_policy = "hastack"
         self.renew_soon = False  # a gate was shut again after a stall: renew now, not at the next beat
+        self.applied: dict[str, bool] = {}  # namespace -> whether this agent last opened (or shut) it
 
     def policy(self) -> str:
         kv = self.store.get(keys.policy_key(self.deployment))
@@ -143,34 +144,48 @@ class NodeAgent:
         self.bound = frozenset(r for r, h in self.bindings.bindings().items() if h == self.host)
 
     def routers_changed(self) -> str:
-        """A router was built or removed here: learn the bindings again and gate at once."""
+        """A router was built or removed here: learn the bindings again and gate the routers whose gate
+        should change, at once (the others wait for the next renewal: with many routers being built,
+        refreshing every gate after each one would cost the square of their number)."""
         # On failure keep the bindings read with the last renewal: opening nothing new is safe.
         with contextlib.suppress(StoreError, BackendError):
             self._read_bindings()
-        return self.gate()
+        return self.gate(only_changed=True)
 
-    def gate(self) -> str:
-        """Apply the last renewal to the routers present now."""
+    def gate(self, only_changed: bool = False) -> str:
+        """Apply the last renewal to the routers present now (with `only_changed`, to those whose gate
+        this agent has not yet opened or shut as the renewal says)."""
         present = self.routers.present()
         left = self._left_ms()
         # The anchor policies fence nothing: like Neutron, every router here forwards while it exists,
         # bound here or not (under `neutron`, a dead agent's routers go on beside their successors).
         bound = self.bound if self.last_policy == "hastack" else frozenset(present)
         plan = plan_gates(bound, present, left if left >= 1 else None)
-        failed, stalled = [], 0
-        for ns in plan.open + plan.shut:
+        wanted = dict.fromkeys(plan.shut, False) | dict.fromkeys(plan.open, True)
+        todo = [ns for ns in plan.open + plan.shut if not only_changed or self.applied.get(ns) != wanted[ns]]
+        failed, stalled, opened = [], 0, 0
+        for ns in todo:
             try:
-                if ns in plan.shut:
+                if not wanted[ns]:
                     self.gates.close(ns)
                 elif not self._refresh(ns):
                     stalled += 1
+                    wanted[ns] = False
+                else:
+                    opened += 1
+                self.applied[ns] = wanted[ns]
             except GateError:
                 failed.append(ns)  # removed since `present` was read: nothing left to gate
-        self.gates.keep_only([ns for ns in present.values() if ns not in failed])
+        kept = [ns for ns in present.values() if ns not in failed]
+        self.applied = {ns: self.applied[ns] for ns in kept if ns in self.applied}
+        self.gates.keep_only(kept)
         gone = f", {len(failed)} gone meanwhile" if failed else ""
         late = f", {stalled} shut again after a stall" if stalled else ""
         self.renew_soon = stalled > 0
-        return f"{len(plan.open) - stalled} gates open for {left} ms, {len(plan.shut)} shut{gone}{late}"
+        if only_changed:
+            shut = len(todo) - opened - len(failed)
+            return f"{opened} gates opened, {shut} shut, of {len(present)} routers here{gone}{late}"
+        return f"{opened} gates open for {left} ms, {len(plan.shut)} shut{gone}{late}"
 
     def _refresh(self, ns: str) -> bool:
         """Open one gate until `open_until`; False if this process stalled (a freeze, the scheduler) for
@@ -195,6 +210,7 @@ class NodeAgent:
         """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up."""
         present = self.routers.present()
         self.open_until = 0.0
+        self.applied = {}
         for ns in present.values():
             with contextlib.suppress(GateError):  # already gone
                 self.gates.close(ns)

@@ -17,18 +17,36 @@ FORCED_DRAIN = 0x08  # SRV_ADMF_FDRAIN in srv_admin_state: drained through the r
 
 
 class HAProxyRuntime:
-    def __init__(self, address: str, port: int, timeout_s: float = 1.0) -> None:
+    """At `address:port` over TCP, or at the Unix socket `address` when `port` is None."""
+
+    def __init__(self, address: str, port: int | None, timeout_s: float = 1.0) -> None:
         self.address, self.port, self.timeout_s = address, port, timeout_s
+
+    @property
+    def where(self) -> str:
+        return self.address if self.port is None else f"{self.address}:{self.port}"
+
+    def _connect(self) -> socket.socket:
+        if self.port is not None:
+            return socket.create_connection((self.address, self.port), timeout=self.timeout_s)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout_s)
+            sock.connect(self.address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def command(self, line: str) -> str:
         try:
-            with socket.create_connection((self.address, self.port), timeout=self.timeout_s) as sock:
+            with self._connect() as sock:
                 sock.sendall(line.encode() + b"\n")
                 chunks = []
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
         except OSError as e:
-            raise BackendError(f"HAProxy runtime API at {self.address}:{self.port}: {e}") from e
+            raise BackendError(f"HAProxy runtime API at {self.where}: {e}") from e
         return b"".join(chunks).decode(errors="replace")
 
     def stats(self) -> list[dict[str, str]]:
@@ -56,6 +74,4 @@ class HAProxyRuntime:
         """`state`: ready, drain or maint."""
         reply = self.command(f"set server {backend}/{server} state {state}").strip()
         if reply:  # success is an empty reply
-            raise BackendError(
-                f"HAProxy {self.address}: set server {backend}/{server} state {state}: {reply}"
-            )
+            raise BackendError(f"HAProxy {self.where}: set server {backend}/{server} state {state}: {reply}")

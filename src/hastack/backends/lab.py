@@ -106,8 +106,17 @@ class LabNetworkBackend(NetworkBackend):
         value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": self.clock()})
         self._txn([], [Put(f"{self.prefix}agents/{host}", value)])
 
-    def define_router(self, router: str, definition: str) -> None:
-        self._txn([], [Put(f"{self.prefix}routers/{router}", definition)])
+    def define_router(self, router: str, definition: str, host: str | None = None) -> None:
+        """Define the router; with `host`, bound there in the same transaction (else the controller may
+        place it first: it places every router it finds unbound)."""
+        ops: list[Put | Delete] = [Put(f"{self.prefix}routers/{router}", definition)]
+        if host is not None:
+            ops.append(Put(f"{self.prefix}bindings/{router}", host))
+        self._txn([], ops)
+
+    def forget_router(self, router: str) -> None:
+        """The router's binding and definition go, in one transaction (what `bench scale` added)."""
+        self._txn([], [Delete(f"{self.prefix}bindings/{router}"), Delete(f"{self.prefix}routers/{router}")])
 
     def definition(self, router: str) -> str:
         value = self._get(f"routers/{router}")

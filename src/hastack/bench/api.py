@@ -4,7 +4,8 @@ A client on a compute host lists users (`GET /v3/users`, token auth) through the
 few seconds one Keystone replica is killed (or frozen, or its controller host cut), later healed. Reported
 from the samples: failed requests, p50/p99 latency before the fault, the worst latency after it, and the
 time until it is steady again: when the last request after the fault that failed or took longer than
-2 x p99-before + 100 ms (the goal's bound) ended.
+2 x p99-before + 100 ms (the goal's bound) ended; and when every HAProxy had marked the replica down
+(their runtime APIs polled every 50 ms: "frozen replica detected <= 1 s").
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hastack.backends import BackendError
+from hastack.backends.haproxy import HAProxyRuntime
 from hastack.bench import lablink
 from hastack.lab.plan import LabPlan
+from hastack.render.common import host_dirs
 
 FAULTS = {
     "replica-kill": ("kill", "keystone:{host}"),
@@ -40,6 +45,8 @@ class ApiTrial:
     max_after_ms: float
     steady_after_s: float  # after the fault: when the last failed or slow request ended (0: none)
     samples: list[dict[str, Any]] = field(default_factory=list)  # t relative to the fault
+    detected_s: float | None = None  # when every HAProxy had the replica down (None: not all did)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # HAProxy's view: t, lb, status
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,8 +57,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def summarise(fault: str, host: str, samples: Sequence[dict[str, Any]]) -> ApiTrial:
-    """The trial's figures from its samples (t relative to the fault; ms latency; ok). Pure."""
+def detected(checks: Sequence[dict[str, Any]]) -> float | None:
+    """When every load balancer had first seen the replica down after the fault (t relative to it);
+    None if one never did. Pure."""
+    firsts: dict[str, float | None] = {c["lb"]: None for c in checks}
+    for c in sorted(checks, key=lambda c: c["t"]):
+        if c["t"] >= 0 and c["status"].startswith("DOWN") and firsts[c["lb"]] is None:
+            firsts[c["lb"]] = c["t"]
+    seen = list(firsts.values())
+    if not seen or any(t is None for t in seen):
+        return None
+    return round(max(t for t in seen if t is not None), 3)
+
+
+def summarise(
+    fault: str, host: str, samples: Sequence[dict[str, Any]], checks: Sequence[dict[str, Any]] = ()
+) -> ApiTrial:
+    """The trial's figures from its samples (t relative to the fault; ms latency; ok) and from the load
+    balancers' view of the replica. Pure."""
     before = [s["ms"] for s in samples if s["t"] < 0 and s["ok"]]
     after = [s for s in samples if s["t"] >= 0]
     p99 = percentile(before, 99) if before else 0.0
@@ -69,7 +92,50 @@ def summarise(fault: str, host: str, samples: Sequence[dict[str, Any]]) -> ApiTr
         round(max((s["ms"] for s in after), default=0.0), 2),
         steady,
         list(samples),
+        detected(checks),
+        list(checks),
     )
+
+
+class CheckSampler:
+    """Polls every HAProxy's runtime API (its Unix socket) for one server's status, every 50 ms, in a
+    thread: (time, load balancer, status) each time a status changes."""
+
+    def __init__(self, p: LabPlan, backend: str, server: str) -> None:
+        dep = p.deployment
+        self.runtimes = {
+            lb: HAProxyRuntime(f"{host_dirs(dep, lb).run}/haproxy.sock", None, timeout_s=0.5)
+            for lb in dep.hosts_of("haproxy")
+        }
+        self.backend, self.server = backend, server
+        self.seen: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _status(self, rt: HAProxyRuntime) -> str:
+        try:
+            rows = rt.stats()
+        except BackendError:
+            return "unreachable"
+        match = [r for r in rows if (r["pxname"], r["svname"]) == (self.backend, self.server)]
+        return match[0]["status"] if match else "absent"
+
+    def _run(self) -> None:
+        last: dict[str, str] = {}
+        while not self._stop.wait(0.05):
+            for lb, rt in self.runtimes.items():
+                status, now = self._status(rt), time.time()
+                if last.get(lb) != status:
+                    last[lb] = status
+                    self.seen.append({"t": now, "lb": lb, "status": status})
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._stop.set()
+        self._thread.join()
+        return self.seen
 
 
 def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], None]) -> ApiTrial:
@@ -93,14 +159,17 @@ def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], N
         "--timeout",
         "5",
     )
+    sampler = CheckSampler(p, "keystone", host)
+    sampler.start()
     time.sleep(BEFORE_S)
     injected = lablink.inject(p, (kind, target.format(host=host)))
     time.sleep(FAULT_S)
     lablink.heal(p, host)
     out, _err = probe.communicate(timeout=seconds + 60)
+    checks = [dict(c, t=round(c["t"] - injected, 3)) for c in sampler.stop()]
     samples = [json.loads(line) for line in out.splitlines()]
     rel = [{"t": round(s["t"] - injected, 3), "ok": s["ok"], "ms": s["ms"]} for s in samples]
-    return summarise(fault, host, rel)
+    return summarise(fault, host, rel, checks)
 
 
 def run(
@@ -120,7 +189,8 @@ def run(
             trials.append(t)
             progress(
                 f"  trial {i + 1}: {t.failed} failed of {t.requests}; p99 before {t.p99_before_ms} ms, "
-                f"max after {t.max_after_ms} ms, steady after {t.steady_after_s} s"
+                f"max after {t.max_after_ms} ms, steady after {t.steady_after_s} s, "
+                f"down on every HAProxy after {t.detected_s} s"
             )
     result = {
         "experiment": "Keystone GET /v3/users via the VIP every 50 ms while a replica fails (seed Fig. 4a)",
@@ -150,9 +220,16 @@ def summary(trials: Sequence[ApiTrial]) -> list[dict[str, Any]]:
                 "max_after_ms": max(t.max_after_ms for t in mine),
                 "median_steady_after_s": statistics.median(t.steady_after_s for t in mine),
                 "worst_steady_after_s": max(t.steady_after_s for t in mine),
+                "worst_detected_s": _worst(t.detected_s for t in mine),
             }
         )
     return rows
+
+
+def _worst(values: Any) -> float | None:
+    """The largest, or None if any is None (a load balancer that never saw the fault is the worst)."""
+    seen = list(values)
+    return None if not seen or None in seen else max(seen)
 
 
 def plot(trials: Sequence[ApiTrial], path: Path) -> None:
@@ -172,6 +249,10 @@ def plot(trials: Sequence[ApiTrial], path: Path) -> None:
             ax.plot([s["t"] for s in bad], [s["ms"] for s in bad], "x", color="red", label="failed")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.axvline(FAULT_S, color="grey", linestyle=":", linewidth=0.8)
+        if t.detected_s is not None:
+            ax.axvline(
+                t.detected_s, color="tab:purple", linestyle="--", linewidth=0.8, label="down on every LB"
+            )
         ax.set_yscale("log")
         ax.set_ylabel("response time (ms)")
         ax.set_title(

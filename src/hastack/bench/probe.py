@@ -4,6 +4,7 @@
     python -m hastack.bench.probe sql --host VIP --password PW --run RUN --seconds 10
     python -m hastack.bench.probe amqp --hosts db1,db2,db3 --password PW --queue Q --count 500
     python -m hastack.bench.probe drain --hosts db1,db2,db3 --password PW --queue Q
+    python -m hastack.bench.probe sweep --targets A,B,C --seconds 60 --interval 0.2   (bench/sweep.py)
 
 Every loop is bounded in count and time and stops by itself. A sample is {"t": wall clock, "ok": bool,
 "ms": latency, ...}; what counts as acknowledged is only what the server confirmed (HTTP 200, a committed
@@ -26,6 +27,8 @@ from typing import Any
 
 import pika
 import pymysql
+
+from hastack.bench import sweep
 
 
 def emit(**sample: Any) -> None:
@@ -202,6 +205,10 @@ def run_drain(a: argparse.Namespace) -> None:
     emit(t=time.time(), ok=True, ms=0, received=received)
 
 
+def run_sweep(a: argparse.Namespace) -> None:
+    sweep.sweep(a.targets.split(","), a.seconds, a.interval)
+
+
 def run_ping(a: argparse.Namespace) -> None:
     """The real ping every `interval`: a sample per echo request, answered or not (-O), timestamped (-D).
 
@@ -247,13 +254,15 @@ def main(argv: list[str] | None = None) -> None:
     sq.add_argument("--run", required=True)
     pg = sub.add_parser("ping")
     pg.add_argument("--target", required=True)
+    sw = sub.add_parser("sweep")
+    sw.add_argument("--targets", required=True, help="comma-separated IPv4 addresses")
     for name in ("amqp", "drain"):
         q = sub.add_parser(name)
         q.add_argument("--hosts", required=True)
         q.add_argument("--queue", required=True)
         q.add_argument("--count", type=int, default=1000)
     for p in sub.choices.values():
-        p.add_argument("--password", required=p is not pg)
+        p.add_argument("--password", required=p not in (pg, sw))
         p.add_argument("--seconds", type=float, default=10.0)
         p.add_argument("--interval", type=float, default=0.05)
         p.add_argument("--timeout", type=float, default=5.0)
@@ -266,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         "amqp": run_amqp,
         "drain": run_drain,
         "ping": run_ping,
+        "sweep": run_sweep,
     }
     runners[a.kind](a)
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hastack.bench import api, experiment, stateful
+from hastack.bench import api, experiment, scale, stateful
 from hastack.bench.failover import INTERVAL_S, Trial, gap_s
 
 
@@ -43,16 +43,19 @@ def l3_table(data: dict[str, Any]) -> list[str]:
 
 
 def api_table(data: dict[str, Any]) -> list[str]:
-    trials = [api.summarise(t["fault"], t["host"], t["samples"]) for t in data["trials"]]
+    trials = [api.summarise(t["fault"], t["host"], t["samples"], t.get("checks", [])) for t in data["trials"]]
     out = [
-        "| fault | trials | failed requests | p99 before | max after fault | steady after (median, worst) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| fault | trials | failed requests | p99 before | max after fault | steady after (median, worst) "
+        "| down on every HAProxy (worst) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in api.summary(trials):
         out.append(
             f"| {r['fault']} | {r['trials']} | {r['failed_total']} | {r['p99_before_ms']} ms | "
-            f"{r['max_after_ms']} ms | {r['median_steady_after_s']} s / {r['worst_steady_after_s']} s |"
+            f"{r['max_after_ms']} ms | {r['median_steady_after_s']} s / {r['worst_steady_after_s']} s | "
+            f"{_fmt(r['worst_detected_s'], ' s')} |"
         )
+    out += ["", "Goals: 0 failed requests, max after <= 2 x p99 + 100 ms; a frozen replica down <= 1 s."]
     return out
 
 
@@ -68,6 +71,30 @@ def stateful_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def scale_table(data: dict[str, Any]) -> list[str]:
+    trials = [scale.ScaleTrial(**t) for t in data["trials"]]
+    for t in trials:  # again, from the rounds each trial kept
+        f = scale.figures(t.rounds, len(t.targets))
+        t.all_back_s, t.median_back_s, t.lost, t.never_back = (
+            f["all_back_s"],
+            f["median_back_s"],
+            f["lost"],
+            f["never_back"],
+        )
+    out = [
+        "| routers | scenario | trials | every router back (median) | worst | controller's last move "
+        "(median) | never back | goal |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in scale.summarise(trials):
+        out.append(
+            f"| {r['routers']} | {r['scenario']} | {r['trials']} | {_fmt(r['median_all_back_s'], ' s')} | "
+            f"{_fmt(r['worst_all_back_s'], ' s')} | {_fmt(r['median_last_move_s'], ' s')} | "
+            f"{r['never_back']} | {_fmt(r['goal_s'], ' s')} |"
+        )
+    return out
+
+
 def write(results: Path) -> Path:
     """Write results/REPORT.md from whatever experiments' JSON is there; its path."""
     parts = ["# hastack failover report", ""]
@@ -79,6 +106,11 @@ def write(results: Path) -> Path:
         ("vip.json", "The VIP holder cut while Keystone is used through the VIP", stateful_table),
         ("db.json", "The Galera writer killed during a write loop through the VIP", stateful_table),
         ("mq.json", "The node of a quorum queue's leader killed during confirmed publishing", stateful_table),
+        (
+            "scale.json",
+            "A network node hosting N routers fails: until every router answers again",
+            scale_table,
+        ),
     ):
         path = results / name
         if not path.exists():

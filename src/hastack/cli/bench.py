@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from hastack.bench import api, experiment, report, stateful
+from hastack.bench import api, experiment, report, scale, stateful
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller.service import POLICIES
+from hastack.lab.network import ScaleError, scale_routers
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import LabState
 from hastack.model import load_deployment
@@ -192,18 +193,69 @@ for _name, _doc in (
     bench.add_command(_stateful(_name, _doc))
 
 
+def _sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: comma-separated router counts, e.g. 54,200,1000") from None
+    if not sizes or min(sizes) < 1 or max(sizes) > 4000:
+        raise click.BadParameter(f"{value!r}: each count between 1 and 4000")
+    return sizes
+
+
+@bench.command(name="scale")
+@INVENTORY
+@click.option(
+    "--routers",
+    "sizes",
+    default=",".join(map(str, scale.SIZES)),
+    show_default=True,
+    callback=_sizes,
+    help="How many routers the failing node hosts, one trial set per count.",
+)
+@click.option("--scenario", default="node-cut", show_default=True, type=click.Choice(sorted(scale.SCENARIOS)))
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100), help="Trials per count.")
+@OUT
+def scale_(inventory: Path, sizes: tuple[int, ...], scenario: str, repeat: int, out_dir: Path) -> None:
+    """A network node hosting N routers fails: the time until every router answers again from its new
+    node (an echo request to each router's gateway address every 200 ms). Extra routers without VMs are
+    added for the run and removed after it; needs lab.external_cidr room for them (a /22 for 1000).
+
+    Example: hastack bench scale examples/paper.yaml --routers 54,200 --repeat 1
+    """
+    p = _lab_of(inventory)
+    try:
+        result = scale.run(p, str(inventory), sizes, scenario, repeat, out_dir, _progress())
+    except ScaleError as e:
+        raise CliError(f"{inventory}: {e}", EXIT_BAD_INPUT) from e
+    report.write(out_dir)
+    for row in result["summary"]:
+        goal = f" (goal <= {row['goal_s']} s)" if row["goal_s"] else ""
+        click.echo(
+            f"{row['routers']:>5} routers, {row['scenario']}: every router back after "
+            f"{row['median_all_back_s']} s median, {row['worst_all_back_s']} s worst{goal}; controller's "
+            f"last move at {row['median_last_move_s']} s; never back {row['never_back']}"
+        )
+    click.echo(f"wrote {out_dir / 'scale.json'}, {out_dir / 'scale.png'} and {out_dir / 'REPORT.md'}")
+
+
 @bench.command(name="all")
 @INVENTORY
 @click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100), help="Trials of each.")
 @OUT
 def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     """Every experiment in one run on one lab: api; l3 for hastack and the two anchor policies; controller
-    (the leader killed with an L3 agent, hastack); vip; db; mq; then REPORT.md. Roughly 4 + 13 x REPEAT
-    minutes, most of it the anchors' slow detection.
+    (the leader killed with an L3 agent, hastack); vip; db; mq; scale (54, 200, 1000 routers); then
+    REPORT.md. Roughly 4 + 20 x REPEAT minutes, most of it the anchors' slow detection and building
+    1000 routers twice per scale trial.
 
     Example: hastack bench all examples/paper.yaml --repeat 3
     """
     p = _lab_of(inventory)
+    try:
+        scale_routers(p.deployment, max(scale.SIZES))  # the last experiment's room, checked up front
+    except ScaleError as e:
+        raise CliError(f"{inventory}: {e}", EXIT_BAD_INPUT) from e
     progress = _progress()
     secrets = p.deployment.inventory.secrets
     api.run(p, secrets.keystone_admin_password, sorted(api.FAULTS), repeat, out_dir, progress)
@@ -228,6 +280,7 @@ def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     )
     for scenario in ("vip", "db", "mq"):
         stateful.run(p, scenario, repeat, out_dir, progress)
+    scale.run(p, str(inventory), scale.SIZES, "node-cut", repeat, out_dir, progress)
     click.echo(report.write(out_dir).read_text())
 
 

@@ -3,6 +3,8 @@
 python -m hastack.lab.netservice INVENTORY init            define routers, bind unbound ones round-robin
 python -m hastack.lab.netservice INVENTORY show            agents and routers per agent, as JSON
 python -m hastack.lab.netservice INVENTORY move ROUTER HOST   remove + add, as an operator would
+python -m hastack.lab.netservice INVENTORY scale-add COUNT HOST   define `bench scale`'s extra routers there
+python -m hastack.lab.netservice INVENTORY scale-remove           forget every extra router
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import time
 
 from hastack.backends import LabNetworkBackend
-from hastack.lab.network import network_plan
+from hastack.lab.network import SCALE_PREFIX, network_plan, scale_routers
 from hastack.model import Deployment, load_deployment
 from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
@@ -40,6 +42,25 @@ def init(dep: Deployment, backend: LabNetworkBackend) -> dict[str, object]:
         if router.id not in bound:
             backend.add_router(router.id, agents[i % len(agents)])
     return {"routers": len(n.routers), "agents": list(agents)}
+
+
+def scale_add(dep: Deployment, backend: LabNetworkBackend, count: int, host: str) -> dict[str, object]:
+    """Define the first `count` extra routers, each bound to `host` in the same transaction."""
+    if host not in {a.host for a in backend.list_agents() if a.alive}:
+        raise SystemExit(f"no live L3 agent on {host}")
+    routers = scale_routers(dep, count)
+    defined = set(backend.routers())
+    added = [r for r in routers if r.id not in defined]
+    for router in added:
+        backend.define_router(router.id, router.to_json(), host)
+    return {"defined": len(added), "host": host}
+
+
+def scale_remove(backend: LabNetworkBackend) -> dict[str, object]:
+    extra = [r for r in backend.routers() if r.startswith(SCALE_PREFIX)]
+    for router in extra:
+        backend.forget_router(router)
+    return {"removed": len(extra)}
 
 
 def show(backend: LabNetworkBackend) -> dict[str, object]:
@@ -71,8 +92,12 @@ def main() -> None:
             backend.remove_router(router, source)
             backend.add_router(router, target)
         result = {"moved": len(routers), "from": source, "to": target}
+    elif verb == "scale-add":
+        result = scale_add(dep, backend, int(sys.argv[3]), sys.argv[4])
+    elif verb == "scale-remove":
+        result = scale_remove(backend)
     else:
-        raise SystemExit(f"unknown verb {verb!r}: init, show, move or move-all")
+        raise SystemExit(f"unknown verb {verb!r}: init, show, move, move-all, scale-add or scale-remove")
     print(json.dumps(result))
 
 

@@ -5,7 +5,8 @@ the network's gateway and whose qg- port sits on the external network (VLAN 4000
 over the routed networks and the compute hosts, each with a floating IP on the external network. The
 client host, on the external network, is where pings to floating IPs come from.
 
-External addresses: .2 the client, 10+i router i's gateway port, 10+routers+j VM j's floating IP.
+External addresses: .2 the client, 10+i router i's gateway port, 10+routers+j VM j's floating IP, and
+after those the gateway ports of the extra routers `hastack bench scale` adds (`scale_routers`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from hastack.model import Deployment
 EXTERNAL_VLAN = 4000
 FIRST_TENANT_VLAN = 100
 CLIENT = "client"
+SCALE_PREFIX = "s"  # the extra routers of `bench scale` are s0000, s0001, ...
+SCALE_SUBNET_PREFIX = 29
+
+
+class ScaleError(ValueError):
+    """The lab's address ranges cannot hold the extra routers asked for."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class NetworkPlan:
         return tuple(r.vlan for r in self.routers)
 
 
-def _mac(kind: int, index: int) -> str:
+def mac(kind: int, index: int) -> str:
     return f"fa:16:3e:{kind:02x}:{index >> 8 & 0xFF:02x}:{index & 0xFF:02x}"
 
 
@@ -107,9 +114,9 @@ def network_plan(dep: Deployment) -> NetworkPlan:
                 vlan=FIRST_TENANT_VLAN + i,
                 tenant_cidr=str(net),
                 gateway=f"{net.network_address + 1}/{net.prefixlen}",
-                qr_mac=_mac(0, i),
+                qr_mac=mac(0, i),
                 external=f"{ext.network_address + 10 + i}/{ext.prefixlen}",
-                qg_mac=_mac(1, i),
+                qg_mac=mac(1, i),
                 floating=tuple((vm.floating, vm.address.split("/")[0]) for vm in vms if vm.router == rid),
             )
         )
@@ -134,3 +141,40 @@ def client_underlay(management: IPv4Network) -> IPv4Address:
 def initial_host(plan: NetworkPlan, agents: tuple[str, ...], index: int) -> str:
     """Where `lab up` schedules router `index` first: round-robin over the L3 agents."""
     return agents[index % len(agents)]
+
+
+def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
+    """`count` extra routers for `hastack bench scale`, on top of the lab's own: no VMs; each one's qr-
+    port is the gateway of a /29 of its own in the upper half of the tenant range, all on the first
+    tenant network's segment; its qg- port takes the next free external address. Pure."""
+    lab = dep.inventory.lab
+    ext = lab.external_cidr
+    first = ext.network_address + 10 + lab.routers + lab.vms
+    room = max(0, int(ext.broadcast_address) - int(first))
+    if count > room:
+        raise ScaleError(
+            f"lab.external_cidr {ext} has room for {room} more routers, not {count}: widen it "
+            "(a /22 holds 1000)"
+        )
+    upper = list(lab.tenant_cidr.subnets(prefixlen_diff=1))[1]
+    used = list(lab.tenant_cidr.subnets(new_prefix=lab.tenant_prefix))[: lab.tenant_networks]
+    if any(net.overlaps(upper) for net in used):
+        raise ScaleError(f"lab.tenant_cidr {lab.tenant_cidr}: its upper half, for extra routers, is in use")
+    subnets = upper.subnets(new_prefix=SCALE_SUBNET_PREFIX)
+    if count > 2 ** (SCALE_SUBNET_PREFIX - upper.prefixlen):
+        raise ScaleError(f"lab.tenant_cidr {lab.tenant_cidr} is too small for {count} extra routers")
+    routers = []
+    for i, net in zip(range(count), subnets, strict=False):
+        routers.append(
+            Router(
+                id=f"{SCALE_PREFIX}{i:04d}",
+                vlan=FIRST_TENANT_VLAN,
+                tenant_cidr=str(net),
+                gateway=f"{net.network_address + 1}/{net.prefixlen}",
+                qr_mac=mac(2, i),
+                external=f"{first + i}/{ext.prefixlen}",
+                qg_mac=mac(3, i),
+                floating=(),
+            )
+        )
+    return tuple(routers)

@@ -185,6 +185,12 @@ def timing_problems(t: Timing) -> list[Problem]:
             "etcd_election_timeout_ms; etcd would silently lengthen the lease",
         ),
         (
+            t.api_response_timeout_ms <= t.health_check_timeout_ms,
+            "api_response_timeout_ms",
+            f"api_response_timeout_ms must exceed health_check_timeout_ms ({t.health_check_timeout_ms} ms):"
+            " a replica that answers its health check in time must get as long for a request",
+        ),
+        (
             2 * t.controller_tick_ms > ttl_ms,
             "controller_tick_ms",
             "controller_tick_ms must be at most half of lease_ttl_s",

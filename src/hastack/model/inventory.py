@@ -54,6 +54,9 @@ class Timing(Frozen):
     health_check_fall: int = Field(default=2, ge=1, le=100)
     health_check_rise: int = Field(default=2, ge=1, le=100)
     health_check_timeout_ms: int = Field(default=250, ge=10, le=60_000)
+    # HAProxy `timeout server` for the HTTP APIs: a replica silent this long (frozen, say) is given up on,
+    # and an idempotent request is retried on another. Keep it above the slowest legitimate response.
+    api_response_timeout_ms: int = Field(default=2_000, ge=100, le=3_600_000)
     vrrp_advert_interval_s: float = Field(default=0.1, ge=0.01, le=40.95)
     lease_ttl_s: int = Field(default=1, ge=1, le=3600)
     heartbeat_interval_ms: int = Field(default=200, ge=10, le=60_000)
