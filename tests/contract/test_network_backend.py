@@ -103,3 +103,23 @@ def test_a_stale_leader_cannot_move_add_or_remove(setup: tuple[LabNetworkBackend
     with pytest.raises(BackendError, match="stays on net1"):
         backend.remove_router("r2", "net1", only_if=stale)
     assert backend.bindings() == {"r2": "net1"}
+
+
+def test_many_routers_move_in_bulk_each_with_its_own_answer(setup: tuple[LabNetworkBackend, Clock]) -> None:
+    backend, _clock = setup
+    many = [f"m{i:03d}" for i in range(150)]  # more than one transaction's worth
+    for router in many:
+        backend.define_router(router, "{}", "net1")
+    backend.add_router("r1", "net2")
+    node_key = f"{backend.prefix}../nodes/net1"
+    # One router elsewhere: its batch falls back to one by one, and only it is refused.
+    done = backend.move_routers([*many, "r1"], "net1", "net2", only_if=[Absent(node_key)])
+    assert [r for r, error in done.items() if error is None] == many
+    assert done["r1"] == "router r1 is not hosted by net1"
+    assert backend.routers_by_agent()["net2"] == sorted([*many, "r1"])
+    backend.store.put(node_key, "back")  # the source returned: nothing moves
+    refused = backend.move_routers(many[:3], "net2", "net1", only_if=[Absent(node_key)])
+    assert set(refused.values()) == {
+        f"router {r} stays on net2: a condition of the move failed" for r in many[:3]
+    }
+    assert backend.move_routers(["m000"], "net2", "net9") == {"m000": "no L3 agent on net9"}

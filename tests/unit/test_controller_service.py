@@ -131,6 +131,14 @@ def test_an_unhosted_router_is_placed(w: World) -> None:
     assert "r4" in w.backend.routers_by_agent()["net3"]
 
 
+def test_a_router_deleted_since_the_last_read_of_the_definitions_is_not_placed(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)  # the definitions were read: r4 among them
+    w.backend.forget_router("r4")  # deleted with its binding, less than 5 s after that read
+    assert ctl.tick() == "all 3 network nodes healthy"
+    assert "r4" not in ctl.routers
+
+
 def test_drain_is_reconciled_into_every_balancer(w: World) -> None:
     ctl = w.controller("ctl1")
     ctl.drain("ctl1", True)

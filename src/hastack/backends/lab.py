@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from hastack.backends.base import Agent, BackendError, NetworkBackend
 from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
 
+MOVE_BATCH = 100  # routers per transaction: etcd allows 128 operations in one (--max-txn-ops)
+
 
 def net_prefix(deployment: str) -> str:
     return f"/hastack/{deployment}/net/"
@@ -88,6 +90,24 @@ class LabNetworkBackend(NetworkBackend):
         key = f"{self.prefix}bindings/{router}"
         if not self._txn([ValueIs(key, source), *only_if], [Put(key, target)]):
             raise self._refusal(router, source)
+
+    def move_routers(
+        self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
+    ) -> dict[str, str | None]:
+        """MOVE_BATCH routers per transaction, all or none; a batch whose conditions fail is done one by
+        one, so each router gets its own answer (moved, elsewhere, or a condition failed)."""
+        if target not in {a.host for a in self.list_agents()}:
+            return dict.fromkeys(routers, f"no L3 agent on {target}")
+        done: dict[str, str | None] = {}
+        for i in range(0, len(routers), MOVE_BATCH):
+            batch = routers[i : i + MOVE_BATCH]
+            keys = [f"{self.prefix}bindings/{r}" for r in batch]
+            compares: list[Compare] = [*(ValueIs(k, source) for k in keys), *only_if]
+            if self._txn(compares, [Put(k, target) for k in keys]):
+                done.update(dict.fromkeys(batch, None))
+            else:
+                done.update(super().move_routers(batch, source, target, only_if))
+        return done
 
     def _refusal(self, router: str, source: str) -> BackendError:
         """Why a change away from `source` did not happen: the router is elsewhere, or a condition failed."""

@@ -26,15 +26,11 @@ class Outcome:
     error: str | None  # None: done
 
 
-def move_one(
-    backend: NetworkBackend, m: Move, fence: Sequence[Compare], source_gone: Compare | None, hold_s: float
-) -> None:
-    """One move; BackendError if a condition failed or the backend refused."""
+def move_one(backend: NetworkBackend, m: Move, fence: Sequence[Compare], hold_s: float) -> None:
+    """One move that is not away from a failed node (those go in bulk: `apply`); BackendError if a
+    condition failed or the backend refused."""
     if not m.source:
         backend.add_router(m.router, m.target, only_if=fence)
-        return
-    if source_gone is not None:
-        backend.move_router(m.router, m.source, m.target, only_if=[*fence, source_gone])
         return
     backend.remove_router(m.router, m.source, only_if=fence)
     time.sleep(hold_s)  # the source still holds its lease: wait until its gate has certainly shut
@@ -50,19 +46,43 @@ def apply(
     hold_s: float,
     concurrency: int,
 ) -> list[Outcome]:
-    def run(m: Move) -> Outcome:
+    """Moves away from a node whose lease is gone go in bulk, one call per (source, target); the rest
+    one by one. Both in parallel, at most `concurrency` calls at once; outcomes in the order of `moves`."""
+    bulk: dict[tuple[str, str], list[Move]] = {}
+    single: list[Move] = []
+    for m in moves:
+        if m.source and lease_gone(m.source):
+            bulk.setdefault((m.source, m.target), []).append(m)
+        else:
+            single.append(m)
+
+    def run_bulk(group: list[Move]) -> list[Outcome]:
+        source, target = group[0].source, group[0].target
         started = time.monotonic()
-        gone = Absent(node_key(m.source)) if m.source and lease_gone(m.source) else None
         try:
-            move_one(backend, m, fence, gone, hold_s)
+            errors = backend.move_routers(
+                [m.router for m in group], source, target, [*fence, Absent(node_key(source))]
+            )
         except BackendError as e:
-            return Outcome(m, time.monotonic() - started, str(e))
-        return Outcome(m, time.monotonic() - started, None)
+            errors = {m.router: str(e) for m in group}
+        took = time.monotonic() - started
+        return [Outcome(m, took, errors.get(m.router, "no answer for this router")) for m in group]
+
+    def run_one(m: Move) -> list[Outcome]:
+        started = time.monotonic()
+        try:
+            move_one(backend, m, fence, hold_s)
+        except BackendError as e:
+            return [Outcome(m, time.monotonic() - started, str(e))]
+        return [Outcome(m, time.monotonic() - started, None)]
 
     if not moves:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(moves)))) as pool:
-        return list(pool.map(run, moves))
+    jobs = [(run_bulk, g) for g in bulk.values()] + [(run_one, m) for m in single]
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs)))) as pool:
+        done = [o for outcomes in pool.map(lambda j: j[0](j[1]), jobs) for o in outcomes]
+    order = {id(m): i for i, m in enumerate(moves)}
+    return sorted(done, key=lambda o: order[id(o.move)])
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -119,12 +119,14 @@ class Controller:
             leading,
             # A new policy counts like a new leader: node agents need a lease TTL to take up its rules.
             min(self.election.leader_for_s(), now - self.policy_seen[1]),
-            tuple(r for r in self._routers(now) if r not in self.in_flight),
+            tuple(r for r in self._routers(now, o.bindings) if r not in self.in_flight),
         )
 
-    def _routers(self, now: float) -> tuple[str, ...]:
-        """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free)."""
-        if now - self.routers_read > 5.0:
+    def _routers(self, now: float, bindings: Mapping[str, str]) -> tuple[str, ...]:
+        """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free),
+        and at once when one seems unbound: it may have been deleted since (placing it would fail)."""
+        unbound = any(r not in bindings for r in self.routers)
+        if now - self.routers_read > 5.0 or unbound:
             try:
                 self.routers = tuple(self.backend.routers())
                 self.routers_read = now
@@ -283,7 +285,7 @@ class Controller:
         self.in_flight.add(router)
         try:
             m = Move(router, source or "", target)
-            act.move_one(self.backend, m, [self.election.fence()], None, self.settings.lease_ttl_s)
+            act.move_one(self.backend, m, [self.election.fence()], self.settings.lease_ttl_s)
         finally:
             self.in_flight.discard(router)
         sentence = f"operator moved {router} from {source or 'nowhere'} to {target}"
