@@ -13,7 +13,7 @@ PYTHON=${PYTHON:-python3}
 
 DEBIAN_PACKAGES=(
   haproxy keepalived mariadb-server galera-4 rabbitmq-server etcd-server etcd-client
-  iproute2 iputils-ping arping nftables python3-nftables graphviz curl rsync procps
+  iproute2 iputils-ping nftables python3-nftables graphviz curl rsync procps
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

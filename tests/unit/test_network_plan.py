@@ -20,7 +20,7 @@ def test_paper_plan_has_the_seeds_54_vms_behind_6_routers(paper: Deployment) -> 
     assert {vm.host for vm in n.vms} == {"cmp1", "cmp2"}
     assert sorted(len(r.floating) for r in n.routers) == [9] * 6
     assert EXTERNAL_VLAN not in n.vlans
-    assert n.client_address == "10.244.0.2/22"
+    assert n.client_address == "10.244.0.2/21"
     assert n.client_underlay == "10.240.0.254"
 
 
@@ -55,8 +55,16 @@ def test_decide_builds_the_missing_and_removes_the_extra() -> None:
     assert (nothing.build, nothing.remove) == ((), ())
 
 
+def test_decide_announces_standbys_that_became_this_hosts() -> None:
+    both = {"r1", "r2", "r3"}  # r1 was this host's; r2 stood by and is bound here now; r3 still stands by
+    plan = decide(both, present=both, mine=frozenset({"r1", "r2"}), was_mine=frozenset({"r1"}))
+    assert (plan.build, plan.remove, plan.announce) == ((), (), ("r2",))
+    unbuilt = decide(both, present={"r1"}, mine=frozenset({"r1", "r2"}), was_mine=frozenset({"r1"}))
+    assert (unbuilt.build, unbuilt.announce) == (("r2", "r3"), ())  # built, and announced by the build
+
+
 def test_external_range_too_small_for_the_floating_ips(write_inventory: Callable[[str], Path]) -> None:
     text = (Path(__file__).resolve().parents[2] / "examples" / "paper.yaml").read_text()
-    path = write_inventory(text.replace("external_cidr: 10.244.0.0/22", "external_cidr: 10.244.0.0/26"))
+    path = write_inventory(text.replace("external_cidr: 10.244.0.0/21", "external_cidr: 10.244.0.0/26"))
     with pytest.raises(InventoryError, match=r"lab.external_cidr: 10.244.0.0/26 is too small"):
         load_deployment(path)

@@ -146,14 +146,16 @@ def test_l3_agent_death_shuts_revokes_and_cleans_up(world: World) -> None:
 
 
 def test_policy_neutron_fences_nothing(world: World) -> None:
-    agent, store, _backend, gates, routers, clock = world
+    agent, store, backend, gates, routers, clock = world
     store.put(keys.policy_key("d"), "neutron")
     agent.renew(l3_alive=True)
     assert store.get(keys.node_key("d", "net1")) is None
+    assert gates.open() == {"ns-r1", "ns-r2"}  # r3 is bound elsewhere and never forwarded here
     assert agent.on_l3_death_under_policy().endswith("routers left in place")
+    backend.move_router("r1", "net1", "net2")  # Neutron's rescheduling, a minute later
     agent.renew(l3_alive=False)
     clock.now += 60
-    assert gates.open() == {"ns-r1", "ns-r2", "ns-r3"}  # r3 is bound elsewhere: Neutron would not care
+    assert gates.open() == {"ns-r1", "ns-r2"}  # r1 forwarded here: it goes on beside its successor
     assert routers.removed == []
 
 
@@ -210,3 +212,23 @@ def test_sd_notify_never_blocks_on_a_supervisor_that_does_not_read(tmp_path, mon
     assert sent[0] is True
     assert sent[-1] is False  # dropped, not blocked
     deaf.close()
+
+
+def test_a_change_of_the_bindings_wakes_the_agent(world: World) -> None:
+    import threading
+
+    from hastack.agent.daemon import watch_bindings
+
+    _agent, store, backend, _gates, _routers, _clock = world
+    wake, stop = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=watch_bindings, args=(store, backend.prefix + "bindings/", wake, stop))
+    watcher.start()
+    try:
+        assert wake.wait(2)  # the first read
+        wake.clear()
+        backend.move_router("r3", "net2", "net1")
+        assert wake.wait(2)
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert not watcher.is_alive()

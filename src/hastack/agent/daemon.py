@@ -2,8 +2,9 @@
 
 The watcher owns the pidfd: it blocks on it, and the moment the L3 agent exits it takes the agent's lock
 and runs the death path (gates shut, lease revoked, cleanup). The main loop renews every heartbeat, gates
-again whenever the routers here change (polled every 20 ms: a file's mtime in the lab), tells the supervisor
-READY=1 once, and WATCHDOG=1 after every renewal that did not hang.
+again whenever the routers here change (polled every 20 ms: a file's mtime in the lab) or the bindings do
+(a store watch, where the bindings live in the store: a standby bound here opens at once, not at the next
+renewal), tells the supervisor READY=1 once, and WATCHDOG=1 after every renewal that did not hang.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 from hastack.agent.node import NodeAgent, RouterHost
 from hastack.agent.watch import ProcessWatch, news, sd_notify
-from hastack.store import StoreError
+from hastack.store import Store, StoreError
 
 log = logging.getLogger("hastack.agent")
 POLL_S = 0.02
@@ -45,9 +46,28 @@ class Watcher(threading.Thread):
             self.watch.detach()
 
 
+def watch_bindings(store: Store, prefix: str, wake: threading.Event, stop: threading.Event) -> None:
+    """Set `wake` whenever a key under `prefix` changes (a thread of its own, a store client of its own)."""
+    revision = 0
+    while not stop.is_set():
+        try:
+            if revision == 0 or store.wait(prefix, revision, 1.0):
+                _kvs, revision = store.get_prefix(prefix)
+                wake.set()
+        except StoreError:
+            revision = 0
+            stop.wait(0.5)
+
+
 def run(
-    agent: NodeAgent, routers: RouterHost, watch: ProcessWatch, heartbeat_s: float, stop: threading.Event
+    agent: NodeAgent,
+    routers: RouterHost,
+    watch: ProcessWatch,
+    heartbeat_s: float,
+    stop: threading.Event,
+    bindings_changed: threading.Event | None = None,
 ) -> None:
+    wake = bindings_changed or threading.Event()
     lock = threading.Lock()
     watcher = Watcher(agent, watch, lock, stop)
     watcher.start()
@@ -67,7 +87,8 @@ def run(
                 sd_notify("WATCHDOG=1")
                 if not ready:
                     ready = sd_notify("READY=1") or True
-            elif routers.version() != version:
+            elif routers.version() != version or wake.is_set():
+                wake.clear()
                 version = routers.version()
                 sentence = agent.routers_changed()
             else:

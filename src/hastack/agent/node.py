@@ -157,12 +157,22 @@ class NodeAgent:
         this agent has not yet opened or shut as the renewal says)."""
         present = self.routers.present()
         left = self._left_ms()
-        # The anchor policies fence nothing: like Neutron, every router here forwards while it exists,
-        # bound here or not (under `neutron`, a dead agent's routers go on beside their successors).
-        bound = self.bound if self.last_policy == "hastack" else frozenset(present)
+        # The anchor policies fence nothing: like Neutron, a router that forwarded here goes on while it
+        # exists, bound here or not (under `neutron`, a dead agent's routers go on beside their
+        # successors). Standbys never forwarded, so they stay shut (the L3 agent removes them).
+        bound = self.bound
+        if self.last_policy != "hastack":
+            bound = bound | {r for r, ns in present.items() if self.applied.get(ns)}
         plan = plan_gates(bound, present, left if left >= 1 else None)
         wanted = dict.fromkeys(plan.shut, False) | dict.fromkeys(plan.open, True)
-        todo = [ns for ns in plan.open + plan.shut if not only_changed or self.applied.get(ns) != wanted[ns]]
+        # Open gates are refreshed at every renewal; a gate this agent shut stays shut (the L3 agent builds
+        # routers shut too), so it is not shut again: a node standing by for a thousand routers would
+        # otherwise spend its renewals on them.
+        todo = [
+            ns
+            for ns in plan.open + plan.shut
+            if self.applied.get(ns) != wanted[ns] or (wanted[ns] and not only_changed)
+        ]
         failed, stalled, opened = [], 0, 0
         for ns in todo:
             try:

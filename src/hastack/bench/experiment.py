@@ -36,7 +36,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, Any]]:
                 "trials": len(mine),
                 "never_back": sum(t.gap_s is None for t in mine),
                 "gaps_s": [t.gap_s for t in mine],
-                "median_gap_s": statistics.median(gaps) if gaps else None,
+                "median_gap_s": round(statistics.median(gaps), 3) if gaps else None,
                 "worst_gap_s": max(gaps) if gaps else None,
                 "goal_s": GOALS_S.get(key[1]) if key[0] == "hastack" else None,
                 "worst_dual_active_s": max(t.dual_active_s for t in mine),

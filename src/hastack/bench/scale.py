@@ -169,6 +169,20 @@ def _clear_extra(p: LabPlan, timeout_s: float) -> None:
     )
 
 
+def _standbys_built(
+    p: LabPlan, node: str, routers: list[str], timeout_s: float, progress: Callable[[str], None]
+) -> None:
+    """Until every other network node has built its standby of each router (lab.standby_routers)."""
+    others = [LabRouterHost(p, h) for h in p.deployment.hosts_of("l3-agent") if h != node]
+    progress(f"  waiting for the standbys of {len(routers)} routers on {[o.host for o in others]}")
+    system.poll(
+        f"the standbys of {len(routers)} routers built",
+        lambda: all(set(routers) <= o.realiser.present() for o in others),
+        timeout=timeout_s,
+        interval=0.5,
+    )
+
+
 def _moves(p: LabPlan, inventory: str, node: str, injected: float) -> tuple[float | None, float | None]:
     times = [
         e["time"] - injected
@@ -197,6 +211,8 @@ def run_trial(
             raise system.LabError(
                 f"not every one of {count} routers on {node} answered within {budget:.0f} s"
             )
+        if p.deployment.inventory.lab.standby_routers:
+            _standbys_built(p, node, [r.id for r in (*own, *extra)], budget, progress)
         kind, target = SCENARIOS[scenario]
         progress(f"  all {count} answer; {scenario} on {node}")
         injected = lablink.inject(p, (kind, target.format(host=node)))
@@ -238,9 +254,9 @@ def summarise(trials: Sequence[ScaleTrial]) -> list[dict[str, Any]]:
                 "routers": key[0],
                 "scenario": key[1],
                 "trials": len(mine),
-                "median_all_back_s": statistics.median(back) if back else None,
+                "median_all_back_s": round(statistics.median(back), 3) if back else None,
                 "worst_all_back_s": max(back) if len(back) == len(mine) else None,
-                "median_last_move_s": statistics.median(moved) if moved else None,
+                "median_last_move_s": round(statistics.median(moved), 3) if moved else None,
                 "never_back": sum(t.never_back for t in mine),
                 "goal_s": GOAL_S.get(key[0]),
             }

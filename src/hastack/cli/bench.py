@@ -219,7 +219,7 @@ def _sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[in
 def scale_(inventory: Path, sizes: tuple[int, ...], scenario: str, repeat: int, out_dir: Path) -> None:
     """A network node hosting N routers fails: the time until every router answers again from its new
     node (an echo request to each router's gateway address every 200 ms). Extra routers without VMs are
-    added for the run and removed after it; needs lab.external_cidr room for them (a /22 for 1000).
+    added for the run and removed after it; needs lab.external_cidr room for them (a /21 for 1000).
 
     Example: hastack bench scale examples/paper.yaml --routers 54,200 --repeat 1
     """

@@ -21,6 +21,7 @@ from hastack.agent.node import NodeAgent
 from hastack.agent.watch import ProcessWatch
 from hastack.backends import LabNetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
+from hastack.backends.lab import net_prefix
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
@@ -95,7 +96,17 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         time.monotonic,
     )
     pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
-    agent_daemon.run(node, routers, ProcessWatch(pidfile), t.heartbeat_interval_ms / 1000, _stop_on_signals())
+    stop, bindings_changed = _stop_on_signals(), threading.Event()
+    watcher = EtcdStore(client_endpoints(dep), timeout_s=5.0)
+    threading.Thread(
+        target=agent_daemon.watch_bindings,
+        args=(watcher, net_prefix(dep.name) + "bindings/", bindings_changed, stop),
+        name="bindings-watch",
+        daemon=True,
+    ).start()
+    agent_daemon.run(
+        node, routers, ProcessWatch(pidfile), t.heartbeat_interval_ms / 1000, stop, bindings_changed
+    )
 
 
 @click.command()

@@ -4,9 +4,15 @@ It reports liveness to the lab network service every `report_interval`, and each
 routers the service binds to its host, decides (pure diff) which to build and which to remove, and acts:
 a router is a namespace `hs-<host>-<router>` with a qr- port on its tenant VLAN (the gateway, MAC fixed),
 a qg- port on the external VLAN with the router's address and its floating IPs, forwarding, SNAT and DNAT
-in nftables, and gratuitous ARP on bring-up. Like Neutron's, when this process dies its routers keep
-forwarding: the kernel state stays. Every namespace it makes is recorded in its own file (teardown reads
-it). Between ticks it waits on the store, so a new binding is acted on at once.
+in nftables, and gratuitous ARP when it starts serving here. Like Neutron's, when this process dies its
+routers keep forwarding: the kernel state stays. Every namespace it makes is recorded in its own file
+(teardown reads it). Between ticks it waits on the store, so a new binding is acted on at once.
+
+Standby routers (`lab.standby_routers`, on by default): where a hastack node agent guards the host, the
+agent also builds every router bound elsewhere, behind its shut kernel gate and without announcing it, so
+that a failover moves no router through a build: the node agent opens the gate of a router once it is
+bound here, and this agent announces it (gratuitous ARP) at once. Like Neutron's L3 HA standbys, but
+fenced by the lease instead of elected by VRRP: a standby never forwards, answers or announces.
 
     hastack lab l3-agent INVENTORY HOST      (python -m hastack.lab.l3agent INVENTORY HOST)
 """
@@ -15,10 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +32,14 @@ from pathlib import Path
 from hastack.agent import gate
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.backends.lab import net_prefix
-from hastack.lab import system
+from hastack.lab import garp, system
 from hastack.lab.dataplane import INNER_MTU, batch, bridge
 from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
 from hastack.lab.system import LabError, in_netns_shared_mounts, run
 from hastack.model import load_deployment
 from hastack.render.etcd import client_endpoints
-from hastack.store import EtcdStore, StoreError
+from hastack.store import EtcdStore, StoreError, keys
 
 REPORT_INTERVAL_S = 1.0
 BUILDERS = 8
@@ -65,11 +71,22 @@ def recorded_namespaces(host: str) -> list[str]:
 class Plan:
     build: tuple[str, ...]
     remove: tuple[str, ...]
+    announce: tuple[str, ...] = ()  # built already and bound here since the last tick: announce them
 
 
-def decide(wanted: set[str], present: set[str]) -> Plan:
-    """Which routers to build and which to remove so that this host hosts exactly `wanted`. Pure."""
-    return Plan(tuple(sorted(wanted - present)), tuple(sorted(present - wanted)))
+def decide(
+    wanted: set[str],
+    present: set[str],
+    mine: frozenset[str] = frozenset(),
+    was_mine: frozenset[str] = frozenset(),
+) -> Plan:
+    """Which routers to build and remove so that this host has exactly `wanted` (its own and its
+    standbys), and which standbys became its own. Pure."""
+    return Plan(
+        tuple(sorted(wanted - present)),
+        tuple(sorted(present - wanted)),
+        tuple(sorted((mine & present) - was_mine)),
+    )
 
 
 class RouterRealiser:
@@ -80,7 +97,7 @@ class RouterRealiser:
         self.host_ns = p.host(host).netns
         # Routers are born behind a shut kernel gate only where a hastack node agent will open it.
         self.gated = host in p.deployment.hosts_of("hastack-agent")
-        self._garps: list[subprocess.Popen[bytes]] = []
+        self.announcer = garp.Announcer()
         self._lock = threading.Lock()  # routers are built in parallel: one writer of the records at a time
 
     def present(self) -> set[str]:
@@ -101,9 +118,11 @@ class RouterRealiser:
         tmp.write_text(json.dumps(records, sort_keys=True))
         tmp.replace(record_file(self.host))
 
-    def build(self, r: Router) -> None:
-        """Build the router from a clean slate (a half-built one from a failed attempt goes first)."""
+    def build(self, r: Router, active: bool = True) -> None:
+        """Build the router from a clean slate (a half-built one from a failed attempt goes first); announce
+        it if it is to serve here (`active`), not if it stands by."""
         ns = router_netns(self.host, r.id)
+        self.announcer.forget(ns)
         self._record(ns, "building")
         system.delete_netns(ns)
         system.ensure_netns(ns)
@@ -150,27 +169,21 @@ class RouterRealiser:
             stdin=self._nat(r, qg) + (gate.RULESET if self.gated else ""),
         )
         self._record(ns, "ready")
-        self._announce(ns, qg, [r.external.split("/")[0], *[fip for fip, _ in r.floating]])
-        # ...and the gateway on the tenant side: the VMs' replies must find the new node at once too.
-        self._announce(ns, qr, [r.gateway.split("/")[0]])
+        self.announcer.prepare(ns)  # the packet socket, opened now: a standby's activation only sends
+        if active:
+            self.announce([r])
 
-    def _announce(self, ns: str, dev: str, addresses: list[str]) -> None:
-        """Gratuitous ARP for every address: whoever cached the old owner learns the new one. Three of
-        them, 150 ms apart: one alone can be lost, and the later ones also go out once the node agent has
-        opened the gate. Nobody answers an unsolicited ARP, so the agent does not wait: the arpings are
-        reaped on later ticks."""
-        started = [
-            subprocess.Popen(
-                in_netns_shared_mounts(
-                    ns, ["arping", "-q", "-U", "-c", "3", "-W", "0.15", "-w", "1", "-i", dev, "-S", a, a]
-                ),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for a in addresses
-        ]
-        with self._lock:
-            self._garps = [child for child in self._garps if child.poll() is None] + started
+    def announce(self, routers: list[Router]) -> None:
+        """Gratuitous ARP for every address of the routers, on qg (its address and floating IPs) and on qr
+        (the gateway: the VMs' replies must find the new node at once too). Nobody answers an unsolicited
+        ARP, so nothing waits: the frames go from a thread (lab/garp.py)."""
+        items = []
+        for r in routers:
+            ns = router_netns(self.host, r.id)
+            qg = [r.external.split("/")[0], *[fip for fip, _ in r.floating]]
+            items.append(garp.Announcement(ns, f"qg-{r.id}", r.qg_mac, tuple(qg)))
+            items.append(garp.Announcement(ns, f"qr-{r.id}", r.qr_mac, (r.gateway.split("/")[0],)))
+        self.announcer.announce(items)
 
     @staticmethod
     def _nat(r: Router, qg: str) -> str:
@@ -187,6 +200,7 @@ class RouterRealiser:
 
     def remove(self, router: str) -> None:
         ns = router_netns(self.host, router)
+        self.announcer.forget(ns)  # an open socket would keep the namespace alive
         system.delete_netns(ns)  # its veths go with it, and their peers on the host's bridges
         self._record(ns, None)
 
@@ -213,25 +227,50 @@ class LabRouterHost:
 
 
 class L3Agent:
-    def __init__(self, backend: LabNetworkBackend, realiser: RouterRealiser, host: str) -> None:
+    def __init__(
+        self,
+        backend: LabNetworkBackend,
+        realiser: RouterRealiser,
+        host: str,
+        standby: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.backend = backend
         self.realiser = realiser
         self.host = host
+        # Whether to build every router bound elsewhere too, shut (see the module docstring): asked each
+        # tick, because the anchor policies (Neutron's, the seed's) have no standbys.
+        self.standby = standby
+        self.mine: frozenset[str] = frozenset()  # bound here at the last tick
+        self.definitions: dict[str, Router] = {}  # a router's definition does not change: read it once
 
     def tick(self) -> str:
         """Observe the bindings, decide, act; one sentence saying what it did."""
         bindings = self.backend.bindings()
-        wanted = {r for r, h in bindings.items() if h == self.host}
-        todo = decide(wanted, self.realiser.present())
+        mine = frozenset(r for r, h in bindings.items() if h == self.host)
+        others = set(self.backend.routers()) - mine if self.standby() else set()
+        todo = decide(set(mine) | others, self.realiser.present(), mine, self.mine)
+        self.mine = mine
+        # Standbys taking over first: they are what a failover waits for.
+        self.realiser.announce([self._definition(r) for r in todo.announce])
         for router in todo.remove:
             self.realiser.remove(router)
-        definitions = [Router.from_json(self.backend.definition(router)) for router in todo.build]
-        # In parallel: a node taking over a failed node's routers must not build them one after another.
+            self.definitions.pop(router, None)
+        # Own routers first, then standbys; in parallel: a node taking over a failed node's routers must
+        # not build them one after another.
+        order = sorted(todo.build, key=lambda r: r not in mine)
         with ThreadPoolExecutor(max_workers=BUILDERS) as pool:
-            list(pool.map(self.realiser.build, definitions))
-        if not todo.build and not todo.remove:
-            return f"hosting {len(wanted)} routers, nothing to change"
-        return f"built {list(todo.build)}, removed {list(todo.remove)}; hosting {len(wanted)} routers"
+            list(pool.map(lambda r: self.realiser.build(self._definition(r), r in mine), order))
+        if not todo.build and not todo.remove and not todo.announce:
+            return f"hosting {len(mine)} routers, {len(others)} standing by, nothing to change"
+        return (
+            f"built {len(todo.build)} ({len(set(todo.build) & mine)} to serve), removed {len(todo.remove)}, "
+            f"took over {len(todo.announce)} standbys; hosting {len(mine)}, {len(others)} standing by"
+        )
+
+    def _definition(self, router: str) -> Router:
+        if router not in self.definitions:
+            self.definitions[router] = Router.from_json(self.backend.definition(router))
+        return self.definitions[router]
 
 
 def main() -> None:
@@ -246,7 +285,14 @@ def run_agent(inventory: str, host: str) -> None:
     endpoints = client_endpoints(dep)
     store = EtcdStore(endpoints)
     backend = LabNetworkBackend(store, dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S)
-    agent = L3Agent(backend, RouterRealiser(p, host), host)
+    realiser = RouterRealiser(p, host)
+    standby = dep.inventory.lab.standby_routers and realiser.gated  # never without a gate to keep it shut
+
+    def standby_now() -> bool:
+        kv = store.get(keys.policy_key(dep.name))
+        return standby and (kv is None or kv.value == "hastack")
+
+    agent = L3Agent(backend, realiser, host, standby_now)
     stop = threading.Event()
     # Liveness is reported from a thread of its own, with a client of its own: a long tick (many routers
     # to build) must not make a healthy agent look dead.

@@ -154,7 +154,7 @@ def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
     if count > room:
         raise ScaleError(
             f"lab.external_cidr {ext} has room for {room} more routers, not {count}: widen it "
-            "(a /22 holds 1000)"
+            "(a /21 holds 1000 besides the lab's own)"
         )
     upper = list(lab.tenant_cidr.subnets(prefixlen_diff=1))[1]
     used = list(lab.tenant_cidr.subnets(new_prefix=lab.tenant_prefix))[: lab.tenant_networks]

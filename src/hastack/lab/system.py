@@ -19,7 +19,6 @@ NEEDED_TOOLS = (
     "bridge",
     "tc",
     "ping",
-    "arping",
     "nsenter",
     "ip",
     "nft",

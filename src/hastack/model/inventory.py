@@ -102,6 +102,9 @@ class Lab(Frozen):
     tenant_networks: int = Field(default=6, ge=0, le=4096)
     routers: int = Field(default=6, ge=0, le=4096)
     vms: int = Field(default=54, ge=0, le=10_000)
+    # Every network node guarded by a node agent also builds the routers bound elsewhere, behind a shut
+    # gate: a failover opens a standby instead of building a router (policy hastack only).
+    standby_routers: bool = True
 
 
 class Inventory(Frozen):

@@ -1,0 +1,84 @@
+"""Gratuitous ARP from inside router namespaces, from one process: a packet socket per namespace.
+
+When a router starts serving on a node (built there, or a standby there activated), every switch must
+learn that its MACs now live behind this node, or it keeps sending the router's traffic to the old one.
+`arping` is a process per address: for a node taking over a thousand routers that is thousands of
+processes. This keeps one AF_PACKET socket per router namespace (opened from a thread inside it, ~1 ms,
+a file descriptor) and sends the frames itself: an ARP request for the address from the address
+(`arping -U`), broadcast, three times 150 ms apart (one alone can be lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hastack.agent.gate import GateError, in_netns_thread
+
+ETH_P_ARP = 0x0806
+REPEAT, SPACING_S = 3, 0.15
+
+
+def frame(mac: str, address: str) -> bytes:
+    """A gratuitous ARP request, padded to the Ethernet minimum. Pure."""
+    hw = bytes.fromhex(mac.replace(":", ""))
+    ip = socket.inet_aton(address)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + hw + ip + bytes(6) + ip
+    return (b"\xff" * 6 + hw + struct.pack("!H", ETH_P_ARP) + arp).ljust(60, b"\0")
+
+
+@dataclass(frozen=True)
+class Announcement:
+    netns: str
+    device: str
+    mac: str
+    addresses: tuple[str, ...]
+
+
+class Announcer:
+    """Packet sockets per namespace, opened ahead (`prepare`) so an activation sends at once."""
+
+    def __init__(self) -> None:
+        self._socks: dict[str, socket.socket] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, netns: str) -> socket.socket:
+        with self._lock:
+            sock = self._socks.get(netns)
+        if sock is None:
+            sock = in_netns_thread(netns, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
+            with self._lock:
+                self._socks[netns] = sock
+        return sock
+
+    def forget(self, netns: str) -> None:
+        with self._lock:
+            sock = self._socks.pop(netns, None)
+        if sock is not None:
+            sock.close()
+
+    def announce(self, items: Sequence[Announcement]) -> None:
+        """Send every announcement REPEAT times, SPACING_S apart, from a thread: the caller goes on."""
+        frames = []
+        for a in items:
+            try:
+                sock = self.prepare(a.netns)
+            except GateError:
+                continue  # the namespace went meanwhile: nothing to announce
+            frames += [(sock, a.device, frame(a.mac, address)) for address in a.addresses]
+        if frames:
+            threading.Thread(target=_send, args=(frames,), daemon=True).start()
+
+
+def _send(frames: list[tuple[socket.socket, str, bytes]]) -> None:
+    for i in range(REPEAT):
+        for sock, device, data in frames:
+            with contextlib.suppress(OSError):  # closed or device gone: the router went meanwhile
+                sock.sendto(data, (device, ETH_P_ARP))
+        if i + 1 < REPEAT:
+            time.sleep(SPACING_S)
