@@ -61,6 +61,8 @@ def test_decide_announces_standbys_that_became_this_hosts() -> None:
     assert (plan.build, plan.remove, plan.announce) == ((), (), ("r2",))
     unbuilt = decide(both, present={"r1"}, mine=frozenset({"r1", "r2"}), was_mine=frozenset({"r1"}))
     assert (unbuilt.build, unbuilt.announce) == (("r2", "r3"), ())  # built, and announced by the build
+    back = decide(both, present=both, mine=frozenset(), was_mine=frozenset({"r1"}))  # r1 moved away
+    assert (back.remove, back.demote) == ((), ("r1",))
 
 
 def test_external_range_too_small_for_the_floating_ips(write_inventory: Callable[[str], Path]) -> None:

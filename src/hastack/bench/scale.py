@@ -169,15 +169,19 @@ def _clear_extra(p: LabPlan, timeout_s: float) -> None:
     )
 
 
-def _standbys_built(
+def _built(
     p: LabPlan, node: str, routers: list[str], timeout_s: float, progress: Callable[[str], None]
 ) -> None:
-    """Until every other network node has built its standby of each router (lab.standby_routers)."""
-    others = [LabRouterHost(p, h) for h in p.deployment.hosts_of("l3-agent") if h != node]
-    progress(f"  waiting for the standbys of {len(routers)} routers on {[o.host for o in others]}")
+    """Until `node` has built every router, and every other network node its standby of each
+    (lab.standby_routers)."""
+    hosts = [node]
+    if p.deployment.inventory.lab.standby_routers:
+        hosts += [h for h in p.deployment.hosts_of("l3-agent") if h != node]
+    progress(f"  waiting until {', '.join(hosts)} have built {len(routers)} routers")
+    built = [LabRouterHost(p, h) for h in hosts]
     system.poll(
-        f"the standbys of {len(routers)} routers built",
-        lambda: all(set(routers) <= o.realiser.present() for o in others),
+        f"{len(routers)} routers built on {', '.join(hosts)}",
+        lambda: all(set(routers) <= b.realiser.present() for b in built),
         timeout=timeout_s,
         interval=0.5,
     )
@@ -205,14 +209,13 @@ def run_trial(
     budget = 30 + 0.3 * count  # seconds to build them all, at well under the rate measured (~14/s)
     progress(f"scale {count} / {scenario}: {len(extra)} extra routers on {node} ({len(own)} of its own)")
     _netservice(p, "scale-add", str(len(extra)), node)
-    sweep = Sweep(targets, min(600, 2 * budget + 30))
+    # Built first, swept after: while routers are missing, every round's echo requests to them are ARP
+    # broadcasts that reach every router port on the fabric (a storm that starved the lab at 1000).
+    _built(p, node, [r.id for r in (*own, *extra)], budget, progress)
+    sweep = Sweep(targets, min(600, budget + 60))
     try:
-        if not sweep.until_steady(0, budget):
-            raise system.LabError(
-                f"not every one of {count} routers on {node} answered within {budget:.0f} s"
-            )
-        if p.deployment.inventory.lab.standby_routers:
-            _standbys_built(p, node, [r.id for r in (*own, *extra)], budget, progress)
+        if not sweep.until_steady(0, 30 + count / 50):
+            raise system.LabError(f"not every one of {count} routers on {node} answered the sweep")
         kind, target = SCENARIOS[scenario]
         progress(f"  all {count} answer; {scenario} on {node}")
         injected = lablink.inject(p, (kind, target.format(host=node)))

@@ -71,7 +71,8 @@ def recorded_namespaces(host: str) -> list[str]:
 class Plan:
     build: tuple[str, ...]
     remove: tuple[str, ...]
-    announce: tuple[str, ...] = ()  # built already and bound here since the last tick: announce them
+    announce: tuple[str, ...] = ()  # standbys bound here since the last tick: take them over
+    demote: tuple[str, ...] = ()  # served here at the last tick, bound elsewhere now: stand by
 
 
 def decide(
@@ -81,11 +82,12 @@ def decide(
     was_mine: frozenset[str] = frozenset(),
 ) -> Plan:
     """Which routers to build and remove so that this host has exactly `wanted` (its own and its
-    standbys), and which standbys became its own. Pure."""
+    standbys), which standbys became its own, and which of its own became standbys. Pure."""
     return Plan(
         tuple(sorted(wanted - present)),
         tuple(sorted(present - wanted)),
         tuple(sorted((mine & present) - was_mine)),
+        tuple(sorted((was_mine & present & wanted) - mine)),
     )
 
 
@@ -142,8 +144,9 @@ class RouterRealiser:
             [
                 f"link add {tq} mtu {INNER_MTU} type veth peer name {qr} netns {ns}",
                 f"link add {tg} mtu {INNER_MTU} type veth peer name {qg} netns {ns}",
-                f"link set {tq} master {bridge(r.vlan)} up",
-                f"link set {tg} master {bridge(EXTERNAL_VLAN)} up",
+                # A standby's ports stay down: off the bridges' floods, invisible until it takes over.
+                f"link set {tq} master {bridge(r.vlan)}{' up' if active else ''}",
+                f"link set {tg} master {bridge(EXTERNAL_VLAN)}{' up' if active else ''}",
             ],
         )
         batch(
@@ -172,6 +175,18 @@ class RouterRealiser:
         self.announcer.prepare(ns)  # the packet socket, opened now: a standby's activation only sends
         if active:
             self.announce([r])
+
+    def take_over(self, routers: list[Router]) -> None:
+        """Standbys that are this host's now: their ports up (one `ip` for all), then announced."""
+        if routers:
+            batch("ip", self.host_ns, [f"link set {k}{r.id} up" for r in routers for k in ("tq", "tg")])
+            self.announce(routers)
+
+    def stand_by(self, routers: list[str]) -> None:
+        """Routers served here until now and bound elsewhere: their ports down (the node agent has shut
+        their gates already: the ports are about the floods, not about safety)."""
+        if routers:
+            batch("ip", self.host_ns, [f"link set {k}{r} down" for r in routers for k in ("tq", "tg")])
 
     def announce(self, routers: list[Router]) -> None:
         """Gratuitous ARP for every address of the routers, on qg (its address and floating IPs) and on qr
@@ -251,7 +266,8 @@ class L3Agent:
         todo = decide(set(mine) | others, self.realiser.present(), mine, self.mine)
         self.mine = mine
         # Standbys taking over first: they are what a failover waits for.
-        self.realiser.announce([self._definition(r) for r in todo.announce])
+        self.realiser.take_over([self._definition(r) for r in todo.announce])
+        self.realiser.stand_by(list(todo.demote))
         for router in todo.remove:
             self.realiser.remove(router)
             self.definitions.pop(router, None)
@@ -260,11 +276,12 @@ class L3Agent:
         order = sorted(todo.build, key=lambda r: r not in mine)
         with ThreadPoolExecutor(max_workers=BUILDERS) as pool:
             list(pool.map(lambda r: self.realiser.build(self._definition(r), r in mine), order))
-        if not todo.build and not todo.remove and not todo.announce:
+        if not todo.build and not todo.remove and not todo.announce and not todo.demote:
             return f"hosting {len(mine)} routers, {len(others)} standing by, nothing to change"
         return (
             f"built {len(todo.build)} ({len(set(todo.build) & mine)} to serve), removed {len(todo.remove)}, "
-            f"took over {len(todo.announce)} standbys; hosting {len(mine)}, {len(others)} standing by"
+            f"took over {len(todo.announce)} standbys, {len(todo.demote)} became standbys; hosting "
+            f"{len(mine)}, {len(others)} standing by"
         )
 
     def _definition(self, router: str) -> Router:

@@ -145,8 +145,8 @@ def initial_host(plan: NetworkPlan, agents: tuple[str, ...], index: int) -> str:
 
 def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
     """`count` extra routers for `hastack bench scale`, on top of the lab's own: no VMs; each one's qr-
-    port is the gateway of a /29 of its own in the upper half of the tenant range, all on the first
-    tenant network's segment; its qg- port takes the next free external address. Pure."""
+    port is the gateway of a /29 of its own in the upper half of the tenant range, on the tenant
+    networks' segments in turn; its qg- port takes the next free external address. Pure."""
     lab = dep.inventory.lab
     ext = lab.external_cidr
     first = ext.network_address + 10 + lab.routers + lab.vms
@@ -168,7 +168,9 @@ def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
         routers.append(
             Router(
                 id=f"{SCALE_PREFIX}{i:04d}",
-                vlan=FIRST_TENANT_VLAN,
+                # Spread over the tenant segments: one segment holding every qr- port would make each
+                # broadcast on it (a gratuitous ARP at takeover) a copy per router, on 2 cores.
+                vlan=FIRST_TENANT_VLAN + i % max(1, lab.routers),
                 tenant_cidr=str(net),
                 gateway=f"{net.network_address + 1}/{net.prefixlen}",
                 qr_mac=mac(2, i),
