@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hastack.agent.gate import Gates
 from hastack.lab import dataplane, realise, system
 from hastack.lab.hadaemons import ctl
-from hastack.agent.gate import Gates
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.state import LabState, locked

@@ -28,7 +28,8 @@ def test_a_refresh_is_add_delete_add_in_both_tables_between_begin_and_end() -> N
     assert families == [1, 1, 1, 3, 3, 3]  # inet, then arp
     add = msgs[1][3]
     assert struct.pack(">Q", 900) in add  # the timeout, in milliseconds, big-endian
-    assert b"fence\0" in add and b"alive\0" in add
+    assert b"fence\0" in add
+    assert b"alive\0" in add
     assert struct.pack(">Q", 900) not in msgs[2][3]  # the delete names the element, no timeout
 
 

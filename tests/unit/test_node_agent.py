@@ -27,6 +27,13 @@ class FakeGates:
     def close(self, netns: str) -> None:
         self.until.pop(netns, None)
 
+    def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
+        gone = [ns for ns in namespaces if ns in self.gone]
+        for ns in namespaces:
+            if ns not in gone:
+                self.refresh(ns, timeout_ms)
+        return gone
+
     def keep_only(self, namespaces: list[str]) -> None:
         pass
 
@@ -188,9 +195,10 @@ def test_a_refresh_that_stalled_past_half_the_margin_is_shut_again(world: World)
     agent, _store, _backend, _gates, _routers, clock = world
 
     class StallingGates(FakeGates):
-        def refresh(self, netns: str, timeout_ms: int) -> None:
-            super().refresh(netns, timeout_ms)
+        def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
+            gone = super().refresh_many(namespaces, timeout_ms)
             clock.now += 0.06  # frozen for 60 ms between reading the clock and the kernel's update
+            return gone
 
     agent.gates = StallingGates(clock)
     said = agent.renew(l3_alive=True)

@@ -107,6 +107,11 @@ def send(sock: socket.socket, batch: tuple[bytes, list[int]]) -> None:
     """Send a batch and wait for every acknowledgement; OSError with the kernel's errno if one failed."""
     data, expected = batch
     sock.send(data)
+    receive(sock, expected)
+
+
+def receive(sock: socket.socket, expected: list[int]) -> None:
+    """Wait for the acknowledgements of a batch sent on `sock`; OSError if one reports a failure."""
     waiting = set(expected)
     while waiting:
         for seq, code in errors(sock.recv(65536)).items():

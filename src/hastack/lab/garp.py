@@ -5,7 +5,7 @@ learn that its MACs now live behind this node, or it keeps sending the router's 
 `arping` is a process per address: for a node taking over a thousand routers that is thousands of
 processes. This keeps one AF_PACKET socket per router namespace (opened from a thread inside it, ~1 ms,
 a file descriptor) and sends the frames itself: an ARP request for the address from the address
-(`arping -U`), broadcast, three times 150 ms apart (one alone can be lost).
+(`arping -U`), broadcast, on the schedule below.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from hastack.agent.gate import GateError, in_netns_thread
 
 ETH_P_ARP = 0x0806
-REPEAT, SPACING_S = 3, 0.15
+# Three 150 ms apart (one alone can be lost), and one more 2 s later, after whatever storm the takeover
+# itself caused (keepalived's garp_master_delay does the same): a lost announcement leaves a switch
+# sending the router's traffic to the old node until its entry ages out, minutes later.
+SCHEDULE_S = (0.0, 0.15, 0.3, 2.0)
 
 
 def frame(mac: str, address: str) -> bytes:
@@ -63,7 +66,7 @@ class Announcer:
             sock.close()
 
     def announce(self, items: Sequence[Announcement]) -> None:
-        """Send every announcement REPEAT times, SPACING_S apart, from a thread: the caller goes on."""
+        """Send every announcement on SCHEDULE_S, from a thread: the caller goes on."""
         frames = []
         for a in items:
             try:
@@ -76,9 +79,9 @@ class Announcer:
 
 
 def _send(frames: list[tuple[socket.socket, str, bytes]]) -> None:
-    for i in range(REPEAT):
+    started = time.monotonic()
+    for at in SCHEDULE_S:
+        time.sleep(max(0.0, started + at - time.monotonic()))
         for sock, device, data in frames:
             with contextlib.suppress(OSError):  # closed or device gone: the router went meanwhile
                 sock.sendto(data, (device, ETH_P_ARP))
-        if i + 1 < REPEAT:
-            time.sleep(SPACING_S)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from hastack.store import EtcdStore, StoreError, keys
 
 REPORT_INTERVAL_S = 1.0
 BUILDERS = 8
+BUILD_NICE = 10
 log = logging.getLogger("hastack.l3agent")
 
 
@@ -274,7 +276,7 @@ class L3Agent:
         # Own routers first, then standbys; in parallel: a node taking over a failed node's routers must
         # not build them one after another.
         order = sorted(todo.build, key=lambda r: r not in mine)
-        with ThreadPoolExecutor(max_workers=BUILDERS) as pool:
+        with ThreadPoolExecutor(max_workers=BUILDERS, initializer=_background) as pool:
             list(pool.map(lambda r: self.realiser.build(self._definition(r), r in mine), order))
         if not todo.build and not todo.remove and not todo.announce and not todo.demote:
             return f"hosting {len(mine)} routers, {len(others)} standing by, nothing to change"
@@ -288,6 +290,13 @@ class L3Agent:
         if router not in self.definitions:
             self.definitions[router] = Router.from_json(self.backend.definition(router))
         return self.definitions[router]
+
+
+def _background() -> None:
+    """Builders run niced, and so do the `ip`/`nft` they start (a child inherits its thread's nice
+    value): a thousand standbys being built must not starve the lease holders of the CPU. On 2 cores
+    they did: node and leader leases lapsed and routers moved to and fro."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICE)
 
 
 def main() -> None:
