@@ -10,9 +10,10 @@ again" is "serves again". Reported per trial, recomputed from the rounds: when t
 the median router, how many never came back; and from the controller's history when it made its first
 and last move off the node (detection, then the moves; the rest is the routers being built).
 
-The extra routers are removed after each trial. With many routers the kernel's neighbour table (one
-for every namespace on the machine, `net.ipv4.neigh.default.gc_thresh3`, 1024 by default) is too small
-for the client's and the routers' entries: it is raised for the run and put back afterwards.
+The extra routers stay from trial to trial (each size adds to the last) and are removed at the end.
+With many routers the kernel's neighbour table (one for every namespace on the machine,
+`net.ipv4.neigh.default.gc_thresh3`, 1024 by default) is too small for the client's and the routers'
+entries: it is raised for the run and put back afterwards.
 """
 
 from __future__ import annotations
@@ -208,6 +209,8 @@ def run_trial(
     targets = [r.external.split("/")[0] for r in (*own, *extra)]
     budget = 30 + 0.3 * count  # seconds to build them all, at well under the rate measured (~14/s)
     progress(f"scale {count} / {scenario}: {len(extra)} extra routers on {node} ({len(own)} of its own)")
+    # The extra routers of earlier trials stay (they moved with the failover): only the missing are added.
+    _netservice(p, "scale-remove", str(len(extra)))
     _netservice(p, "scale-add", str(len(extra)), node)
     # Built first, swept after: while routers are missing, every round's echo requests to them are ARP
     # broadcasts that reach every router port on the fabric (a storm that starved the lab at 1000).
@@ -232,7 +235,6 @@ def run_trial(
         f"  all back after {f['all_back_s']} s (median router {f['median_back_s']} s; controller moved "
         f"{first_move}..{last_move} s){'' if steady else '; NOT all back within the budget'}"
     )
-    _clear_extra(p, budget)
     return ScaleTrial(
         count,
         scenario,
@@ -281,10 +283,13 @@ def run(
     started = time.time()
     trials: list[ScaleTrial] = []
     with neighbour_room(4 * max(sizes) + 2048, progress):
-        _clear_extra(p, 120)  # a trial interrupted earlier may have left some
-        for count in sizes:
-            for _ in range(repeat):
-                trials.append(run_trial(p, inventory, count, scenario, progress))
+        try:
+            for count in sorted(sizes):  # growing: each size adds to the routers of the one before
+                for _ in range(repeat):
+                    trials.append(run_trial(p, inventory, count, scenario, progress))
+        finally:
+            progress("removing the extra routers")
+            _clear_extra(p, 60 + 0.3 * max(sizes))
     result = {
         "experiment": "a network node hosting N routers fails: time until every router answers again",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},

@@ -4,7 +4,7 @@ python -m hastack.lab.netservice INVENTORY init            define routers, bind 
 python -m hastack.lab.netservice INVENTORY show            agents and routers per agent, as JSON
 python -m hastack.lab.netservice INVENTORY move ROUTER HOST   remove + add, as an operator would
 python -m hastack.lab.netservice INVENTORY scale-add COUNT HOST   define `bench scale`'s extra routers there
-python -m hastack.lab.netservice INVENTORY scale-remove           forget every extra router
+python -m hastack.lab.netservice INVENTORY scale-remove [KEEP]    forget extra routers (but the first KEEP)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 
 from hastack.backends import LabNetworkBackend
-from hastack.lab.network import SCALE_PREFIX, network_plan, scale_routers
+from hastack.lab.network import SCALE_PREFIX, network_plan, scale_router_id, scale_routers
 from hastack.model import Deployment, load_deployment
 from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
@@ -56,8 +56,10 @@ def scale_add(dep: Deployment, backend: LabNetworkBackend, count: int, host: str
     return {"defined": len(added), "host": host}
 
 
-def scale_remove(backend: LabNetworkBackend) -> dict[str, object]:
-    extra = [r for r in backend.routers() if r.startswith(SCALE_PREFIX)]
+def scale_remove(backend: LabNetworkBackend, keep: int = 0) -> dict[str, object]:
+    """Forget the extra routers, all or all but the first `keep`."""
+    kept = {scale_router_id(i) for i in range(keep)}
+    extra = [r for r in backend.routers() if r.startswith(SCALE_PREFIX) and r not in kept]
     for router in extra:
         backend.forget_router(router)
     return {"removed": len(extra)}
@@ -95,7 +97,7 @@ def main() -> None:
     elif verb == "scale-add":
         result = scale_add(dep, backend, int(sys.argv[3]), sys.argv[4])
     elif verb == "scale-remove":
-        result = scale_remove(backend)
+        result = scale_remove(backend, int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     else:
         raise SystemExit(f"unknown verb {verb!r}: init, show, move, move-all, scale-add or scale-remove")
     print(json.dumps(result))

@@ -143,6 +143,10 @@ def initial_host(plan: NetworkPlan, agents: tuple[str, ...], index: int) -> str:
     return agents[index % len(agents)]
 
 
+def scale_router_id(index: int) -> str:
+    return f"{SCALE_PREFIX}{index:04d}"
+
+
 def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
     """`count` extra routers for `hastack bench scale`, on top of the lab's own: no VMs; each one's qr-
     port is the gateway of a /29 of its own in the upper half of the tenant range, on the tenant
@@ -167,7 +171,7 @@ def scale_routers(dep: Deployment, count: int) -> tuple[Router, ...]:
     for i, net in zip(range(count), subnets, strict=False):
         routers.append(
             Router(
-                id=f"{SCALE_PREFIX}{i:04d}",
+                id=scale_router_id(i),
                 # Spread over the tenant segments: one segment holding every qr- port would make each
                 # broadcast on it (a gratuitous ARP at takeover) a copy per router, on 2 cores.
                 vlan=FIRST_TENANT_VLAN + i % max(1, lab.routers),

@@ -1,8 +1,10 @@
 """systemd units for hastack's own daemons. Pure.
 
 Type=notify: the daemon says READY=1 once it holds its lease (agent) or has joined the election
-(controller), and pings WATCHDOG=1 every loop. The agent's watchdog is three heartbeats: a hung agent is
-killed and restarted while its lease still lives, so no router moves for a stuck process.
+(controller), and pings WATCHDOG=1 every loop. The watchdog is for a process that hangs, not for one that
+is slow: safety never rests on it (a hung agent's gates run out by themselves, a hung leader's lease
+expires), so it is at least 2 s (twice the lease for longer leases). At three heartbeats (0.6 s) it killed
+agents busy renewing a thousand gates on a loaded 2-core machine, and the restart cost them their lease.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ def _unit(dep: Deployment, host: str, what: str, description: str, watchdog_ms: 
 
 
 def watchdog_ms(dep: Deployment, daemon: str) -> int:
-    """WatchdogSec of `hastack-agent` (three heartbeats) or `hastack-controller` (five ticks, >= 1 s)."""
+    """WatchdogSec of `hastack-agent` (ten heartbeats) or `hastack-controller` (ten ticks): at least 2 s
+    and twice the lease TTL."""
     t = dep.inventory.timing
-    if daemon == "hastack-agent":
-        return 3 * t.heartbeat_interval_ms
-    return max(1000, 5 * t.controller_tick_ms)
+    beat = t.heartbeat_interval_ms if daemon == "hastack-agent" else t.controller_tick_ms
+    return max(2000, 2000 * t.lease_ttl_s, 10 * beat)
 
 
 def render_agent_unit(dep: Deployment, host: str) -> str:
