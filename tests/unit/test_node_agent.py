@@ -207,6 +207,26 @@ def test_a_refresh_that_stalled_past_half_the_margin_is_shut_again(world: World)
     assert agent.gates.open() == set()
 
 
+def test_a_refresh_that_stalled_once_is_done_again_with_a_fresh_timeout(world: World) -> None:
+    agent, _store, _backend, _gates, _routers, clock = world
+
+    class StallingOnce(FakeGates):
+        calls = 0
+
+        def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
+            gone = super().refresh_many(namespaces, timeout_ms)
+            self.calls += 1
+            if self.calls == 1:
+                clock.now += 0.06  # one 60 ms stall, then the retry goes through
+            return gone
+
+    agent.gates = StallingOnce(clock)
+    said = agent.renew(l3_alive=True)
+    assert said.endswith("2 gates open for 900 ms, 1 shut")
+    assert agent.gates.open() == {"ns-r1", "ns-r2"}
+    assert max(agent.gates.until.values()) <= agent.open_until  # the retry's timeout replaced the stale one
+
+
 def test_sd_notify_never_blocks_on_a_supervisor_that_does_not_read(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import socket
 

@@ -217,6 +217,13 @@ class NodeAgent:
         gone = self.gates.refresh_many(chunk, left)
         if self.clock() - before <= self.margin_ms / 2000:
             return gone, []
+        # Stalled: refresh once more with a timeout read now (it replaces the stale one), and shut the
+        # chunk only if that stalls too. Shutting at the first stall made gates flap on a loaded machine.
+        before, left = self.clock(), self._left_ms()
+        if left >= 1:
+            gone += self.gates.refresh_many([ns for ns in chunk if ns not in gone], left)
+            if self.clock() - before <= self.margin_ms / 2000:
+                return gone, []
         late = [ns for ns in chunk if ns not in gone and self._close_quietly(ns)]
         return [ns for ns in chunk if ns not in late], late
 
