@@ -176,22 +176,10 @@ class NodeAgent:
             for ns in plan.open + plan.shut
             if self.applied.get(ns) != wanted[ns] or (wanted[ns] and not only_changed)
         ]
-        failed: list[str] = []
-        for ns in (ns for ns in todo if not wanted[ns]):
-            try:
-                self.gates.close(ns)
-                self.applied[ns] = False
-            except GateError:
-                failed.append(ns)  # removed since `present` was read: nothing left to gate
-        opening = [ns for ns in todo if wanted[ns]]
-        stalled = 0
-        for i in range(0, len(opening), CHUNK):
-            chunk = opening[i : i + CHUNK]
-            gone, late = self._refresh(chunk)
-            failed += gone
-            stalled += len(late)
-            self.applied.update({ns: ns not in late for ns in chunk if ns not in gone})
-        opened = len(opening) - stalled - len([ns for ns in failed if wanted[ns]])
+        failed, stalled = self._apply(
+            [ns for ns in todo if not wanted[ns]], [ns for ns in todo if wanted[ns]]
+        )
+        opened = len([ns for ns in todo if wanted[ns]]) - stalled - len([ns for ns in failed if wanted[ns]])
         kept = [ns for ns in present.values() if ns not in failed]
         self.applied = {ns: self.applied[ns] for ns in kept if ns in self.applied}
         self.gates.keep_only(kept)
@@ -202,6 +190,25 @@ class NodeAgent:
             shut = len(todo) - opened - len(failed)
             return f"{opened} gates opened, {shut} shut, of {len(present)} routers here{said_gone}{said_late}"
         return f"{opened} gates open for {left} ms, {len(plan.shut)} shut{said_gone}{said_late}"
+
+    def _apply(self, shutting: list[str], opening: list[str]) -> tuple[list[str], int]:
+        """Shut and open those gates; the namespaces gone meanwhile, and how many were shut again after a
+        stall. Remembers what it did in `applied`."""
+        failed: list[str] = []
+        for ns in shutting:
+            try:
+                self.gates.close(ns)
+                self.applied[ns] = False
+            except GateError:
+                failed.append(ns)  # removed since `present` was read: nothing left to gate
+        stalled = 0
+        for i in range(0, len(opening), CHUNK):
+            chunk = opening[i : i + CHUNK]
+            gone, late = self._refresh(chunk)
+            failed += gone
+            stalled += len(late)
+            self.applied.update({ns: ns not in late for ns in chunk if ns not in gone})
+        return failed, stalled
 
     def _refresh(self, chunk: list[str]) -> tuple[list[str], list[str]]:
         """Open a chunk of gates until `open_until`, with one timeout read from the clock once; the
