@@ -138,27 +138,14 @@ class CheckSampler:
         return self.seen
 
 
-def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], None]) -> ApiTrial:
+def run_trial(p: LabPlan, fault: str, progress: Callable[[str], None]) -> ApiTrial:
     kind, target = FAULTS[fault]
     host = p.deployment.hosts_of("keystone")[0]
     client = p.deployment.hosts_of("nova-compute")[0]
-    url = f"http://{lablink.vip(p)}:{p.deployment.port('keystone')}/v3"
+    url = lablink.keystone_url(p)
     seconds = BEFORE_S + FAULT_S + AFTER_S
     progress(f"api / {fault}: GET {url}/users every {INTERVAL_S * 1000:.0f} ms from {client}")
-    probe = lablink.start_probe(
-        p.host(client).netns,
-        "keystone",
-        "--url",
-        url,
-        "--password",
-        password,
-        "--seconds",
-        str(seconds),
-        "--interval",
-        str(INTERVAL_S),
-        "--timeout",
-        "5",
-    )
+    probe = lablink.keystone_probe(p, client, seconds, INTERVAL_S)
     sampler = CheckSampler(p, "keystone", host)
     sampler.start()
     time.sleep(BEFORE_S)
@@ -174,7 +161,6 @@ def run_trial(p: LabPlan, fault: str, password: str, progress: Callable[[str], N
 
 def run(
     p: LabPlan,
-    password: str,
     fault_names: Sequence[str],
     repeat: int,
     out: Any,
@@ -185,7 +171,7 @@ def run(
     trials = []
     for fault in fault_names:
         for i in range(repeat):
-            t = run_trial(p, fault, password, progress)
+            t = run_trial(p, fault, progress)
             trials.append(t)
             progress(
                 f"  trial {i + 1}: {t.failed} failed of {t.requests}; p99 before {t.p99_before_ms} ms, "

@@ -19,6 +19,28 @@ def start_probe(netns: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def keystone_url(p: LabPlan) -> str:
+    return f"http://{vip(p)}:{p.deployment.port('keystone')}/v3"
+
+
+def keystone_probe(p: LabPlan, client: str, seconds: float, interval: float) -> subprocess.Popen[str]:
+    """`GET /v3/users` through the VIP from lab host `client` every `interval` (token auth, 5 s timeout)."""
+    return start_probe(
+        p.host(client).netns,
+        "keystone",
+        "--url",
+        keystone_url(p),
+        "--password",
+        p.deployment.inventory.secrets.keystone_admin_password,
+        "--seconds",
+        str(seconds),
+        "--interval",
+        str(interval),
+        "--timeout",
+        "5",
+    )
+
+
 def inject(p: LabPlan, *kind_targets: tuple[str, str]) -> float:
     """Inject the faults at once; the wall-clock instant just before the first takes effect."""
     with locked():

@@ -69,25 +69,10 @@ def _collect(proc: subprocess.Popen[str], fault_at: float, timeout: float) -> li
 
 
 def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
-    password = p.deployment.inventory.secrets.keystone_admin_password
     vip = lablink.vip(p)
     (holder,) = next(iter(loadbalancer.vip_holders(p).values()))
     progress(f"vip: Keystone through {vip} every 50 ms; cutting the VIP holder {holder}")
-    url = f"http://{vip}:{p.deployment.port('keystone')}/v3"
-    probe = lablink.start_probe(
-        p.host(p.deployment.hosts_of("nova-compute")[0]).netns,
-        "keystone",
-        "--url",
-        url,
-        "--password",
-        password,
-        "--seconds",
-        "10",
-        "--interval",
-        "0.05",
-        "--timeout",
-        "5",
-    )
+    probe = lablink.keystone_probe(p, p.deployment.hosts_of("nova-compute")[0], 10, 0.05)
     time.sleep(3)
     at = lablink.inject(p, ("cut", holder))
     samples = _collect(probe, at, 60)

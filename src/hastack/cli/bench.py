@@ -141,9 +141,8 @@ def api_(inventory: Path, fault_names: tuple[str, ...], repeat: int, out_dir: Pa
     Example: hastack bench api examples/paper.yaml --fault replica-kill --repeat 1
     """
     p = _lab_of(inventory)
-    password = p.deployment.inventory.secrets.keystone_admin_password
     chosen = list(fault_names) or sorted(api.FAULTS)
-    result = api.run(p, password, chosen, repeat, out_dir, _progress())
+    result = api.run(p, chosen, repeat, out_dir, _progress())
     report.write(out_dir)
     if as_json:
         output.print_json(result["summary"])
@@ -257,8 +256,7 @@ def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     except ScaleError as e:
         raise CliError(f"{inventory}: {e}", EXIT_BAD_INPUT) from e
     progress = _progress()
-    secrets = p.deployment.inventory.secrets
-    api.run(p, secrets.keystone_admin_password, sorted(api.FAULTS), repeat, out_dir, progress)
+    api.run(p, sorted(api.FAULTS), repeat, out_dir, progress)
     experiment.run(
         p,
         str(inventory),
