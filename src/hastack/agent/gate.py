@@ -2,16 +2,17 @@
 
 An nftables forward hook at early priority with policy drop accepts packets only while an element with a
 timeout is in the `alive` set; an `arp` table drops incoming ARP the same way, so a frozen node's kernel
-does not answer for a floating IP either, and an output hook stops every IP packet the namespace would
-send itself (IPv6 neighbour discovery and MLD from its link-local addresses carry the router's MAC: from a
-frozen node they pulled the switches' forwarding entries back to it, in the lab). Outgoing ARP is left
-alone: the gratuitous ARP a new router sends as it is built must reach the switches before its gate
-opens, or they would keep sending its traffic to the old node. The node agent refreshes the
-elements after each successful lease keepalive, with the timeout `t_send + TTL - margin - now`: counted
-from when the keepalive was *sent*, so a delayed reply can only shorten it. If the agent freezes, dies or
-loses the store, nobody refreshes, and the kernel stops the router forwarding before the lease can expire
-in the store. The accept rule counts what it lets through: that counter is how experiments see, on the
-data plane, whether a router forwarded.
+does not answer for a floating IP either, and an output hook stops every IP packet the namespace would send
+itself (IPv6 neighbour discovery and MLD from its link-local addresses carry the router's MAC: from a frozen
+node they pulled the switches' forwarding entries back to it, in the lab). Outgoing ARP is gated too: the
+kernel's own ARP probes from a frozen node (neighbour entries in PROBE state, sent by kernel timers) carry
+the router's MAC and pull the switches back to it; the gratuitous ARP a router sends as it starts serving
+goes out on a packet socket (lab/garp.py), which the arp hooks do not see. The node agent refreshes the
+elements after each successful lease keepalive, with the timeout `t_send + TTL - margin - now`: counted from
+when the keepalive was *sent*, so a delayed reply can only shorten it. If the agent freezes, dies or loses
+the store, nobody refreshes, and the kernel stops the router forwarding before the lease can expire in the
+store. The accept rule counts what it lets through: that counter is how experiments see, on the data plane,
+whether a router forwarded.
 
 `Gates` drives many gates from one process: per namespace a raw netlink socket opened from a thread that
 has entered that namespace, so it stays bound there; a refresh is then one netlink transaction (~0.05 ms,
@@ -63,6 +64,10 @@ table arp {TABLE} {{
   }}
   chain arp_in {{
     type filter hook input priority -300; policy drop;
+    meta mark @alive accept
+  }}
+  chain arp_out {{
+    type filter hook output priority -300; policy drop;
     meta mark @alive accept
   }}
 }}
