@@ -6,7 +6,7 @@ set -euo pipefail
 
 HASTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${HASTACK_VENV:-$HASTACK_ROOT/.venv}
-# The real OpenStack services the lab runs (Keystone, its uwsgi, the openstack client) live apart from
+# The real OpenStack services the lab runs (Keystone, Neutron, uwsgi, the openstack client) live apart from
 # hastack's own environment: their dependency tree is large and pinned by requirements-openstack.lock.
 OPENSTACK_VENV=${HASTACK_OPENSTACK_VENV:-$HASTACK_ROOT/.venv-openstack}
 PYTHON=${PYTHON:-python3}
@@ -14,6 +14,7 @@ PYTHON=${PYTHON:-python3}
 DEBIAN_PACKAGES=(
   haproxy keepalived mariadb-server galera-4 rabbitmq-server etcd-server etcd-client
   iproute2 iputils-ping nftables python3-nftables graphviz curl rsync procps
+  openvswitch-switch iptables conntrack dnsmasq-base isc-dhcp-client
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -89,7 +90,7 @@ ensure_openstack_venv() {
   local stamp="$OPENSTACK_VENV/.hastack-lock.sha256" want
   want=$(sha256sum "$HASTACK_ROOT/requirements-openstack.lock" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing Keystone, uwsgi and the openstack client into $OPENSTACK_VENV (about a minute)"
+    log "installing Keystone, Neutron, uwsgi and the openstack client into $OPENSTACK_VENV (a few minutes)"
     "$OPENSTACK_VENV/bin/pip" install -q --upgrade pip
     "$OPENSTACK_VENV/bin/pip" install -q -r "$HASTACK_ROOT/requirements-openstack.lock"
     echo "$want" >"$stamp"

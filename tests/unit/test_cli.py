@@ -66,7 +66,7 @@ def test_render_writes_every_host_and_replaces_the_old_tree(
     (out_dir / "stale").mkdir(parents=True)
     code, out, _err = _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(out_dir)], capsys)
     assert code == 0
-    assert "wrote 35 files for 8 hosts" in out
+    assert "wrote 53 files for 10 hosts" in out
     assert not (out_dir / "stale").exists()
     assert (out_dir / "db1" / "haproxy.cfg").read_text().startswith("# Rendered by hastack")
     assert (out_dir / "db1" / "erlang.cookie").stat().st_mode & 0o777 == 0o400
@@ -91,7 +91,13 @@ def test_render_one_host_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         capsys,
     )
     assert code == 0
-    assert json.loads(out)["files"] == ["net1/systemd/hastack-agent.service"]
+    assert json.loads(out)["files"] == [
+        "net1/neutron/dhcp_agent.ini",
+        "net1/neutron/l3_agent.ini",
+        "net1/neutron/neutron.conf",
+        "net1/neutron/openvswitch_agent.ini",
+        "net1/systemd/hastack-agent.service",
+    ]
 
 
 def test_render_unknown_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

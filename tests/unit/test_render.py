@@ -24,9 +24,21 @@ def test_files_per_role(paper: Deployment) -> None:
     assert {"haproxy.cfg", "keepalived.conf", "mariadb.cnf", "rabbitmq.conf", "etcd.conf.yml"} <= by_host[
         "db1"
     ]
-    assert by_host["ctl1"] == {"systemd/hastack-controller.service", "keystone/keystone.conf"}
-    assert by_host["net1"] == {"systemd/hastack-agent.service"}
-    assert "cmp1" not in by_host
+    neutron = {"neutron/neutron.conf"}
+    assert by_host["ctl1"] == {
+        "systemd/hastack-controller.service",
+        "keystone/keystone.conf",
+        *neutron,
+        "neutron/ml2_conf.ini",
+    }
+    agents = {*neutron, "neutron/openvswitch_agent.ini"}
+    assert by_host["net1"] == {
+        "systemd/hastack-agent.service",
+        *agents,
+        "neutron/l3_agent.ini",
+        "neutron/dhcp_agent.ini",
+    }
+    assert by_host["cmp1"] == agents
 
 
 def test_rendering_is_deterministic(paper: Deployment) -> None:
@@ -135,3 +147,24 @@ def test_haproxy_and_keepalived_restart_on_any_exit(paper: Deployment) -> None:
     for unit in ("haproxy", "keepalived"):
         dropin = _file(paper, "db1", f"systemd/{unit}.service.d/hastack.conf")
         assert "[Service]\nRestart=always\nRestartSec=100ms\n" in dropin
+
+
+def test_neutron_on_galera_rabbitmq_and_keystone_with_provider_bridges(paper: Deployment) -> None:
+    conf = _file(paper, "net2", "neutron/neutron.conf")
+    assert "host = net2" in conf
+    assert "connection = mysql+pymysql://neutron:hastack-lab@10.240.0.100:3306/neutron" in conf
+    brokers = ",".join(f"hastack:hastack-lab@10.240.0.1{i}:5672" for i in (1, 2, 3))
+    assert f"transport_url = rabbit://{brokers}/" in conf
+    assert "auth_url = http://10.240.0.100:5000/v3" in conf
+    assert "dhcp_agents_per_network = 2" in conf
+    # hastack moves routers: Neutron's own rescheduling would race it.
+    assert "allow_automatic_l3agent_failover = false" in conf
+    assert "root_helper = env" in conf
+    assert "bridge_mappings = tenant:br-tenant,external:br-ex" in _file(
+        paper, "net2", "neutron/openvswitch_agent.ini"
+    )
+    assert "bridge_mappings = tenant:br-tenant\n" in _file(paper, "cmp1", "neutron/openvswitch_agent.ini")
+    l3 = _file(paper, "net1", "neutron/l3_agent.ini")
+    assert "interface_driver = openvswitch" in l3
+    assert "ovs_use_veth = true" in l3
+    assert "network_vlan_ranges = tenant:100:999" in _file(paper, "ctl1", "neutron/ml2_conf.ini")

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
+
 from hastack.cli.errors import CliError
 from hastack.render import RenderedFile
 
@@ -52,3 +54,18 @@ def render_graph(dot_source: str, target: Path) -> None:
         raise CliError("Graphviz's `dot` is not installed (scripts/setup.sh installs it)") from e
     except (graphviz.CalledProcessError, OSError) as e:
         raise CliError(f"cannot draw {target}: {e}") from e
+
+
+def with_lab_profile(inventory: Path, profile: str, directory: Path) -> Path:
+    """A copy of `inventory` whose lab.profile is `profile`, written to `directory`; its path."""
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))  # load_deployment has validated it
+    lab = data.get("lab") or {}
+    data["lab"] = {**lab, "profile": profile}
+    target = directory / f"inventory-{profile}.yaml"
+    note = f"# {inventory} with lab.profile: {profile} (written by `hastack lab up --profile`)\n"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(note + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot write {target}: {e.strerror}") from e
+    return target

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from hastack.cli import output
+from hastack.cli import files, output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.lab import faults, l3agent, realise
 from hastack.lab.plan import LabPlan, plan
-from hastack.lab.state import LabState, locked
+from hastack.lab.state import STATE_FILE, LabState, locked
 from hastack.lab.system import LabError, in_netns
 from hastack.lab.verify import verify
 from hastack.model import load_deployment
@@ -46,11 +46,20 @@ def lab() -> None:
 
 @lab.command()
 @click.argument("inventory", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def up(inventory: Path | None) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["lab", "openstack"]),
+    help="lab: the lab's own L3 agents; openstack: real Neutron (server, Open vSwitch, L3 and DHCP "
+    "agents). Default: the inventory's lab.profile.",
+)
+def up(inventory: Path | None, profile: str | None) -> None:
     """Bring the lab up from INVENTORY (default: examples/paper.yaml). Idempotent: running it again
     completes or repairs a lab that is already (partly) up.
 
-    Example: hastack lab up examples/paper.yaml
+    With --profile, the lab runs from a copy of INVENTORY with that lab.profile
+    (/run/hastack-lab/inventory-PROFILE.yaml), which its daemons read too.
+
+    Example: hastack lab up examples/paper.yaml --profile openstack
     """
     if inventory is None and not DEFAULT_INVENTORY.exists():
         raise CliError(
@@ -58,7 +67,11 @@ def up(inventory: Path | None) -> None:
         )
     inventory = (inventory or DEFAULT_INVENTORY).resolve()
     start = time.monotonic()
-    lab_plan = plan(load_deployment(inventory))
+    dep = load_deployment(inventory)
+    if profile is not None and dep.inventory.lab.profile != profile:
+        inventory = files.with_lab_profile(inventory, profile, STATE_FILE.parent)
+        dep = load_deployment(inventory)
+    lab_plan = plan(dep)
     with locked():
         realise.up(lab_plan, LabState.load(), str(inventory), _progress(start))
     click.echo(f"lab up in {time.monotonic() - start:.1f} s")

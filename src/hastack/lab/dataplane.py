@@ -20,6 +20,7 @@ from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
 
 INNER_MTU = 1450
+TRUNK_VNI = 3999  # profile openstack: one segment carries every tenant VLAN (Open vSwitch tags them)
 VXLAN_PORT = 4789
 
 
@@ -71,13 +72,18 @@ def _ensure_segments(netns: str, local: str, segments: dict[int, list[str]]) -> 
     batch("bridge", netns, fdb_lines)
 
 
-def ensure_overlay(p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress) -> None:
-    progress(f"overlay: {len(n.vlans)} tenant VXLAN segments and the external one (VNI {EXTERNAL_VLAN})")
+def ensure_overlay(
+    p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress, trunk: bool = False
+) -> None:
+    """The tenant segments (one per lab tenant network, or with `trunk` one for all of Neutron's VLANs)
+    on every network and compute host, the external segment on network nodes and the client host."""
+    tenant = (TRUNK_VNI,) if trunk else n.vlans
+    progress(f"overlay: {len(tenant)} tenant VXLAN segments and the external one (VNI {EXTERNAL_VLAN})")
     addr = {h: p.host(h).address for h in n.data_hosts}
     network_hosts = [h for h in n.data_hosts if h in p.deployment.hosts_of("l3-agent")]
     external_peers = [addr[h] for h in network_hosts] + [n.client_underlay]
     for host in n.data_hosts:
-        segments = {vni: list(addr.values()) for vni in n.vlans}
+        segments = {vni: list(addr.values()) for vni in tenant}
         if host in network_hosts:
             segments[EXTERNAL_VLAN] = external_peers
         _ensure_segments(p.host(host).netns, addr[host], segments)

@@ -41,14 +41,15 @@ def manage(p: LabPlan, host: str, *args: str) -> str:
     return run(in_netns(p.host(host).netns, argv), timeout=180).stdout
 
 
-def uwsgi_argv(p: LabPlan, host: str) -> tuple[str, ...]:
-    addr = f"{p.host(host).address}:{p.deployment.port('keystone')}"
+def uwsgi_argv(address: str, module: str) -> tuple[str, ...]:
+    """A WSGI application of the OpenStack virtual environment (`module:application`) served by uwsgi on
+    `address` (host:port): one worker of 4 threads, as the lab's services run."""
     return (
         openstack_bin("uwsgi"),
         "--http-socket",
-        addr,
+        address,
         "--module",
-        "keystone.wsgi.api:application",
+        module,
         "--virtualenv",
         str(OPENSTACK_VENV),
         "--master",
@@ -80,7 +81,8 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         if runtime.running(state, "keystone", host) is None:
             progress(f"keystone: starting uwsgi on {host}")
             env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
-            runtime.launch(p, state, "keystone", host, uwsgi_argv(p, host), env)
+            addr = f"{p.host(host).address}:{dep.port('keystone')}"
+            runtime.launch(p, state, "keystone", host, uwsgi_argv(addr, "keystone.wsgi.api:application"), env)
     for host in hosts:
         _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
     _wait_answers(p, first, keystone_url(dep))

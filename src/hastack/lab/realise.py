@@ -14,9 +14,11 @@ from hastack.lab import (
     faults,
     galera,
     hadaemons,
+    hostmounts,
     keystone,
     l3agent,
     loadbalancer,
+    neutron,
     procs,
     rabbitmq,
     runtime,
@@ -47,7 +49,7 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
     _network(p, state, progress)
     n = network_plan(p.deployment)
     if n.data_hosts:
-        dataplane.ensure_overlay(p, n, state, progress)
+        dataplane.ensure_overlay(p, n, state, progress, trunk=is_openstack(p))
     _configs(p, state, progress)
     ensure_services(p, state, progress)
 
@@ -61,8 +63,17 @@ def ensure_services(p: LabPlan, state: LabState, progress: Progress) -> None:
     rabbitmq.ensure(p, state, progress)
     loadbalancer.ensure(p, state, progress)
     keystone.ensure(p, state, progress)
-    _network_plane(p, state, progress)
+    if is_openstack(p):
+        neutron.ensure_server(p, state, progress)
+        neutron.ensure_agents(p, state, progress)
+    else:
+        _network_plane(p, state, progress)
     _supervisor(state, progress)
+
+
+def is_openstack(p: LabPlan) -> bool:
+    """Profile `openstack`: Neutron's server and agents instead of the lab's own network service."""
+    return p.deployment.inventory.lab.profile == "openstack"
 
 
 def netservice(p: LabPlan, state: LabState, *args: str) -> Any:
@@ -178,6 +189,10 @@ def down(state: LabState, progress: Progress) -> None:
         progress(f"stopping {rec.name} on {rec.host} (pid {rec.pid})")
         procs.stop(rec)
         state.processes.remove(rec)
+        state.save()
+    for host in list(state.mounts):
+        hostmounts.remove(host, progress)
+        state.mounts.remove(host)
         state.save()
     # Router namespaces are made by the L3 agents, which record each in their host's l3-routers.json.
     for record in sorted(Path(LAB_ROOT).glob("*/l3-routers.json")):

@@ -35,6 +35,19 @@ def launch(
     return rec
 
 
+def launch_wrapped(
+    state: LabState, name: str, host: str, argv: list[str], env: dict[str, str] | None = None
+) -> ProcessRecord:
+    """Like `launch`, for an argv that enters its namespaces itself (a host's mount namespace too)."""
+    current = running(state, name, host)
+    if current is not None:
+        return current
+    log = Path(LAB_ROOT) / host / "log" / f"{name}.log"
+    rec = procs.spawn(name, host, None, tuple(argv), log, env)
+    adopt(state, rec)
+    return rec
+
+
 def adopt(state: LabState, rec: ProcessRecord) -> None:
     """Record `rec`, replacing an older record of the same daemon on the same host."""
     state.processes = [r for r in state.processes if (r.name, r.host) != (rec.name, rec.host)] + [rec]

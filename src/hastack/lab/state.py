@@ -55,6 +55,7 @@ class LabState:
     dirs: list[str] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
     faults: list[dict[str, str]] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)  # hosts with a mount namespace of their own
 
     def save(self, path: Path = STATE_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +77,12 @@ class LabState:
             self.namespaces.append(name)
             self.save()
 
+    def record_mount(self, host: str) -> None:
+        """Record that `host` is about to get a mount namespace of its own (profile openstack)."""
+        if host not in self.mounts:
+            self.mounts.append(host)
+            self.save()
+
     @property
     def is_empty(self) -> bool:
-        return not self.namespaces and not self.processes and not self.dirs
+        return not self.namespaces and not self.processes and not self.dirs and not self.mounts

@@ -8,7 +8,7 @@ problem at once. All models are frozen: the inventory crosses module boundaries 
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -80,6 +80,7 @@ class Secrets(Frozen):
     db_check_user: str = "haproxy_check"
     db_password: str = "hastack-lab"
     keystone_admin_password: str = "hastack-lab"
+    neutron_password: str = "hastack-lab"  # Keystone user `neutron` of Neutron's servers and agents
     controller_token: str = Field(default="hastack-lab-token", min_length=8)  # `hastack ctl` changes
 
 
@@ -105,6 +106,9 @@ class Lab(Frozen):
     # Every network node guarded by a node agent also builds the routers bound elsewhere, behind a shut
     # gate: a failover opens a standby instead of building a router (policy hastack only).
     standby_routers: bool = True
+    # `lab`: the lab's own L3 agents and network service; `openstack`: real Neutron (server, OVS, L3 and
+    # DHCP agents) on the same hosts. `hastack lab up --profile` overrides it.
+    profile: Literal["lab", "openstack"] = "lab"
 
 
 class Inventory(Frozen):

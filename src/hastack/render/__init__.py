@@ -11,6 +11,13 @@ from hastack.render.galera import render_galera
 from hastack.render.haproxy import render_haproxy
 from hastack.render.keepalived import render_keepalived
 from hastack.render.keystone import render_keystone
+from hastack.render.neutron import (
+    render_dhcp_agent,
+    render_l3_agent,
+    render_ml2,
+    render_neutron_conf,
+    render_openvswitch_agent,
+)
 from hastack.render.rabbitmq import render_erlang_cookie, render_rabbitmq_conf, render_rabbitmq_definitions
 from hastack.render.systemd import render_agent_unit, render_controller_unit, render_restart_dropin
 
@@ -32,6 +39,16 @@ _FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
     ),
     "etcd": (("etcd.conf.yml", render_etcd),),
     "keystone": (("keystone/keystone.conf", render_keystone),),
+    "neutron-server": (
+        ("neutron/neutron.conf", render_neutron_conf),
+        ("neutron/ml2_conf.ini", render_ml2),
+    ),
+    "plugin-agent": (
+        ("neutron/neutron.conf", render_neutron_conf),
+        ("neutron/openvswitch_agent.ini", render_openvswitch_agent),
+    ),
+    "l3-agent": (("neutron/l3_agent.ini", render_l3_agent),),
+    "dhcp-agent": (("neutron/dhcp_agent.ini", render_dhcp_agent),),
     "hastack-controller": (("systemd/hastack-controller.service", render_controller_unit),),
     "hastack-agent": (("systemd/hastack-agent.service", render_agent_unit),),
 }

@@ -1,0 +1,162 @@
+"""Neutron in the lab (profile `openstack`): the real neutron-server and agents from PyPI (neutron 29).
+
+On each controller the API (`neutron.wsgi.api:application` under uwsgi: there is no neutron-server script)
+and `neutron-rpc-server`, behind HAProxy on the VIP like Keystone; its database on Galera, its messaging on
+the lab's RabbitMQ cluster, its users and endpoints in the lab's Keystone. On each network and compute
+host, inside the host's own mount namespace (hostmounts.py) and Open vSwitch (ovs.py), the OVS agent; on
+network nodes the L3 and DHCP agents too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from hastack.lab import dataplane, galera, hostmounts, ovs, runtime, system
+from hastack.lab.keystone import OPENSTACK_VENV, openstack_bin, openstack_cli, uwsgi_argv
+from hastack.lab.network import EXTERNAL_VLAN
+from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.state import LabState
+from hastack.lab.system import in_netns, run
+from hastack.render.neutron import EXTERNAL_NET, bridge_mappings
+
+START_TIMEOUT = 120.0
+EXTERNAL_PORT, TENANT_PORT = "hsx", "hst"  # the veth ports of br-ex / br-tenant in a host namespace
+
+
+def config_dir(host: str) -> Path:
+    return Path(LAB_ROOT) / host / "etc" / "neutron"
+
+
+def neutron_url(p: LabPlan) -> str:
+    dep = p.deployment
+    address = (
+        dep.vip_addresses()[0] if dep.vip_addresses() else dep.host(dep.hosts_of("neutron-server")[0]).address
+    )
+    return f"http://{address}:{dep.port('neutron-server')}"
+
+
+def _config_args(host: str, *files: str) -> list[str]:
+    args = []
+    for name in ("neutron.conf", *files):
+        args += ["--config-file", str(config_dir(host) / name)]
+    return args
+
+
+def _prepare_dirs(host: str) -> None:
+    """api-paste.ini next to the rendered files (neutron.conf names it), and the state directory."""
+    shutil.copy(OPENSTACK_VENV / "etc" / "neutron" / "api-paste.ini", config_dir(host) / "api-paste.ini")
+    (Path(LAB_ROOT) / host / "state" / "neutron" / "lock").mkdir(parents=True, exist_ok=True)
+
+
+def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = p.deployment
+    hosts = dep.hosts_of("neutron-server")
+    if not hosts:
+        return
+    for host in hosts:
+        _prepare_dirs(host)
+    marker = Path(LAB_ROOT) / "neutron.bootstrapped"
+    if not marker.exists():
+        _bootstrap(p, hosts[0], progress)
+        marker.touch()
+    for host in hosts:
+        env = {
+            "OS_NEUTRON_CONFIG_DIR": str(config_dir(host)),
+            "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
+        }
+        if runtime.running(state, "neutron-api", host) is None:
+            progress(f"neutron: API (uwsgi) on {host}")
+            addr = f"{p.host(host).address}:{dep.port('neutron-server')}"
+            runtime.launch(
+                p, state, "neutron-api", host, uwsgi_argv(addr, "neutron.wsgi.api:application"), env
+            )
+        if runtime.running(state, "neutron-rpc", host) is None:
+            progress(f"neutron: RPC server on {host}")
+            argv = (openstack_bin("neutron-rpc-server"), *_config_args(host, "ml2_conf.ini"))
+            runtime.launch(p, state, "neutron-rpc", host, argv)
+        if runtime.running(state, "neutron-periodic", host) is None:
+            argv = (openstack_bin("neutron-periodic-workers"), *_config_args(host, "ml2_conf.ini"))
+            runtime.launch(p, state, "neutron-periodic", host, argv)
+    url = neutron_url(p)
+    progress(f"neutron: waiting for the API at {url}")
+    system.poll(
+        f"the Neutron API at {url}",
+        lambda: system.http_ok(p.host(hosts[0]).netns, url + "/", 2),
+        START_TIMEOUT,
+        0.5,
+    )
+
+
+def _bootstrap(p: LabPlan, first: str, progress: system.Progress) -> None:
+    """Once per lab: the database and its schema, the Keystone user, service and endpoints."""
+    dep = p.deployment
+    pw = dep.inventory.secrets.db_password.replace("'", "''")
+    progress("neutron: database, schema (neutron-db-manage upgrade heads, about a minute)")
+    galera.sql(
+        p,
+        dep.hosts_of("database")[0],
+        "CREATE DATABASE IF NOT EXISTS neutron; "
+        f"CREATE USER IF NOT EXISTS 'neutron'@'%' IDENTIFIED BY '{pw}'; "
+        "GRANT ALL PRIVILEGES ON neutron.* TO 'neutron'@'%'",
+    )
+    argv = [openstack_bin("neutron-db-manage"), *_config_args(first, "ml2_conf.ini"), "upgrade", "heads"]
+    run(in_netns(p.host(first).netns, argv), timeout=600)
+    progress("neutron: Keystone user, service and endpoints")
+    secret = dep.inventory.secrets.neutron_password
+    openstack_cli(p, first, "project", "create", "--or-show", "--domain", "default", "service")
+    openstack_cli(
+        p, first, "user", "create", "--or-show", "--domain", "default", "--password", secret, "neutron"
+    )
+    openstack_cli(p, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
+    if "network" not in openstack_cli(p, first, "service", "list", "-f", "value", "-c", "Type").split():
+        openstack_cli(p, first, "service", "create", "--name", "neutron", "network")
+        for interface in ("public", "internal", "admin"):
+            openstack_cli(
+                p, first, "endpoint", "create", "--region", "RegionOne", "network", interface, neutron_url(p)
+            )
+
+
+def ensure_agents(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+    """Open vSwitch and the agents on every network and compute host, each in its own mount namespace."""
+    dep = p.deployment
+    for host in dep.hosts_of("plugin-agent"):
+        ovs.ensure(p, state, host, progress)
+        mappings = bridge_mappings(dep, host)
+        ports = {"br-tenant": TENANT_PORT, "br-ex": EXTERNAL_PORT}
+        for net, bridge in mappings.items():
+            ovs.ensure_provider_bridge(p, host, bridge, _lab_bridge(net), ports[bridge])
+        _prepare_dirs(host)
+        _agent(
+            p,
+            state,
+            host,
+            "neutron-ovs-agent",
+            "neutron-openvswitch-agent",
+            "openvswitch_agent.ini",
+            progress,
+        )
+    for host in dep.hosts_of("l3-agent"):
+        _agent(p, state, host, "neutron-l3-agent", "neutron-l3-agent", "l3_agent.ini", progress)
+    for host in dep.hosts_of("dhcp-agent"):
+        _agent(p, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", progress)
+
+
+def _lab_bridge(net: str) -> str:
+    return dataplane.bridge(EXTERNAL_VLAN if net == EXTERNAL_NET else dataplane.TRUNK_VNI)
+
+
+def _agent(
+    p: LabPlan, state: LabState, host: str, name: str, binary: str, ini: str, progress: system.Progress
+) -> None:
+    if runtime.running(state, name, host) is not None:
+        return
+    progress(f"neutron: {binary} on {host}")
+    argv = [openstack_bin(binary), *_config_args(host, ini)]
+    runtime.launch_wrapped(state, name, host, hostmounts.wrap(host, p.host(host).netns, argv), _agent_env())
+
+
+def _agent_env() -> dict[str, str]:
+    """The agents start `privsep-helper` (through root_helper `env`) and neutron's other helpers by name."""
+    return {"PATH": f"{OPENSTACK_VENV / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
