@@ -1,4 +1,4 @@
-"""The shared lab: brought up once per test session from examples/paper.yaml, torn down at the end.
+"""The shared lab: brought up once for this package's tests from examples/paper.yaml, torn down after them.
 
 Lab tests need root (namespaces, daemons). They are skipped without it, except under CI, where a
 missing lab is a failure.
@@ -52,7 +52,7 @@ class Lab:
     before: Snapshot
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # down before tests/lab_openstack brings the OpenStack lab up
 def lab() -> Iterator[Lab]:
     needs_root()
     if not LabState.load().is_empty:

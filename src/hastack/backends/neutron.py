@@ -20,6 +20,8 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
+from hastack.model import Deployment
+from hastack.render.keystone import keystone_url
 from hastack.store import Compare, Store, StoreError
 
 L3_AGENT = "L3 agent"
@@ -40,6 +42,16 @@ class NeutronBackend(NetworkBackend):
             return fn()
         except (sdk_exceptions.SDKException, ksa_exceptions.ClientException) as e:
             raise BackendError(f"neutron: {what}: {_reason(e)}") from e
+
+    def _request(self, what: str, method: str, path: str, body: dict[str, str] | None = None) -> None:
+        """One scheduler call, its HTTP status checked: openstacksdk 4.22's add_router_to_agent and
+        friends return whatever Neutron answered, a 409 "already hosted" included, without raising."""
+
+        def send() -> None:
+            response = self.conn.network.request(path, method, json=body)
+            sdk_exceptions.raise_from_response(response)
+
+        self._call(what, send)
 
     def _agents(self, agent_type: str) -> list[Any]:
         return self._call(
@@ -114,16 +126,15 @@ class NeutronBackend(NetworkBackend):
         )
         if router not in hosted:
             raise BackendError(f"router {router} is not hosted by {host}")
-        self._call(
-            f"remove router {router} from {host}",
-            lambda: self.conn.network.remove_router_from_agent(agent_id, router),
+        # Neutron answers 204 even when the agent does not host the router: hence the check above.
+        self._request(
+            f"remove router {router} from {host}", "DELETE", f"/agents/{agent_id}/l3-routers/{router}"
         )
 
     def _add(self, router: str, host: str, agent_id: str, only_if: Sequence[Compare]) -> None:
         self._check(only_if, f"router {router} not added to {host}")
-        self._call(
-            f"add router {router} to {host}", lambda: self.conn.network.add_router_to_agent(agent_id, router)
-        )
+        body = {"router_id": router}
+        self._request(f"add router {router} to {host}", "POST", f"/agents/{agent_id}/l3-routers", body)
 
     def _check(self, only_if: Sequence[Compare], refusal: str) -> None:
         if not only_if:
@@ -150,16 +161,20 @@ class NeutronBackend(NetworkBackend):
 
     def add_dhcp_network(self, network: str, host: str) -> None:
         agent_id = self._agent_id(host, DHCP_AGENT)
-        self._call(
+        body = {"network_id": network}
+        self._request(
             f"add network {network} to the DHCP agent on {host}",
-            lambda: self.conn.network.add_dhcp_agent_to_network(agent_id, network),
+            "POST",
+            f"/agents/{agent_id}/dhcp-networks",
+            body,
         )
 
     def remove_dhcp_network(self, network: str, host: str) -> None:
         agent_id = self._agent_id(host, DHCP_AGENT)
-        self._call(
+        self._request(
             f"remove network {network} from the DHCP agent on {host}",
-            lambda: self.conn.network.remove_dhcp_agent_from_network(agent_id, network),
+            "DELETE",
+            f"/agents/{agent_id}/dhcp-networks/{network}",
         )
 
 
@@ -168,3 +183,19 @@ def _reason(e: Exception) -> str:
     details = getattr(e, "details", None)
     text = str(details) if details else str(e)
     return " ".join(text.split())
+
+
+def connect(dep: Deployment, timeout_s: float = 30.0) -> Connection:
+    """A connection as the deployment's admin, through its identity endpoint (the VIP when Keystone is
+    load-balanced). No request is made yet: errors come with the first call, as BackendError."""
+    return Connection(
+        auth_url=keystone_url(dep),
+        username="admin",
+        password=dep.inventory.secrets.keystone_admin_password,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
+        identity_api_version="3",
+        api_timeout=timeout_s,
+    )

@@ -53,8 +53,9 @@ def lab() -> None:
     "agents). Default: the inventory's lab.profile.",
 )
 def up(inventory: Path | None, profile: str | None) -> None:
-    """Bring the lab up from INVENTORY (default: examples/paper.yaml). Idempotent: running it again
-    completes or repairs a lab that is already (partly) up.
+    """Bring the lab up from INVENTORY (default: the inventory of the lab that is up, else
+    examples/paper.yaml). Idempotent: running it again completes or repairs a lab that is already
+    (partly) up.
 
     With --profile, the lab runs from a copy of INVENTORY with that lab.profile
     (/run/hastack-lab/inventory-PROFILE.yaml), which its daemons read too.
@@ -65,6 +66,9 @@ def up(inventory: Path | None, profile: str | None) -> None:
         raise CliError(
             "no INVENTORY given and examples/paper.yaml is not beside this installation", EXIT_BAD_INPUT
         )
+    current = LabState.load().inventory
+    if inventory is None and profile is None and current:
+        inventory = Path(current)  # complete or repair the lab that is up, from its own inventory
     inventory = (inventory or DEFAULT_INVENTORY).resolve()
     start = time.monotonic()
     dep = load_deployment(inventory)

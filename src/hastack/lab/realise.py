@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,15 @@ from hastack.lab import (
     l3agent,
     loadbalancer,
     neutron,
+    neutronvms,
     procs,
     rabbitmq,
     runtime,
     system,
 )
-from hastack.lab.network import network_plan
+from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
-from hastack.lab.state import LabState
+from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import LabError, in_netns, run
 from hastack.render import render_all
 
@@ -44,6 +46,12 @@ def up(p: LabPlan, state: LabState, inventory: str, progress: Progress) -> None:
         )
     if state.deployment and state.deployment != p.deployment.name:
         raise LabError(f"a lab of deployment {state.deployment!r} is up: run `hastack lab down` first")
+    if state.inventory and state.inventory != inventory:
+        # The daemons read the inventory the lab was made from (another profile is another file).
+        raise LabError(
+            f"the lab is up from {state.inventory}: run `hastack lab up` with that inventory, "
+            "or `hastack lab down` first"
+        )
     state.deployment, state.inventory = p.deployment.name, inventory
     state.save()
     _network(p, state, progress)
@@ -66,6 +74,7 @@ def ensure_services(p: LabPlan, state: LabState, progress: Progress) -> None:
     if is_openstack(p):
         neutron.ensure_server(p, state, progress)
         neutron.ensure_agents(p, state, progress)
+        _openstack_plane(p, state, progress)
     else:
         _network_plane(p, state, progress)
     _supervisor(state, progress)
@@ -101,6 +110,19 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     for said in hadaemons.ensure_controllers(p, state):
         progress(f"HA controller: {said}")
     dataplane.ensure_vms(p, n, state, progress)
+    _wait_reachable(n, progress)
+
+
+def _openstack_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
+    """Profile openstack: the lab's networks, routers and VMs as Neutron resources, VMs by DHCP."""
+    n = network_plan(p.deployment)
+    progress(f"neutron: {len(n.routers)} routers, their networks, {len(n.vms)} ports and floating IPs")
+    answer = neutronvms.workload(p, state)
+    neutronvms.ensure_vms(p, n, state, answer["vms"], progress)
+    _wait_reachable(n, progress)
+
+
+def _wait_reachable(n: NetworkPlan, progress: Progress) -> None:
     progress(f"waiting for {len(n.vms)} VMs to answer on their floating IPs")
     system.poll(
         "every VM to answer on its floating IP from the client",
@@ -165,6 +187,19 @@ def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:
             runtime.launch(p, state, d.name, d.host, d.argv)
 
 
+def _stop_all(state: LabState, group: list[ProcessRecord], progress: Progress) -> None:
+    def stop(rec: ProcessRecord) -> ProcessRecord:
+        procs.stop(rec)
+        return rec
+
+    for rec in group:
+        progress(f"stopping {rec.name} on {rec.host} (pid {rec.pid})")
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="stop") as pool:
+        for rec in pool.map(stop, group):
+            state.processes.remove(rec)
+            state.save()
+
+
 def etcd_healthy(p: LabPlan) -> bool:
     first = p.host(p.deployment.hosts_of("etcd")[0])
     out = run(
@@ -183,13 +218,14 @@ def etcd_healthy(p: LabPlan) -> bool:
 def down(state: LabState, progress: Progress) -> None:
     """Remove what the state file records, in reverse; safe to run twice and after a failed `up`."""
     system.check_machine()
-    # Daemons in reverse start order; the helpers they started (epmd) after them, since they use them.
+    # The supervisor first (it would restart the others), then every daemon at once: each is stopped by
+    # its own PID, and Neutron's agents wait out the SIGTERM timeout. The helpers the daemons started
+    # (epmd) go after them, since they use them.
     spawned = [r for r in reversed(state.processes) if not r.adopted]
-    for rec in spawned + [r for r in state.processes if r.adopted]:
-        progress(f"stopping {rec.name} on {rec.host} (pid {rec.pid})")
-        procs.stop(rec)
-        state.processes.remove(rec)
-        state.save()
+    supervisor = [r for r in spawned if r.name == "supervisor"]
+    others = [r for r in spawned if r.name != "supervisor"]
+    for group in (supervisor, others, [r for r in state.processes if r.adopted]):
+        _stop_all(state, group, progress)
     for host in list(state.mounts):
         hostmounts.remove(host, progress)
         state.mounts.remove(host)

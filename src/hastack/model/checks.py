@@ -191,6 +191,11 @@ def timing_problems(t: Timing) -> list[Problem]:
             " a replica that answers its health check in time must get as long for a request",
         ),
         (
+            t.network_api_timeout_ms <= t.health_check_timeout_ms,
+            "network_api_timeout_ms",
+            f"network_api_timeout_ms must exceed health_check_timeout_ms ({t.health_check_timeout_ms} ms)",
+        ),
+        (
             2 * t.controller_tick_ms > ttl_ms,
             "controller_tick_ms",
             "controller_tick_ms must be at most half of lease_ttl_s",

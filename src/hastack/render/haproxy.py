@@ -80,6 +80,11 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
     assert comp.health_path is not None
     out = ["", f"frontend {name}", *_binds(dep, port), f"    default_backend {name}", "", f"backend {name}"]
     t = dep.inventory.timing
+    timeout, no_retry = t.api_response_timeout_ms, "METH_POST || { method PATCH }"
+    if name == "neutron-server":
+        # Router and port changes take seconds, and its PUT actions (add_router_interface, agent
+        # scheduling) are not idempotent: a retry elsewhere would do them twice.
+        timeout, no_retry = t.network_api_timeout_ms, "!METH_GET !METH_HEAD"
     out += [
         "    balance roundrobin",
         "    # One request per server connection: uwsgi's --http-socket reset reused keep-alive connections.",
@@ -87,9 +92,9 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
         "    # A request whose server died mid-way (reset, empty reply, 502/503/504) or went silent (frozen:",
         "    # after `timeout server`, not after a minute) is retried on another server...",
         "    retry-on all-retryable-errors",
-        f"    timeout server {ms(t.api_response_timeout_ms)}",
+        f"    timeout server {ms(timeout)}",
         "    # ...unless it may not be idempotent: those are retried only when the connection failed.",
-        "    http-request disable-l7-retry if METH_POST || { method PATCH }",
+        f"    http-request disable-l7-retry if {no_retry}",
         f"    option httpchk GET {comp.health_path}",
         "    # Live traffic counts too: a replica that starts failing requests is taken out at once.",
         f"    default-server {checks} observe layer7 error-limit 3 on-error mark-down",

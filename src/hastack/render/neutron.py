@@ -43,6 +43,7 @@ class NeutronSettings:
     dhcp_agents_per_network: int = 2
     report_interval_s: float = 30.0  # Neutron's defaults: the `neutron` anchor runs with them
     agent_down_time_s: int = 75
+    physnet_mtu: int = 1450
 
 
 def _lines(sections: dict[str, dict[str, object]]) -> str:
@@ -92,6 +93,8 @@ def neutron_conf(s: NeutronSettings, host: str) -> str:
             "allow_automatic_l3agent_failover": s.l3_auto_failover,
             "router_auto_schedule": s.router_auto_schedule,
             "agent_down_time": s.agent_down_time_s,
+            # The lab's tenant segments are VXLAN underneath: 50 bytes less than the 1500 of Ethernet.
+            "global_physnet_mtu": s.physnet_mtu,
             "notify_nova_on_port_status_changes": False,
             "notify_nova_on_port_data_changes": False,
             "use_stderr": True,
@@ -99,6 +102,8 @@ def neutron_conf(s: NeutronSettings, host: str) -> str:
         "database": {"connection": s.database_url, "max_retries": -1, "retry_interval": 1},
         "agent": {"root_helper": "env", "report_interval": s.report_interval_s},
         "oslo_concurrency": {"lock_path": s.lock_path},
+        # The lab's admin project holds every router and floating IP (`bench scale`: a thousand).
+        "quotas": {f"quota_{r}": -1 for r in ("network", "subnet", "port", "router", "floatingip")},
         **_keystone(s.auth),
     }
     return _lines(sections)

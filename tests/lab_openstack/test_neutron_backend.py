@@ -1,0 +1,95 @@
+"""The network backend contract (tests/contract/test_network_backend.py) against the real Neutron 29 of
+the OpenStack lab: L3 agents that report over RabbitMQ, routers that the L3 agents really build."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hastack.backends import BackendError
+from hastack.lab.network import network_plan
+from hastack.store import Absent
+from tests.lab_openstack.conftest import Neutron
+
+TEST_KEY = "/hastack-test/neutron-contract/node-key"
+
+
+def _placement(neutron: Neutron) -> dict[str, str]:
+    """router id -> host of the agent hosting it."""
+    return {r: host for host, rs in neutron.backend.routers_by_agent().items() for r in rs}
+
+
+def _a_router(neutron: Neutron) -> tuple[str, str, str]:
+    """A router of the lab, the host serving it, and the other network node."""
+    placement = _placement(neutron)
+    router = sorted(placement)[0]
+    source = placement[router]
+    target = next(h for h in ("net1", "net2") if h != source)
+    return router, source, target
+
+
+def test_every_l3_agent_reports_alive_and_up(neutron: Neutron) -> None:
+    agents = {(a.host, a.alive, a.admin_up) for a in neutron.backend.list_agents()}
+    assert agents == {("net1", True, True), ("net2", True, True)}
+
+
+def test_each_router_is_hosted_by_one_agent_at_most(neutron: Neutron) -> None:
+    routers = neutron.backend.routers()
+    hosted = [r for rs in neutron.backend.routers_by_agent().values() for r in rs]
+    assert len(routers) >= neutron.plan.deployment.inventory.lab.routers
+    assert len(hosted) == len(set(hosted))  # none twice
+    assert set(hosted) <= set(routers)
+    router, source, target = _a_router(neutron)
+    with pytest.raises(BackendError, match="hosted"):
+        neutron.backend.add_router(router, target)
+    with pytest.raises(BackendError, match=f"router {router} is not hosted by {target}"):
+        neutron.backend.remove_router(router, target)
+    assert _placement(neutron)[router] == source
+
+
+def test_unknown_agent_or_router_is_refused(neutron: Neutron) -> None:
+    router, source, _target = _a_router(neutron)
+    with pytest.raises(BackendError, match="no L3 agent on net9"):
+        neutron.backend.add_router(router, "net9")
+    with pytest.raises(BackendError, match="neutron: add router"):
+        neutron.backend.add_router("00000000-0000-0000-0000-000000000000", source)
+
+
+def test_a_move_happens_only_if_its_conditions_hold_then_moves_and_back(neutron: Neutron) -> None:
+    router, source, target = _a_router(neutron)
+    neutron.store.put(TEST_KEY, "alive")  # the source's node key is still there: no move
+    try:
+        with pytest.raises(BackendError, match=f"stays on {source}: a condition of the move failed"):
+            neutron.backend.move_router(router, source, target, only_if=[Absent(TEST_KEY)])
+        assert _placement(neutron)[router] == source
+    finally:
+        neutron.store.delete(TEST_KEY)
+    neutron.backend.move_router(router, source, target, only_if=[Absent(TEST_KEY)])
+    assert _placement(neutron)[router] == target
+    with pytest.raises(BackendError, match=f"not hosted by {source}"):
+        neutron.backend.move_router(router, source, target)
+    neutron.backend.move_router(router, target, source)
+    assert _placement(neutron)[router] == source
+
+
+def test_many_routers_move_each_with_its_own_answer(neutron: Neutron) -> None:
+    placement = _placement(neutron)
+    source = placement[sorted(placement)[0]]
+    target = next(h for h in ("net1", "net2") if h != source)
+    mine = sorted(r for r, h in placement.items() if h == source)[:2]
+    elsewhere = next(r for r, h in placement.items() if h == target)
+    started = time.monotonic()
+    done = neutron.backend.move_routers([*mine, elsewhere], source, target)
+    assert done == {**dict.fromkeys(mine, None), elsewhere: f"router {elsewhere} is not hosted by {source}"}
+    assert all(_placement(neutron)[r] == target for r in mine)
+    back = neutron.backend.move_routers(mine, target, source)
+    assert back == dict.fromkeys(mine, None), f"moved back in {time.monotonic() - started:.1f} s"
+    assert neutron.backend.move_routers(mine, source, "net9") == dict.fromkeys(mine, "no L3 agent on net9")
+
+
+def test_each_tenant_network_is_served_by_two_dhcp_agents(neutron: Neutron) -> None:
+    names = [f"net-{r.id}" for r in network_plan(neutron.plan.deployment).routers]
+    ids = neutron.run(lambda: [neutron.conn.network.find_network(n).id for n in names])
+    served = neutron.backend.dhcp_agents_by_network(ids)
+    assert served == {key: ["net1", "net2"] for key in ids}
