@@ -102,4 +102,5 @@ def neutron(openstack_lab: Lab) -> Neutron:
     netns = p.host(p.deployment.hosts_of("neutron-server")[0]).netns
     store = in_netns(netns, lambda: EtcdStore(client_endpoints(p.deployment)))
     conn = connect(p.deployment)
-    return Neutron(InLab(NeutronBackend(conn, store), netns), InLab(store, netns), conn, p, netns)
+    backend = NeutronBackend(conn, store, p.deployment.name)
+    return Neutron(InLab(backend, netns), InLab(store, netns), conn, p, netns)

@@ -1,12 +1,16 @@
 """The network backend of a real OpenStack: Neutron's L3 and DHCP agent schedulers, through openstacksdk.
 
-Neutron keeps its state in its own database, so the conditions of a move (the leader's fencing token, "the
-failed node's lease is gone") cannot be part of Neutron's change: they are checked in the store right before
-each call. The window between that check and Neutron's change is the one the README states; the node
-agent's gate closes it on the data plane (a fenced node forwards nothing whatever Neutron says).
+hastack's own record of which node serves a router is kept in the store, as the lab's is (the same keys,
+`/hastack/<deployment>/net/bindings/<router id>`), and Neutron is made to follow it. Why: the node agents'
+gates must follow a record that changes in one transaction with the move's conditions (the leader's fencing
+token, "the failed node's lease is gone") and that they can read every heartbeat without loading Neutron's
+API; Neutron's database can do neither. A move changes the record first (conditioned), then asks Neutron to
+remove the router from the old agent and add it to the new one; if a Neutron call fails, `reconcile` (the
+leader's, every few seconds) drives Neutron to the record again. Routers Neutron scheduled by itself (at
+creation) are adopted into the record as Neutron placed them.
 
-Neutron has no bulk move: `move_routers` runs the per-router remove + add calls on a few threads, so a
-thousand routers cost a thousand round trips spread over MOVE_WORKERS connections, not in series.
+Neutron has no bulk move: the Neutron calls of `move_routers` run on MOVE_WORKERS threads; the record
+moves in transactions of MOVE_BATCH.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
+from hastack.backends.lab import MOVE_BATCH, net_prefix
 from hastack.model import Deployment
 from hastack.render.keystone import keystone_url
-from hastack.store import Compare, Store, StoreError
+from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
 
 L3_AGENT = "L3 agent"
 DHCP_AGENT = "DHCP agent"
@@ -31,11 +36,12 @@ T = TypeVar("T")
 
 
 class NeutronBackend(NetworkBackend):
-    """Drives Neutron's agent schedulers; `store` is where the `only_if` conditions are checked."""
+    """Drives Neutron's agent schedulers after the record of bindings in `store`."""
 
-    def __init__(self, connection: Connection, store: Store | None = None) -> None:
+    def __init__(self, connection: Connection, store: Store, deployment: str) -> None:
         self.conn = connection
         self.store = store
+        self.prefix = net_prefix(deployment) + "bindings/"
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -58,6 +64,9 @@ class NeutronBackend(NetworkBackend):
             f"list {agent_type}s", lambda: list(self.conn.network.agents(agent_type=agent_type))
         )
 
+    def _agent_ids(self) -> dict[str, str]:
+        return {str(a.host): str(a.id) for a in self._agents(L3_AGENT)}
+
     def _agent_id(self, host: str, agent_type: str = L3_AGENT) -> str:
         for agent in self._agents(agent_type):
             if agent.host == host:
@@ -71,10 +80,8 @@ class NeutronBackend(NetworkBackend):
         return sorted(self._call("list routers", lambda: [str(r.id) for r in self.conn.network.routers()]))
 
     def routers_by_agent(self) -> dict[str, list[str]]:
-        hosted: dict[str, list[str]] = {}
-        for agent in self._agents(L3_AGENT):
-            hosted.setdefault(agent.host, []).extend(sorted(self._hosted(agent.host, str(agent.id))))
-        return hosted
+        """What Neutron says (the record may be ahead of it: see `reconcile`)."""
+        return {host: sorted(self._hosted(host, agent)) for host, agent in self._agent_ids().items()}
 
     def _hosted(self, host: str, agent_id: str) -> list[str]:
         return self._call(
@@ -82,71 +89,132 @@ class NeutronBackend(NetworkBackend):
             lambda: [str(r.id) for r in self.conn.network.agent_hosted_routers(agent_id)],
         )
 
+    def bindings(self) -> dict[str, str]:
+        """The record: router id -> the host that serves it (what the node agents' gates follow)."""
+        try:
+            kvs, _rev = self.store.get_prefix(self.prefix)
+        except StoreError as e:
+            raise BackendError(f"bindings in the store: {e}") from e
+        return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
+
+    def _txn(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
+        try:
+            return self.store.txn(compares, ops)
+        except StoreError as e:
+            raise BackendError(f"bindings in the store: {e}") from e
+
+    def _refusal(self, router: str, source: str) -> BackendError:
+        if self.bindings().get(router) == source:
+            return BackendError(f"router {router} stays on {source}: a condition of the move failed")
+        return BackendError(f"router {router} is not hosted by {source}")
+
     def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
-        self._remove(router, host, self._agent_id(host), only_if)
+        ids = self._agent_ids()
+        self._adopt([router], ids)
+        key = self.prefix + router
+        if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
+            raise self._refusal(router, host)
+        self._neutron_remove(router, host, ids)
 
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
-        self._add(router, host, self._agent_id(host), only_if)
+        ids = self._agent_ids()
+        if host not in ids:
+            raise BackendError(f"no {L3_AGENT} on {host}")
+        if self._call(f"find router {router}", lambda: self.conn.network.find_router(router)) is None:
+            raise BackendError(f"no router {router}")
+        self._adopt([router], ids)
+        key = self.prefix + router
+        if not self._txn([Absent(key), *only_if], [Put(key, host)]):
+            current = self.bindings().get(router)
+            if current is None:
+                raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
+            raise BackendError(f"router {router} is already hosted by {current}")
+        self._neutron_add(router, host, ids)
 
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
-        ids = {a.host: str(a.id) for a in self._agents(L3_AGENT)}
-        self._move(router, source, target, ids, only_if)
+        error = self.move_routers([router], source, target, only_if)[router]
+        if error is not None:
+            raise BackendError(error)
 
     def move_routers(
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
     ) -> dict[str, str | None]:
-        ids = {a.host: str(a.id) for a in self._agents(L3_AGENT)}
+        """The record moves MOVE_BATCH routers per transaction (one by one when a batch's conditions
+        fail), then Neutron follows, MOVE_WORKERS calls at a time."""
+        ids = self._agent_ids()
         if target not in ids:
             return dict.fromkeys(routers, f"no {L3_AGENT} on {target}")
+        self._adopt(routers, ids)
+        done: dict[str, str | None] = {}
+        for i in range(0, len(routers), MOVE_BATCH):
+            batch = routers[i : i + MOVE_BATCH]
+            keys = [self.prefix + r for r in batch]
+            compares: list[Compare] = [*(ValueIs(k, source) for k in keys), *only_if]
+            if self._txn(compares, [Put(k, target) for k in keys]):
+                done.update(dict.fromkeys(batch, None))
+                continue
+            for router, key in zip(batch, keys, strict=True):
+                ok = self._txn([ValueIs(key, source), *only_if], [Put(key, target)])
+                done[router] = None if ok else str(self._refusal(router, source))
+        moved = [r for r, error in done.items() if error is None]
 
-        def one(router: str) -> str | None:
+        def follow(router: str) -> str | None:
             try:
-                self._move(router, source, target, ids, only_if)
+                self._neutron_remove(router, source, ids)
+                self._neutron_add(router, target, ids)
             except BackendError as e:
-                return str(e)
+                return f"moved in the record, Neutron not yet (reconcile will): {e}"
             return None
 
         with ThreadPoolExecutor(MOVE_WORKERS, thread_name_prefix="neutron-move") as pool:
-            return dict(zip(routers, pool.map(one, routers), strict=True))
+            followed = list(pool.map(follow, moved))
+        done.update(dict(zip(moved, followed, strict=True)))
+        return done
 
-    def _move(
-        self, router: str, source: str, target: str, ids: dict[str, str], only_if: Sequence[Compare]
-    ) -> None:
-        for host in (source, target):
-            if host not in ids:
-                raise BackendError(f"no {L3_AGENT} on {host}")
-        self._remove(router, source, ids[source], only_if)
-        self._add(router, target, ids[target], only_if)
+    def _neutron_remove(self, router: str, host: str, ids: dict[str, str]) -> None:
+        # Neutron answers 204 even when the agent does not host the router: ask first.
+        if host in ids and router in self._hosted(host, ids[host]):
+            self._request(
+                f"remove router {router} from {host}", "DELETE", f"/agents/{ids[host]}/l3-routers/{router}"
+            )
 
-    def _remove(self, router: str, host: str, agent_id: str, only_if: Sequence[Compare]) -> None:
-        self._check(only_if, f"router {router} stays on {host}")
-        hosted = self._call(
-            f"routers on {host}",
-            lambda: {str(r.id) for r in self.conn.network.agent_hosted_routers(agent_id)},
-        )
-        if router not in hosted:
-            raise BackendError(f"router {router} is not hosted by {host}")
-        # Neutron answers 204 even when the agent does not host the router: hence the check above.
-        self._request(
-            f"remove router {router} from {host}", "DELETE", f"/agents/{agent_id}/l3-routers/{router}"
-        )
-
-    def _add(self, router: str, host: str, agent_id: str, only_if: Sequence[Compare]) -> None:
-        self._check(only_if, f"router {router} not added to {host}")
+    def _neutron_add(self, router: str, host: str, ids: dict[str, str]) -> None:
         body = {"router_id": router}
-        self._request(f"add router {router} to {host}", "POST", f"/agents/{agent_id}/l3-routers", body)
+        self._request(f"add router {router} to {host}", "POST", f"/agents/{ids[host]}/l3-routers", body)
 
-    def _check(self, only_if: Sequence[Compare], refusal: str) -> None:
-        if not only_if:
+    def _adopt(self, routers: Sequence[str], ids: dict[str, str]) -> None:
+        """Routers the record does not bind yet are recorded where Neutron put them (if it did)."""
+        unrecorded = set(routers) - set(self.bindings())
+        if not unrecorded:
             return
-        if self.store is None:
-            raise BackendError(f"{refusal}: conditions given but no store to check them in")
-        try:
-            held = self.store.txn(list(only_if), [])
-        except StoreError as e:
-            raise BackendError(f"{refusal}: {e}") from e
-        if not held:
-            raise BackendError(f"{refusal}: a condition of the move failed")
+        for host, agent in ids.items():
+            for router in unrecorded & set(self._hosted(host, agent)):
+                self._txn([Absent(self.prefix + router)], [Put(self.prefix + router, host)])
+
+    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+        """Make Neutron host every router where the record says (and record what Neutron placed by
+        itself); one sentence saying what changed. The leader's, conditioned on its fencing token."""
+        ids = self._agent_ids()
+        neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
+        record = self.bindings()
+        adopted = set(neutron) - set(record)
+        for router in adopted:
+            self._txn([Absent(self.prefix + router), *only_if], [Put(self.prefix + router, neutron[router])])
+        gone = set(record) - set(self.routers())
+        for router in gone:  # deleted in Neutron: forget it
+            self._txn(
+                [ValueIs(self.prefix + router, record.pop(router)), *only_if], [Delete(self.prefix + router)]
+            )
+        drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids)
+        for router in drifted:
+            if not self._txn(list(only_if), []):
+                return "reconcile: not the leader any more"
+            if router in neutron:
+                self._neutron_remove(router, neutron[router], ids)
+            self._neutron_add(router, record[router], ids)
+        forgot = f", {len(gone)} deleted ones forgotten" if gone else ""
+        moved = f"{len(drifted)} moved in Neutron to match the record"
+        return f"reconcile: {len(adopted)} routers adopted, {moved}{forgot}"
 
     # DHCP: Neutron schedules each network on dhcp_agents_per_network agents by itself.
     def dhcp_agents_by_network(self, networks: Iterable[str]) -> dict[str, list[str]]:

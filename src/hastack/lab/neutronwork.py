@@ -24,7 +24,9 @@ from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
 from hastack.lab.network import NetworkPlan, network_plan
 from hastack.model import Deployment, load_deployment
+from hastack.render.etcd import client_endpoints
 from hastack.render.neutron import EXTERNAL_NET
+from hastack.store import EtcdStore
 
 EXTERNAL = "hastack-external"
 WORKERS = 6
@@ -109,13 +111,13 @@ def init(dep: Deployment, conn: Connection) -> dict[str, Any]:
     # A few at a time: each port and floating IP costs Neutron a few hundred ms on this machine kind.
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="neutronwork") as pool:
         vms = dict(pool.map(vm_port, range(len(n.vms))))
-    return {"vms": vms, "routers": routers(conn)}
+    return {"vms": vms, "routers": routers(dep, conn)}
 
 
-def routers(conn: Connection) -> dict[str, dict[str, str | None]]:
-    """Router name -> its id and the host of the L3 agent hosting it (None: not scheduled)."""
+def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None]]:
+    """Router name -> its id and the host of the L3 agent hosting it in Neutron (None: not scheduled)."""
     ids = {str(r.name): str(r.id) for r in conn.network.routers()}
-    hosted = NeutronBackend(conn).routers_by_agent()
+    hosted = NeutronBackend(conn, EtcdStore(client_endpoints(dep)), dep.name).routers_by_agent()
     host_of = {router: host for host, rs in hosted.items() for router in rs}
     return {name: {"id": rid, "host": host_of.get(rid)} for name, rid in sorted(ids.items())}
 
@@ -130,7 +132,7 @@ def main(argv: list[str]) -> int:
         if argv[1] == "init":
             answer: Any = init(dep, conn)
         elif argv[1] == "routers":
-            answer = routers(conn)
+            answer = routers(dep, conn)
         else:
             print(f"unknown command {argv[1]!r}", file=sys.stderr)
             return 2
