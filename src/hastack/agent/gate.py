@@ -43,6 +43,8 @@ class GateError(Exception):
     """nft refused a change to a gate, or the namespace is gone."""
 
 
+# The lookup key is the packet's mark masked to 0: a constant, so one element (0) opens everything. The
+# mark itself is not the key: Neutron's L3 agent marks packets in its iptables mangle chains.
 RULESET = f"""table inet {TABLE} {{
   set alive {{
     type mark
@@ -50,11 +52,11 @@ RULESET = f"""table inet {TABLE} {{
   }}
   chain gate {{
     type filter hook forward priority -300; policy drop;
-    meta mark @alive counter accept
+    meta mark & 0x00000000 @alive counter accept
   }}
   chain local_out {{
     type filter hook output priority -300; policy drop;
-    meta mark @alive accept
+    meta mark & 0x00000000 @alive accept
   }}
 }}
 table arp {TABLE} {{
@@ -64,11 +66,11 @@ table arp {TABLE} {{
   }}
   chain arp_in {{
     type filter hook input priority -300; policy drop;
-    meta mark @alive accept
+    meta mark & 0x00000000 @alive accept
   }}
   chain arp_out {{
     type filter hook output priority -300; policy drop;
-    meta mark @alive accept
+    meta mark & 0x00000000 @alive accept
   }}
 }}
 """
@@ -116,6 +118,19 @@ def _nft(netns: str, batch: str) -> None:
 def install(netns: str) -> None:
     """Put the gate in a namespace, shut, with a process of its own (routers get it in their first batch)."""
     _nft(netns, install_batch())
+
+
+def ensure_installed(netns: str) -> bool:
+    """Install the gate, shut, unless the namespace has one already (a gate must never be reset: that
+    would shut an open one); whether it was installed now. For routers built by others (Neutron)."""
+    argv = ["nsenter", f"--net=/run/netns/{netns}", "--", "nft", "list", "table", "inet", TABLE]
+    try:
+        listed = subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GateError(f"gate of {netns}: {e}") from e
+    if not listed:
+        install(netns)
+    return not listed
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Network backends: the lab's network service now, Neutron later, behind one interface."""
+"""Network backends behind one interface: the lab's network service, and Neutron (backends.neutron, imported
+apart: openstacksdk is slow to load)."""
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
 from hastack.backends.lab import LabNetworkBackend

@@ -52,6 +52,12 @@ class NetworkBackend(ABC):
         """Host `router` on `host`; BackendError if another agent hosts it, `host` has no agent, or an
         `only_if` condition does not hold."""
 
+    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+        """Bring what the backend runs in line with the store's record of bindings (the leader's, every
+        few seconds); a sentence saying what changed, "" if nothing did. A backend whose state is the
+        store itself (the lab's) has nothing to do."""
+        return ""
+
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
         """Remove from `source`, then add to `target`. A backend that can do both at once overrides this:
         a mover that dies between the two steps would leave the router hosted by nobody."""

@@ -15,8 +15,13 @@ moves in transactions of MOVE_BATCH.
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
+import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from keystoneauth1 import exceptions as ksa_exceptions
@@ -32,16 +37,33 @@ from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, Value
 L3_AGENT = "L3 agent"
 DHCP_AGENT = "DHCP agent"
 MOVE_WORKERS = 8
+AGENT_IDS_S = 30.0
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class NeutronBackend(NetworkBackend):
     """Drives Neutron's agent schedulers after the record of bindings in `store`."""
 
-    def __init__(self, connection: Connection, store: Store, deployment: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        store: Store,
+        deployment: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.conn = connection
         self.store = store
         self.prefix = net_prefix(deployment) + "bindings/"
+        self.clock = clock
+        self._ids: tuple[float, dict[str, str]] = (-1e9, {})
+        # Neutron follows the record in the background, each router's calls in order on one of these: a
+        # controller's tick (and its election lease) must not wait for Neutron's seconds-long answers.
+        self._followers = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"neutron-follow-{i}") for i in range(MOVE_WORKERS)
+        ]
+        self._pending: list[Future[str | None]] = []
+        self._lock = threading.Lock()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -64,8 +86,13 @@ class NeutronBackend(NetworkBackend):
             f"list {agent_type}s", lambda: list(self.conn.network.agents(agent_type=agent_type))
         )
 
-    def _agent_ids(self) -> dict[str, str]:
-        return {str(a.host): str(a.id) for a in self._agents(L3_AGENT)}
+    def _agent_ids(self, fresh: bool = False) -> dict[str, str]:
+        """host -> L3 agent id; read again after AGENT_IDS_S (agents come and go rarely)."""
+        read_at, ids = self._ids
+        if fresh or self.clock() - read_at > AGENT_IDS_S:
+            ids = {str(a.host): str(a.id) for a in self._agents(L3_AGENT)}
+            self._ids = (self.clock(), ids)
+        return ids
 
     def _agent_id(self, host: str, agent_type: str = L3_AGENT) -> str:
         for agent in self._agents(agent_type):
@@ -114,7 +141,7 @@ class NeutronBackend(NetworkBackend):
         key = self.prefix + router
         if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
             raise self._refusal(router, host)
-        self._neutron_remove(router, host, ids)
+        self._follow(router, lambda: self._neutron_remove(router, host, ids))
 
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         ids = self._agent_ids()
@@ -129,7 +156,7 @@ class NeutronBackend(NetworkBackend):
             if current is None:
                 raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
             raise BackendError(f"router {router} is already hosted by {current}")
-        self._neutron_add(router, host, ids)
+        self._follow(router, lambda: self._neutron_add(router, host, ids))
 
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
         error = self.move_routers([router], source, target, only_if)[router]
@@ -140,7 +167,7 @@ class NeutronBackend(NetworkBackend):
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
     ) -> dict[str, str | None]:
         """The record moves MOVE_BATCH routers per transaction (one by one when a batch's conditions
-        fail), then Neutron follows, MOVE_WORKERS calls at a time."""
+        fail); Neutron follows in the background (`settle` waits for it)."""
         ids = self._agent_ids()
         if target not in ids:
             return dict.fromkeys(routers, f"no {L3_AGENT} on {target}")
@@ -156,20 +183,38 @@ class NeutronBackend(NetworkBackend):
             for router, key in zip(batch, keys, strict=True):
                 ok = self._txn([ValueIs(key, source), *only_if], [Put(key, target)])
                 done[router] = None if ok else str(self._refusal(router, source))
-        moved = [r for r, error in done.items() if error is None]
+        for router in (r for r, error in done.items() if error is None):
+            self._follow(router, functools.partial(self._neutron_move, router, source, target, ids))
+        return done
 
-        def follow(router: str) -> str | None:
+    def _neutron_move(self, router: str, source: str, target: str, ids: dict[str, str]) -> None:
+        self._neutron_remove(router, source, ids)
+        self._neutron_add(router, target, ids)
+
+    def _follow(self, router: str, call: Callable[[], None]) -> None:
+        """Neutron's part of a change already in the record, in the background; a failure is logged
+        and left to `reconcile`."""
+
+        def run() -> str | None:
             try:
-                self._neutron_remove(router, source, ids)
-                self._neutron_add(router, target, ids)
+                call()
             except BackendError as e:
-                return f"moved in the record, Neutron not yet (reconcile will): {e}"
+                log.warning("router %s: Neutron did not follow the record (reconcile will): %s", router, e)
+                return str(e)
             return None
 
-        with ThreadPoolExecutor(MOVE_WORKERS, thread_name_prefix="neutron-move") as pool:
-            followed = list(pool.map(follow, moved))
-        done.update(dict(zip(moved, followed, strict=True)))
-        return done
+        follower = self._followers[zlib.crc32(router.encode()) % MOVE_WORKERS]
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(follower.submit(run))
+
+    def settle(self, timeout_s: float = 120.0) -> list[str]:
+        """Wait until Neutron has followed every change made so far; the errors it gave."""
+        with self._lock:
+            pending = list(self._pending)
+        done, late = wait(pending, timeout=timeout_s)
+        errors = [e for f in done if (e := f.result()) is not None]
+        return errors + [f"{len(late)} Neutron calls still running after {timeout_s:g} s"] * bool(late)
 
     def _neutron_remove(self, router: str, host: str, ids: dict[str, str]) -> None:
         # Neutron answers 204 even when the agent does not host the router: ask first.
@@ -193,7 +238,8 @@ class NeutronBackend(NetworkBackend):
 
     def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
         """Make Neutron host every router where the record says (and record what Neutron placed by
-        itself); one sentence saying what changed. The leader's, conditioned on its fencing token."""
+        itself); a sentence saying what changed, "" if nothing did. The leader's, conditioned on its
+        fencing token."""
         ids = self._agent_ids()
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
         record = self.bindings()
@@ -212,6 +258,8 @@ class NeutronBackend(NetworkBackend):
             if router in neutron:
                 self._neutron_remove(router, neutron[router], ids)
             self._neutron_add(router, record[router], ids)
+        if not (adopted or drifted or gone):
+            return ""
         forgot = f", {len(gone)} deleted ones forgotten" if gone else ""
         moved = f"{len(drifted)} moved in Neutron to match the record"
         return f"reconcile: {len(adopted)} routers adopted, {moved}{forgot}"

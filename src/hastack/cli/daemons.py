@@ -17,9 +17,10 @@ import click
 
 from hastack.agent import daemon as agent_daemon
 from hastack.agent.gate import Gates
-from hastack.agent.node import NodeAgent
+from hastack.agent.node import NodeAgent, RouterHost
+from hastack.agent.qrouters import NeutronRouterHost
 from hastack.agent.watch import ProcessWatch
-from hastack.backends import LabNetworkBackend
+from hastack.backends import LabNetworkBackend, NetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
 from hastack.backends.lab import net_prefix
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
@@ -75,15 +76,12 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     store binds here after each renewal, and on the L3 agent's death shuts them, revokes the lease and
     removes the routers. Example: hastack agent --inventory /etc/hastack/inventory.yaml --host net1
     """
-    from hastack.lab.l3agent import LabRouterHost  # the lab's router host: the only one until Neutron's
-    from hastack.lab.plan import plan
-
     dep = _setup(inventory, host, "hastack-agent")
     t = dep.inventory.timing
     # Bounded so that a renewal against three unreachable members still ends within the watchdog (three
     # heartbeats): a node cut off from etcd is not a hung agent.
     store = EtcdStore(client_endpoints(dep), timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
-    routers = LabRouterHost(plan(dep), host)
+    routers = _router_host(dep, host)
     node = NodeAgent(
         store,
         LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S),
@@ -128,7 +126,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
         dep.name, dep.hosts_of("l3-agent"), t.lease_ttl_s, t.controller_tick_ms / 1000, _api_servers(dep)
     )
     balancers = [HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT) for h in dep.hosts_of("haproxy")]
-    backend = LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
+    backend = _network_backend(dep, store)
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
     ctl = Controller(store, backend, election, balancers, settings, time.time, metrics)
     api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s)
@@ -141,6 +139,28 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
         controller_daemon.run(ctl, api, store, _stop_on_signals())
     finally:
         server.shutdown()
+
+
+def _openstack(dep: Deployment) -> bool:
+    return dep.inventory.lab.profile == "openstack"
+
+
+def _router_host(dep: Deployment, host: str) -> RouterHost:
+    """Real neutron-l3-agent routers (qrouter- namespaces) under profile openstack, else the lab's."""
+    if _openstack(dep):
+        return NeutronRouterHost()
+    from hastack.lab.l3agent import LabRouterHost
+    from hastack.lab.plan import plan
+
+    return LabRouterHost(plan(dep), host)
+
+
+def _network_backend(dep: Deployment, store: EtcdStore) -> NetworkBackend:
+    if _openstack(dep):
+        from hastack.backends.neutron import NeutronBackend, connect  # openstacksdk loads slowly
+
+        return NeutronBackend(connect(dep), store, dep.name)
+    return LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
 
 
 def _api_servers(dep: Deployment) -> dict[str, list[str]]:

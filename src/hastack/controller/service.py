@@ -9,6 +9,7 @@ move, an immediate fenced move by the leader. Everything outside comes in throug
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,9 +20,10 @@ from hastack.controller import act, observe
 from hastack.controller.decide import Move, Policy, Snapshot, decide, failure_reason, rebalance
 from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
-from hastack.store import Delete, Put, Store, StoreError, keys
+from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 POLICIES = ("hastack", "paper", "neutron")
+RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
 
 
 class Balancer(Protocol):
@@ -61,6 +63,9 @@ class Controller:
         self.routers: tuple[str, ...] = ()
         self.routers_read = -1e9
         self.revision = 0
+        self.reconciled = -1e9
+        self.reconciler: threading.Thread | None = None
+        self.reconcile_said = ""
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
         self.policy_seen = ("", 0.0)  # the policy in force and since when (monotonic)
 
@@ -93,6 +98,8 @@ class Controller:
             self.election.lost = ""  # said once
         outcomes = self._apply(decision.moves, o, policy)
         sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        if leading and policy.name == "hastack" and not snap.paused:
+            sentence += self._reconcile(now)
         if leading:
             sentence += self._reconcile_drains(o)
         self.metrics.tick(time.monotonic() - started, leading, outcomes)
@@ -144,6 +151,25 @@ class Controller:
             self.settings.lease_ttl_s,
             policy.concurrency,
         )
+
+    def _reconcile(self, now: float) -> str:
+        """Every RECONCILE_S, in a thread of its own (Neutron takes seconds; the tick must go on renewing
+        the leader's lease): make the backend follow the record of bindings, fenced like a move. What
+        the last run changed is said by the next tick."""
+        said, self.reconcile_said = self.reconcile_said, ""
+        running = self.reconciler is not None and self.reconciler.is_alive()
+        if not running and now - self.reconciled >= RECONCILE_S:
+            self.reconciled = now
+            fence = [self.election.fence()]
+            self.reconciler = threading.Thread(target=self._run_reconcile, args=(fence,), name="reconcile")
+            self.reconciler.start()
+        return f"; {said}" if said else ""
+
+    def _run_reconcile(self, fence: list[Compare]) -> None:
+        try:
+            self.reconcile_said = self.backend.reconcile(fence)
+        except BackendError as e:
+            self.reconcile_said = f"reconcile failed: {e}"
 
     def _reconcile_drains(self, o: observe.Observed) -> str:
         """Every HAProxy holds each drained host's servers in DRAIN and every other one READY."""

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import runtime
+from hastack.lab import hostmounts, runtime
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import in_netns, run
@@ -59,6 +59,9 @@ def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
     if name == AGENT:
         argv += ["--l3-pidfile", str(l3_pidfile(host))]
     env = {"NOTIFY_SOCKET": str(notify_socket(name, host)), "PYTHONUNBUFFERED": "1"}
+    if name == AGENT and p.deployment.inventory.lab.profile == "openstack":
+        # Where neutron-l3-agent runs: the host's own mount namespace holds its qrouter- namespaces.
+        return runtime.launch_wrapped(state, name, host, hostmounts.wrap(host, p.host(host).netns, argv), env)
     # nsenter --net: the agent reaches router namespaces by their /run/netns names.
     return runtime.launch(p, state, name, host, tuple(argv), env=env, shared_mounts=True)
 

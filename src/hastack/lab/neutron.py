@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from hastack.lab import dataplane, galera, hostmounts, ovs, runtime, system
+from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, runtime, system
 from hastack.lab.keystone import OPENSTACK_VENV, openstack_bin, openstack_cli, uwsgi_argv
 from hastack.lab.network import EXTERNAL_VLAN
 from hastack.lab.plan import LAB_ROOT, LabPlan
@@ -23,6 +23,7 @@ from hastack.render.neutron import EXTERNAL_NET, bridge_mappings
 
 START_TIMEOUT = 120.0
 EXTERNAL_PORT, TENANT_PORT = "hsx", "hst"  # the veth ports of br-ex / br-tenant in a host namespace
+L3_AGENT = "neutron-l3-agent"  # its process record's name (faults and the bench find it by that)
 
 
 def config_dir(host: str) -> Path:
@@ -138,7 +139,7 @@ def ensure_agents(p: LabPlan, state: LabState, progress: system.Progress) -> Non
             progress,
         )
     for host in dep.hosts_of("l3-agent"):
-        _agent(p, state, host, "neutron-l3-agent", "neutron-l3-agent", "l3_agent.ini", progress)
+        _agent(p, state, host, L3_AGENT, "neutron-l3-agent", "l3_agent.ini", progress)
     for host in dep.hosts_of("dhcp-agent"):
         _agent(p, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", progress)
 
@@ -150,11 +151,14 @@ def _lab_bridge(net: str) -> str:
 def _agent(
     p: LabPlan, state: LabState, host: str, name: str, binary: str, ini: str, progress: system.Progress
 ) -> None:
-    if runtime.running(state, name, host) is not None:
-        return
-    progress(f"neutron: {binary} on {host}")
-    argv = [openstack_bin(binary), *_config_args(host, ini)]
-    runtime.launch_wrapped(state, name, host, hostmounts.wrap(host, p.host(host).netns, argv), _agent_env())
+    rec = runtime.running(state, name, host)
+    if rec is None:
+        progress(f"neutron: {binary} on {host}")
+        argv = [openstack_bin(binary), *_config_args(host, ini)]
+        wrapped = hostmounts.wrap(host, p.host(host).netns, argv)
+        rec = runtime.launch_wrapped(state, name, host, wrapped, _agent_env())
+    if name == L3_AGENT:
+        hadaemons.record_l3_pid(rec)  # the node agent watches it
 
 
 def _agent_env() -> dict[str, str]:

@@ -119,6 +119,8 @@ def _openstack_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     progress(f"neutron: {len(n.routers)} routers, their networks, {len(n.vms)} ports and floating IPs")
     answer = neutronvms.workload(p, state)
     neutronvms.ensure_vms(p, n, state, answer["vms"], progress)
+    for said in hadaemons.ensure_agents(p, state) + hadaemons.ensure_controllers(p, state):
+        progress(f"hastack: {said}")
     _wait_reachable(n, progress)
 
 
