@@ -45,6 +45,7 @@ class FakeRouters:
     def __init__(self, *routers: str) -> None:
         self.built = {r: f"ns-{r}" for r in routers}
         self.removed: list[str] = []
+        self.announced: list[str] = []
 
     def present(self) -> dict[str, str]:
         return dict(self.built)
@@ -55,6 +56,9 @@ class FakeRouters:
     def remove(self, router: str) -> None:
         self.removed.append(router)
         del self.built[router]
+
+    def opened(self, namespaces: list[str]) -> None:
+        self.announced += namespaces
 
 
 World = tuple[NodeAgent, MemoryStore, LabNetworkBackend, FakeGates, FakeRouters, Clock]
@@ -176,12 +180,14 @@ def test_a_restarted_agent_keeps_the_lease_its_predecessor_held(world: World) ->
 
 
 def test_a_router_built_between_renewals_opens_at_once(world: World) -> None:
-    agent, _store, backend, gates, _routers, _clock = world
+    agent, _store, backend, gates, routers, _clock = world
     agent.renew(l3_alive=True)
+    assert routers.announced == ["ns-r1", "ns-r2"]  # opened: the router host may announce them
     backend.remove_router("r3", "net2")
     backend.add_router("r3", "net1")  # moved here; the L3 agent had it built already
     assert agent.routers_changed() == "1 gates opened, 0 shut, of 3 routers here"  # only r3's changed
     assert gates.open() == {"ns-r1", "ns-r2", "ns-r3"}
+    assert routers.announced == ["ns-r1", "ns-r2", "ns-r3"]  # kept open gates are not announced again
     backend.remove_router("r2", "net1")
     assert agent.routers_changed() == "0 gates opened, 1 shut, of 3 routers here"
     assert gates.open() == {"ns-r1", "ns-r3"}

@@ -7,7 +7,7 @@ itself (IPv6 neighbour discovery and MLD from its link-local addresses carry the
 node they pulled the switches' forwarding entries back to it, in the lab). Outgoing ARP is gated too: the
 kernel's own ARP probes from a frozen node (neighbour entries in PROBE state, sent by kernel timers) carry
 the router's MAC and pull the switches back to it; the gratuitous ARP a router sends as it starts serving
-goes out on a packet socket (lab/garp.py), which the arp hooks do not see. The node agent refreshes the
+goes out on a packet socket (agent/garp.py), which the arp hooks do not see. The node agent refreshes the
 elements after each successful lease keepalive, with the timeout `t_send + TTL - margin - now`: counted from
 when the keepalive was *sent*, so a delayed reply can only shorten it. If the agent freezes, dies or loses
 the store, nobody refreshes, and the kernel stops the router forwarding before the lease can expire in the
@@ -106,7 +106,7 @@ def close_batch() -> str:
 
 def _nft(netns: str, batch: str) -> None:
     """Apply one nft batch (atomic) inside the named network namespace, with a process of its own."""
-    argv = ["nsenter", f"--net=/run/netns/{netns}", "--", "nft", "-f", "-"]
+    argv = ["nsenter", f"--net={netns_path(netns)}", "--", "nft", "-f", "-"]
     try:
         done = subprocess.run(argv, input=batch, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -123,7 +123,7 @@ def install(netns: str) -> None:
 def ensure_installed(netns: str) -> bool:
     """Install the gate, shut, unless the namespace has one already (a gate must never be reset: that
     would shut an open one); whether it was installed now. For routers built by others (Neutron)."""
-    argv = ["nsenter", f"--net=/run/netns/{netns}", "--", "nft", "list", "table", "inet", TABLE]
+    argv = ["nsenter", f"--net={netns_path(netns)}", "--", "nft", "list", "table", "inet", TABLE]
     try:
         listed = subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -253,9 +253,15 @@ def in_netns_thread(netns: str, make: Callable[[], T]) -> T:
     return made["value"]  # type: ignore[no-any-return]
 
 
+def netns_path(netns: str) -> str:
+    """A namespace's file: a name is one of /run/netns; a path (another mount namespace's, reached through
+    /proc/PID/root, as experiments do under profile openstack) is taken as it is."""
+    return netns if netns.startswith("/") else f"/run/netns/{netns}"
+
+
 def _inode(netns: str) -> int:
     try:
-        return os.stat(f"/run/netns/{netns}").st_ino
+        return os.stat(netns_path(netns)).st_ino
     except OSError as e:
         raise GateError(f"no namespace {netns}") from e
 

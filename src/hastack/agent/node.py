@@ -41,6 +41,10 @@ class RouterHost(Protocol):
 
     def remove(self, router: str) -> None: ...
 
+    def opened(self, namespaces: list[str]) -> None:
+        """These routers' gates were just opened here (they serve here now): announce them if the L3
+        agent does not (the lab's does; Neutron's announcements race its OVS agent's port wiring)."""
+
 
 class GateDriver(Protocol):
     def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]: ...
@@ -176,9 +180,12 @@ class NodeAgent:
             for ns in plan.open + plan.shut
             if self.applied.get(ns) != wanted[ns] or (wanted[ns] and not only_changed)
         ]
+        newly = [ns for ns in todo if wanted[ns] and self.applied.get(ns) is not True]
         failed, stalled = self._apply(
             [ns for ns in todo if not wanted[ns]], [ns for ns in todo if wanted[ns]]
         )
+        if newly := [ns for ns in newly if self.applied.get(ns) is True]:
+            self.routers.opened(newly)
         opened = len([ns for ns in todo if wanted[ns]]) - stalled - len([ns for ns in failed if wanted[ns]])
         kept = [ns for ns in present.values() if ns not in failed]
         self.applied = {ns: self.applied[ns] for ns in kept if ns in self.applied}

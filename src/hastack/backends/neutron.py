@@ -15,6 +15,7 @@ moves in transactions of MOVE_BATCH.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import threading
@@ -63,6 +64,7 @@ class NeutronBackend(NetworkBackend):
             ThreadPoolExecutor(1, thread_name_prefix=f"neutron-follow-{i}") for i in range(MOVE_WORKERS)
         ]
         self._pending: list[Future[str | None]] = []
+        self._following: collections.Counter[str] = collections.Counter()  # routers with calls queued
         self._lock = threading.Lock()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -201,11 +203,15 @@ class NeutronBackend(NetworkBackend):
             except BackendError as e:
                 log.warning("router %s: Neutron did not follow the record (reconcile will): %s", router, e)
                 return str(e)
+            finally:
+                with self._lock:
+                    self._following[router] -= 1
             return None
 
         follower = self._followers[zlib.crc32(router.encode()) % MOVE_WORKERS]
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
+            self._following[router] += 1
             self._pending.append(follower.submit(run))
 
     def settle(self, timeout_s: float = 120.0) -> list[str]:
@@ -251,7 +257,9 @@ class NeutronBackend(NetworkBackend):
             self._txn(
                 [ValueIs(self.prefix + router, record.pop(router)), *only_if], [Delete(self.prefix + router)]
             )
-        drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids)
+        with self._lock:  # a router whose calls are still queued is not drifting: it is being moved
+            busy = {r for r, n in self._following.items() if n > 0}
+        drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids and r not in busy)
         for router in drifted:
             if not self._txn(list(only_if), []):
                 return "reconcile: not the leader any more"

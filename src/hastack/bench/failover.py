@@ -22,11 +22,12 @@ from typing import Any
 
 from hastack.bench import lablink
 from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
-from hastack.lab import dataplane, system
+from hastack.lab import dataplane, neutron, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState
 
 # Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller.
 SCENARIOS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -84,8 +85,11 @@ def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) ->
     return round(max(longest, 0.0), 3), len(lost)
 
 
-def trial_seconds(policy: str) -> float:
-    """How long to watch: past the policy's worst-case detection (paper: 9 + 40 s; neutron: 75 + 37.5 s)."""
+def trial_seconds(policy: str, openstack: bool = False) -> float:
+    """How long to watch: past the policy's worst-case detection (paper: 9 + 40 s; neutron: 75 + 37.5 s),
+    and under profile openstack past Neutron rebuilding the routers too (seconds each, not prebuilt)."""
+    if openstack:
+        return {"hastack": 120.0, "neutron": 240.0}.get(policy, 180.0)
     return {"hastack": 8.0, "paper": 60.0, "neutron": 125.0}.get(policy, 30.0)
 
 
@@ -112,6 +116,16 @@ def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str,
     return status
 
 
+def _routers(p: LabPlan, inventory: str) -> tuple[dict[str, str], Callable[[str, str], str]]:
+    """The lab's router names -> the backend's router ids, and (node, router name) -> the namespace whose
+    gate the sampler reads: the lab L3 agent's, or under profile openstack Neutron's qrouter- one."""
+    routers = network_plan(p.deployment).routers
+    if p.deployment.inventory.lab.profile != "openstack":
+        return {r.id: r.id for r in routers}, router_netns
+    ids, state = neutron.router_ids(p, inventory), LabState.load()
+    return ids, lambda host, name: neutron.router_namespace(state, host, ids[name])
+
+
 def run_trial(
     p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
 ) -> Trial:
@@ -120,10 +134,11 @@ def run_trial(
     placed = hosting(p, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers
     n = network_plan(p.deployment)
-    vm = next(v for v in n.vms if v.router in placed[node])
+    ids, namespace = _routers(p, inventory)
+    vm = next(v for v in n.vms if ids[v.router] in placed[node])
     nodes = p.deployment.hosts_of("l3-agent")
-    sampler = GateSampler({(h, r.id): router_netns(h, r.id) for h in nodes for r in n.routers})
-    seconds = trial_seconds(policy)
+    sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers})
+    seconds = trial_seconds(policy, p.deployment.inventory.lab.profile == "openstack")
     progress(
         f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}) for {seconds:.0f} s"
     )

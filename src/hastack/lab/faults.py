@@ -30,7 +30,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "haproxy": ("haproxy",),
     "keepalived": ("keepalived", "keepalived-vrrp"),
     "keystone": ("keystone",),
-    "l3-agent": ("l3-agent",),
+    "l3-agent": ("l3-agent", "neutron-l3-agent"),  # the lab's, or Neutron's under profile openstack
     "hastack-agent": ("hastack-agent",),
     "hastack-controller": ("hastack-controller",),
 }

@@ -30,10 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from hastack.agent import gate
+from hastack.agent import garp, gate
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.backends.lab import net_prefix
-from hastack.lab import garp, system
+from hastack.lab import system
 from hastack.lab.dataplane import INNER_MTU, batch, bridge
 from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
@@ -193,7 +193,7 @@ class RouterRealiser:
     def announce(self, routers: list[Router]) -> None:
         """Gratuitous ARP for every address of the routers, on qg (its address and floating IPs) and on qr
         (the gateway: the VMs' replies must find the new node at once too). Nobody answers an unsolicited
-        ARP, so nothing waits: the frames go from a thread (lab/garp.py)."""
+        ARP, so nothing waits: the frames go from a thread (agent/garp.py)."""
         items = []
         for r in routers:
             ns = router_netns(self.host, r.id)
@@ -241,6 +241,9 @@ class LabRouterHost:
 
     def remove(self, router: str) -> None:
         self.realiser.remove(router)
+
+    def opened(self, namespaces: list[str]) -> None:
+        """Nothing to do: the lab L3 agent announces a router as it takes it over."""
 
 
 class L3Agent:

@@ -9,8 +9,10 @@ network nodes the L3 and DHCP agents too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, runtime, system
@@ -164,3 +166,20 @@ def _agent(
 def _agent_env() -> dict[str, str]:
     """The agents start `privsep-helper` (through root_helper `env`) and neutron's other helpers by name."""
     return {"PATH": f"{OPENSTACK_VENV / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
+
+
+def router_ids(p: LabPlan, inventory: str) -> dict[str, str]:
+    """The lab's router names (r0000, ...) -> Neutron's router ids, asked from the first controller."""
+    host = p.host(p.deployment.hosts_of("neutron-server")[0])
+    argv = [sys.executable, "-m", "hastack.lab.neutronwork", inventory, "routers"]
+    answer = json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
+    return {name: str(r["id"]) for name, r in answer.items()}
+
+
+def router_namespace(state: LabState, host: str, router_id: str) -> str:
+    """The path of a network node's qrouter- namespace as the root mount namespace can reach it: through
+    a process living in the host's mount namespace (its ovsdb-server)."""
+    rec = runtime.running(state, "ovsdb-server", host)
+    if rec is None:
+        raise system.LabError(f"no ovsdb-server on {host}: is the OpenStack lab up?")
+    return f"/proc/{rec.pid}/root/run/netns/qrouter-{router_id}"

@@ -121,15 +121,16 @@ def _openstack_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     neutronvms.ensure_vms(p, n, state, answer["vms"], progress)
     for said in hadaemons.ensure_agents(p, state) + hadaemons.ensure_controllers(p, state):
         progress(f"hastack: {said}")
-    _wait_reachable(n, progress)
+    # Neutron builds routers in seconds each and Open vSwitch wires ports by RPC: give it longer.
+    _wait_reachable(n, progress, timeout_s=300)
 
 
-def _wait_reachable(n: NetworkPlan, progress: Progress) -> None:
+def _wait_reachable(n: NetworkPlan, progress: Progress, timeout_s: float = 60) -> None:
     progress(f"waiting for {len(n.vms)} VMs to answer on their floating IPs")
     system.poll(
         "every VM to answer on its floating IP from the client",
         lambda: all(dataplane.reachability(n, 0.5).values()),
-        timeout=60,
+        timeout=timeout_s,
         interval=0.5,
     )
 

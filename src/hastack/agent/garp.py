@@ -59,14 +59,18 @@ class Announcer:
                 self._socks[netns] = sock
         return sock
 
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return list(self._socks)
+
     def forget(self, netns: str) -> None:
         with self._lock:
             sock = self._socks.pop(netns, None)
         if sock is not None:
             sock.close()
 
-    def announce(self, items: Sequence[Announcement]) -> None:
-        """Send every announcement on SCHEDULE_S, from a thread: the caller goes on."""
+    def announce(self, items: Sequence[Announcement], schedule: Sequence[float] = SCHEDULE_S) -> None:
+        """Send every announcement on `schedule` (seconds from now), from a thread: the caller goes on."""
         frames = []
         for a in items:
             try:
@@ -75,12 +79,12 @@ class Announcer:
                 continue  # the namespace went meanwhile: nothing to announce
             frames += [(sock, a.device, frame(a.mac, address)) for address in a.addresses]
         if frames:
-            threading.Thread(target=_send, args=(frames,), daemon=True).start()
+            threading.Thread(target=_send, args=(frames, schedule), daemon=True).start()
 
 
-def _send(frames: list[tuple[socket.socket, str, bytes]]) -> None:
+def _send(frames: list[tuple[socket.socket, str, bytes]], schedule: Sequence[float]) -> None:
     started = time.monotonic()
-    for at in SCHEDULE_S:
+    for at in schedule:
         time.sleep(max(0.0, started + at - time.monotonic()))
         for sock, device, data in frames:
             with contextlib.suppress(OSError):  # closed or device gone: the router went meanwhile
