@@ -112,7 +112,14 @@ class NeutronRouterHost:
         for pid in _run(["ip", "netns", "pids", ns]).split():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
+        # An open socket keeps a deleted namespace, and so its veths, alive: then the L3 agent that
+        # builds the router here again fails ("tap... already exists"). Close ours, delete the taps.
+        self.announcer.forget(ns)
+        self.gated.pop(ns, None)
         _run(["ip", "netns", "delete", ns])
+        for tap in taps:
+            with contextlib.suppress(CleanupError):
+                _run(["ip", "link", "delete", tap])
         if taps:
             commands: list[str] = []
             for tap in taps:

@@ -15,7 +15,7 @@ from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller.service import POLICIES
 from hastack.lab.network import ScaleError, scale_routers
 from hastack.lab.plan import LabPlan, plan
-from hastack.lab.state import LabState
+from hastack.lab.state import STATE_FILE, LabState
 from hastack.model import load_deployment
 
 
@@ -53,6 +53,11 @@ def _progress() -> Callable[[str], None]:
 @bench.command(name="l3")
 @INVENTORY
 @click.option(
+    "--profile",
+    type=click.Choice(["lab", "openstack"]),
+    help="openstack: on the lab `lab up --profile openstack` made (real Neutron; policy hastack only).",
+)
+@click.option(
     "--policy",
     "policies",
     multiple=True,
@@ -84,6 +89,7 @@ def _progress() -> Callable[[str], None]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def l3(
     inventory: Path,
+    profile: str | None,
     policies: tuple[str, ...],
     scenarios: tuple[str, ...],
     repeat: int,
@@ -96,6 +102,21 @@ def l3(
 
     Example: hastack bench l3 examples/paper.yaml --policy hastack --repeat 3
     """
+    if profile == "openstack":
+        # The lab runs from its own copy of the inventory (`lab up --profile openstack` wrote it).
+        inventory = STATE_FILE.parent / "inventory-openstack.yaml"
+        if LabState.load().inventory != str(inventory):
+            raise CliError(
+                "--profile openstack: no OpenStack lab is up (hastack lab up --profile openstack)",
+                EXIT_BAD_INPUT,
+            )
+        if set(policies) - {"hastack"}:
+            raise CliError(
+                "--profile openstack: only --policy hastack; Neutron's own automatic L3 failover as the "
+                "anchor is not built yet",
+                EXIT_BAD_INPUT,
+            )
+        policies = ("hastack",)
     p = _lab_of(inventory)
     chosen = list(policies) or list(POLICIES)
     result = experiment.run(

@@ -31,6 +31,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "keepalived": ("keepalived", "keepalived-vrrp"),
     "keystone": ("keystone",),
     "l3-agent": ("l3-agent", "neutron-l3-agent"),  # the lab's, or Neutron's under profile openstack
+    "dhcp-agent": ("neutron-dhcp-agent",),
     "hastack-agent": ("hastack-agent",),
     "hastack-controller": ("hastack-controller",),
 }

@@ -72,6 +72,14 @@ def ensure_vms(
     )
 
 
+def add_vm(p: LabPlan, state: LabState, vm: Vm, port: dict[str, str]) -> None:
+    """One more VM on a Neutron port made for it (`port`: its id and MAC): plugged, then its dhclient."""
+    script = Path(LAB_ROOT) / "dhclient-script"
+    _plug(p, state, vm, port["mac"])
+    ovs.vsctl(p, vm.host, *_ovs_port(vm, port))
+    _dhclient(state, vm, script)
+
+
 def _plug(p: LabPlan, state: LabState, vm: Vm, mac: str) -> None:
     ns, host_ns, port = dataplane.vm_netns(vm), p.host(vm.host).netns, f"t{vm.name}"
     state.record_namespace(ns)

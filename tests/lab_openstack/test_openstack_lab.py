@@ -1,0 +1,95 @@
+"""The OpenStack lab end to end: real Neutron agents alive through the VIP, VMs addressed by DHCP and
+reachable on floating IPs, hastack moving routers through Neutron's API when an L3 agent dies, DHCP with
+one of two agents stopped, and a frozen network node that never forwards beside its successor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from hastack.bench import failover
+from hastack.lab import dataplane, neutronvms, system
+from hastack.lab.keystone import openstack_cli
+from hastack.lab.network import Vm, network_plan
+from hastack.lab.plan import LAB_ROOT
+from hastack.lab.state import STATE_FILE, LabState
+from tests.lab.conftest import Lab
+from tests.lab_openstack.conftest import Neutron
+
+INVENTORY = str(STATE_FILE.parent / "inventory-openstack.yaml")
+
+
+def test_every_neutron_agent_is_alive_through_the_vip(openstack_lab: Lab) -> None:
+    p = openstack_lab.plan
+    listed = json.loads(openstack_cli(p, "ctl1", "network", "agent", "list", "-f", "json"))
+    agents = sorted((a["Agent Type"], a["Host"], a["Alive"]) for a in listed)
+    assert agents == sorted(
+        [("L3 agent", h, True) for h in ("net1", "net2")]
+        + [("DHCP agent", h, True) for h in ("net1", "net2")]
+        + [("Open vSwitch agent", h, True) for h in ("net1", "net2", "cmp1", "cmp2")]
+    )
+
+
+def test_vms_got_their_addresses_by_dhcp_and_answer_on_floating_ips(openstack_lab: Lab) -> None:
+    n = network_plan(openstack_lab.plan.deployment)
+    assert all(neutronvms.has_address(vm) for vm in n.vms)
+    leases = [Path(LAB_ROOT, "vms", vm.name, "leases").read_text() for vm in n.vms]
+    assert all("fixed-address" in lease for lease in leases)  # dhclient's own record of the lease
+    system.poll("every VM to answer", lambda: all(dataplane.reachability(n, 1.0).values()), 120, 1.0)
+
+
+@pytest.mark.timeout(900)  # a trial watches 120 s; Neutron then rebuilds what the heal restarted
+def test_killing_the_l3_agent_moves_its_routers_through_neutron(openstack_lab: Lab, neutron: Neutron) -> None:
+    trial = failover.run_trial(openstack_lab.plan, INVENTORY, "l3-kill", "hastack")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+    # Neutron itself was told: its scheduler no longer gives the dead agent's node any router.
+    assert neutron.backend.settle() == []
+    assert neutron.backend.routers_by_agent()[trial.node] == []
+
+
+@pytest.mark.timeout(900)
+def test_a_frozen_network_node_never_forwards_beside_its_successor(openstack_lab: Lab) -> None:
+    trial = failover.run_trial(openstack_lab.plan, INVENTORY, "node-freeze", "hastack")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+
+
+def test_a_new_vm_gets_its_address_with_one_of_two_dhcp_agents_stopped(
+    openstack_lab: Lab, neutron: Neutron
+) -> None:
+    p = openstack_lab.plan
+    n = network_plan(p.deployment)
+    router = n.routers[0]
+    net = neutron.run(lambda: neutron.conn.network.find_network(f"net-{router.id}"))
+    assert neutron.backend.dhcp_agents_by_network([net.id]) == {net.id: ["net1", "net2"]}
+    stopped = _dhcp_of(LabState.load(), "net1", net.id)  # the agent and its dnsmasq for this network
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    vm = Vm("vm9000", "cmp1", 0, f"{router.tenant_cidr.rsplit('.', 1)[0]}.200/24", "", "", router.id)
+    port = neutron.run(
+        lambda: neutron.conn.network.create_port(
+            name=vm.name,
+            network_id=net.id,
+            fixed_ips=[{"ip_address": vm.address.split("/")[0]}],
+            device_owner="compute:nova",
+            binding_host_id=vm.host,
+        )
+    )
+    try:
+        neutronvms.add_vm(p, LabState.load(), vm, {"port": port.id, "mac": port.mac_address})
+        system.poll("the new VM's address by DHCP", lambda: neutronvms.has_address(vm), 90, 0.5)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        neutron.run(lambda: neutron.conn.network.delete_port(port.id))
+
+
+def _dhcp_of(state: LabState, host: str, network: str) -> list[int]:
+    agent = next(r.pid for r in state.processes if (r.name, r.host) == ("neutron-dhcp-agent", host))
+    pidfile = Path(LAB_ROOT, host, "state", "neutron", "dhcp", network, "pid")
+    return [agent, int(pidfile.read_text())]
