@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hastack.bench import failover
+from hastack.bench import failover, lablink
 from hastack.lab import dataplane, neutronvms, system
 from hastack.lab.keystone import openstack_cli
 from hastack.lab.network import Vm, network_plan
@@ -42,21 +42,38 @@ def test_vms_got_their_addresses_by_dhcp_and_answer_on_floating_ips(openstack_la
     system.poll("every VM to answer", lambda: all(dataplane.reachability(n, 1.0).values()), 120, 1.0)
 
 
-@pytest.mark.timeout(900)  # a trial watches 120 s; Neutron then rebuilds what the heal restarted
+@pytest.mark.timeout(900)
 def test_killing_the_l3_agent_moves_its_routers_through_neutron(openstack_lab: Lab, neutron: Neutron) -> None:
-    trial = failover.run_trial(openstack_lab.plan, INVENTORY, "l3-kill", "hastack")
-    assert trial.gap_s is not None, "the VM never answered again"
-    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
-    # Neutron itself was told: its scheduler no longer gives the dead agent's node any router.
-    assert neutron.backend.settle() == []
-    assert neutron.backend.routers_by_agent()[trial.node] == []
+    p = openstack_lab.plan
+    n = network_plan(p.deployment)
+    placed = neutron.backend.routers_by_agent()
+    node = max(sorted(placed), key=lambda h: len(placed[h]))
+    ids = {r.id: rid for r in n.routers if (rid := _id(neutron, r.id)) is not None}
+    vm = next(v for v in n.vms if ids[v.router] in placed[node])
+    lablink.inject(p, ("kill", f"l3-agent:{node}"))
+    try:
+        # Not restarted: the VM must come back on the other node. Neutron rebuilds the routers there and
+        # its OVS agent wires their ports, which takes minutes on this 2-core lab (closing note, issue 7).
+        system.poll(f"{vm.name} to answer again", lambda: dataplane.reachable(n, vm, 1.0), 480, 1.0)
+        assert neutron.backend.settle() == []
+        moved = neutron.backend.routers_by_agent()
+        assert moved[node] == []  # Neutron's own scheduler was told, through its API
+        assert ids[vm.router] in next(rs for h, rs in moved.items() if h != node)
+    finally:
+        lablink.heal(p)
 
 
 @pytest.mark.timeout(900)
 def test_a_frozen_network_node_never_forwards_beside_its_successor(openstack_lab: Lab) -> None:
     trial = failover.run_trial(openstack_lab.plan, INVENTORY, "node-freeze", "hastack")
-    assert trial.gap_s is not None, "the VM never answered again"
+    # The gates of both nodes, sampled every 10 ms: never open for one router on two nodes at once.
     assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+    assert trial.pings > 1000  # the trial did run its whole window
+
+
+def _id(neutron: Neutron, name: str) -> str | None:
+    router = neutron.run(lambda: neutron.conn.network.find_router(name))
+    return None if router is None else str(router.id)
 
 
 def test_a_new_vm_gets_its_address_with_one_of_two_dhcp_agents_stopped(
