@@ -9,8 +9,8 @@ remove the router from the old agent and add it to the new one; if a Neutron cal
 leader's, every few seconds) drives Neutron to the record again. Routers Neutron scheduled by itself (at
 creation) are adopted into the record as Neutron placed them.
 
-Neutron has no bulk move: the Neutron calls of `move_routers` run on MOVE_WORKERS threads; the record
-moves in transactions of MOVE_BATCH.
+Neutron has no bulk move: the record moves in transactions of MOVE_BATCH, and Neutron's calls run in the
+background on MOVE_WORKERS threads, each router's in order (`settle` waits for them).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Neutron in the lab (profile `openstack`): the real neutron-server and agents from PyPI (neutron 29).
 
-On each controller the API (`neutron.wsgi.api:application` under uwsgi: there is no neutron-server script)
-and `neutron-rpc-server`, behind HAProxy on the VIP like Keystone; its database on Galera, its messaging on
-the lab's RabbitMQ cluster, its users and endpoints in the lab's Keystone. On each network and compute
+On each controller the API (`neutron.wsgi.api:application` under uwsgi: there is no neutron-server script),
+`neutron-rpc-server` and `neutron-periodic-workers` (the process for Neutron's periodic tasks when uwsgi
+serves the API), behind HAProxy on the VIP like Keystone; its database on Galera, its messaging on the
+lab's RabbitMQ cluster, its users and endpoints in the lab's Keystone. On each network and compute
 host, inside the host's own mount namespace (hostmounts.py) and Open vSwitch (ovs.py), the OVS agent; on
 network nodes the L3 and DHCP agents too.
 """
