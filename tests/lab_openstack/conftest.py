@@ -16,9 +16,10 @@ import pytest
 from openstack.connection import Connection
 from pyroute2.netns import setns
 
+from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
 from hastack.cli.files import with_lab_profile
-from hastack.lab import realise
+from hastack.lab import realise, system
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import STATE_FILE, LabState, locked
 from hastack.model import load_deployment
@@ -102,5 +103,15 @@ def neutron(openstack_lab: Lab) -> Neutron:
     netns = p.host(p.deployment.hosts_of("neutron-server")[0]).netns
     store = in_netns(netns, lambda: EtcdStore(client_endpoints(p.deployment)))
     conn = connect(p.deployment)
-    backend = NeutronBackend(conn, store, p.deployment.name)
-    return Neutron(InLab(backend, netns), InLab(store, netns), conn, p, netns)
+    backend = InLab(NeutronBackend(conn, store, p.deployment.name), netns)
+
+    def answers() -> bool:
+        # Right after `lab up` the machine is busy (54 dhclients, agents syncing): Keystone may take
+        # longer than HAProxy's 2 s to issue the first token. Wait until the API answers.
+        try:
+            return all(a.alive for a in backend.list_agents())
+        except BackendError:
+            return False
+
+    system.poll("Neutron to answer with every L3 agent alive", answers, timeout=180, interval=2)
+    return Neutron(backend, InLab(store, netns), conn, p, netns)
