@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from hastack.controller.decide import Move
 from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
-from hastack.store import MemoryStore, keys
+from hastack.store import Compare, MemoryStore, keys
 from tests.fakes import Clock
 
 TOKEN = "secret-token-1"
@@ -36,10 +38,10 @@ class FakeBalancer:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, backend: type[LabNetworkBackend] = LabNetworkBackend) -> None:
         self.clock = Clock()
         self.store = MemoryStore(self.clock)
-        self.backend = LabNetworkBackend(self.store, "d", self.clock, agent_down_s=3.0)
+        self.backend = backend(self.store, "d", self.clock, agent_down_s=3.0)
         self.lb = FakeBalancer()
         for r in ("r1", "r2", "r3", "r4"):
             self.backend.define_router(r, "{}")
@@ -223,3 +225,34 @@ def test_rebalance_moves_routers_to_a_returned_empty_node(w: World) -> None:
         "rebalancing 1 routers: net1 2, net2 1, net3 1"
     )
     assert len(w.backend.routers_by_agent()["net3"]) == 1
+
+
+class DriftingBackend(LabNetworkBackend):
+    """A backend whose own state drifts from the record (Neutron's does): reconcile says what it fixed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fences: list[list[Compare]] = []
+
+    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+        self.fences.append(list(only_if))
+        return "reconcile: 0 routers adopted, 1 moved in Neutron to match the record"
+
+
+def test_the_leader_reconciles_the_backend_in_a_thread_and_says_so_next_tick() -> None:
+    w = World(DriftingBackend)
+    backend = w.backend
+    assert isinstance(backend, DriftingBackend)
+    ctl = w.controller("ctl1")
+    assert ctl.tick() == "all 3 network nodes healthy"
+    assert ctl.reconciler is not None  # started by that tick, in a thread of its own
+    ctl.reconciler.join(5)
+    w.clock.now += 0.1
+    assert ctl.tick() == (
+        "all 3 network nodes healthy; reconcile: 0 routers adopted, 1 moved in Neutron to match the record"
+    )
+    assert ctl.tick() == "all 3 network nodes healthy"  # said once; the next run is 5 s away
+    assert backend.fences == [[ctl.election.fence()]]  # fenced like a move
+    standby = w.controller("ctl2")
+    standby.tick()
+    assert standby.reconciler is None  # only the leader reconciles
