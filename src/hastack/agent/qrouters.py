@@ -68,6 +68,10 @@ class NeutronRouterHost:
             except (OSError, gate.GateError) as e:
                 log.info("router namespace %s not gated yet: %s", ns, e)
         self.gated = gated
+        for ns in set(self.announcer.namespaces()) - set(found.values()):
+            # Deleted (Neutron moved the router away): an open socket would keep the namespace, and its
+            # veths, alive, and the next build of that router here would fail on "tap... already exists".
+            self.announcer.forget(ns)
         return {router: ns for router, ns in found.items() if ns in gated}
 
     def version(self) -> object:
@@ -93,8 +97,6 @@ class NeutronRouterHost:
                 if link["ifname"][:3] in ("qr-", "qg-") and addresses:
                     items.append(garp.Announcement(ns, link["ifname"], link["address"], addresses))
         self.announcer.announce(items, ANNOUNCE_S)
-        for ns in set(self.announcer.namespaces()) - set(self.gated):
-            self.announcer.forget(ns)  # its socket would keep a deleted namespace alive
 
     def remove(self, router: str) -> None:
         """Best effort: the gate is shut already; what cannot be removed now is logged and left."""
