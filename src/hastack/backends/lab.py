@@ -12,9 +12,8 @@ import json
 from collections.abc import Callable, Sequence
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
-from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
-
-MOVE_BATCH = 100  # routers per transaction: etcd allows 128 operations in one (--max-txn-ops)
+from hastack.backends.record import BindingRecord
+from hastack.store import Compare, Delete, Put, Store, StoreError
 
 
 def net_prefix(deployment: str) -> str:
@@ -29,6 +28,7 @@ class LabNetworkBackend(NetworkBackend):
         self.prefix = net_prefix(deployment)
         self.clock = clock
         self.agent_down_s = agent_down_s
+        self.record = BindingRecord(store, self.prefix + "bindings/", "lab network service")
 
     def _read(self, sub: str) -> dict[str, str]:
         try:
@@ -58,7 +58,7 @@ class LabNetworkBackend(NetworkBackend):
         return sorted(self._read("routers/"))
 
     def bindings(self) -> dict[str, str]:
-        return self._read("bindings/")
+        return self.record.all()
 
     def routers_by_agent(self) -> dict[str, list[str]]:
         hosted: dict[str, list[str]] = {a.host: [] for a in self.list_agents()}
@@ -67,59 +67,31 @@ class LabNetworkBackend(NetworkBackend):
         return hosted
 
     def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
-        key = f"{self.prefix}bindings/{router}"
-        if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
-            raise self._refusal(router, host)
+        self.record.remove(router, host, only_if)
 
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         if host not in {a.host for a in self.list_agents()}:
             raise BackendError(f"no L3 agent on {host}")
         if self._get(f"routers/{router}") is None:  # one key, not every definition: moves come in bulk
             raise BackendError(f"no router {router}")
-        key = f"{self.prefix}bindings/{router}"
-        if not self._txn([Absent(key), *only_if], [Put(key, host)]):
-            current = self._get(f"bindings/{router}")
-            if current is None:
-                raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
-            raise BackendError(f"router {router} is already hosted by {current}")
+        self.record.add(router, host, only_if)
 
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
         """One transaction: the binding goes from `source` to `target` or stays where it is."""
-        if target not in {a.host for a in self.list_agents()}:
-            raise BackendError(f"no L3 agent on {target}")
-        key = f"{self.prefix}bindings/{router}"
-        if not self._txn([ValueIs(key, source), *only_if], [Put(key, target)]):
-            raise self._refusal(router, source)
+        error = self.move_routers([router], source, target, only_if)[router]
+        if error is not None:
+            raise BackendError(error)
 
     def move_routers(
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
     ) -> dict[str, str | None]:
-        """MOVE_BATCH routers per transaction, all or none; a batch whose conditions fail is done one by
-        one, so each router gets its own answer (moved, elsewhere, or a condition failed)."""
+        """MOVE_BATCH routers per transaction (record.py), each router with its own answer."""
         if target not in {a.host for a in self.list_agents()}:
             return dict.fromkeys(routers, f"no L3 agent on {target}")
-        done: dict[str, str | None] = {}
-        for i in range(0, len(routers), MOVE_BATCH):
-            batch = routers[i : i + MOVE_BATCH]
-            keys = [f"{self.prefix}bindings/{r}" for r in batch]
-            compares: list[Compare] = [*(ValueIs(k, source) for k in keys), *only_if]
-            if self._txn(compares, [Put(k, target) for k in keys]):
-                done.update(dict.fromkeys(batch, None))
-            else:
-                done.update(super().move_routers(batch, source, target, only_if))
-        return done
-
-    def _refusal(self, router: str, source: str) -> BackendError:
-        """Why a change away from `source` did not happen: the router is elsewhere, or a condition failed."""
-        if self._get(f"bindings/{router}") == source:
-            return BackendError(f"router {router} stays on {source}: a condition of the move failed")
-        return BackendError(f"router {router} is not hosted by {source}")
+        return self.record.move(routers, source, target, only_if)
 
     def _txn(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
-        try:
-            return self.store.txn(list(compares), list(ops))
-        except StoreError as e:
-            raise BackendError(f"lab network service: {e}") from e
+        return self.record.txn(compares, ops)
 
     # What the lab L3 agent and `lab up` write.
     def report(self, host: str, admin_up: bool = True) -> None:

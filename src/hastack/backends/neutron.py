@@ -30,10 +30,11 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
-from hastack.backends.lab import MOVE_BATCH, net_prefix
+from hastack.backends.lab import net_prefix
+from hastack.backends.record import BindingRecord
 from hastack.model import Deployment
 from hastack.render.keystone import keystone_url
-from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
+from hastack.store import Absent, Compare, Delete, Put, Store, ValueIs
 
 L3_AGENT = "L3 agent"
 DHCP_AGENT = "DHCP agent"
@@ -54,8 +55,7 @@ class NeutronBackend(NetworkBackend):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.conn = connection
-        self.store = store
-        self.prefix = net_prefix(deployment) + "bindings/"
+        self.record = BindingRecord(store, net_prefix(deployment) + "bindings/", "bindings in the store")
         self.clock = clock
         self._ids: tuple[float, dict[str, str]] = (-1e9, {})
         # Neutron follows the record in the background, each router's calls in order on one of these: a
@@ -120,29 +120,12 @@ class NeutronBackend(NetworkBackend):
 
     def bindings(self) -> dict[str, str]:
         """The record: router id -> the host that serves it (what the node agents' gates follow)."""
-        try:
-            kvs, _rev = self.store.get_prefix(self.prefix)
-        except StoreError as e:
-            raise BackendError(f"bindings in the store: {e}") from e
-        return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
-
-    def _txn(self, compares: list[Compare], ops: list[Put | Delete]) -> bool:
-        try:
-            return self.store.txn(compares, ops)
-        except StoreError as e:
-            raise BackendError(f"bindings in the store: {e}") from e
-
-    def _refusal(self, router: str, source: str) -> BackendError:
-        if self.bindings().get(router) == source:
-            return BackendError(f"router {router} stays on {source}: a condition of the move failed")
-        return BackendError(f"router {router} is not hosted by {source}")
+        return self.record.all()
 
     def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         ids = self._agent_ids()
         self._adopt([router], ids)
-        key = self.prefix + router
-        if not self._txn([ValueIs(key, host), *only_if], [Delete(key)]):
-            raise self._refusal(router, host)
+        self.record.remove(router, host, only_if)
         self._follow(router, lambda: self._neutron_remove(router, host, ids))
 
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
@@ -152,12 +135,7 @@ class NeutronBackend(NetworkBackend):
         if self._call(f"find router {router}", lambda: self.conn.network.find_router(router)) is None:
             raise BackendError(f"no router {router}")
         self._adopt([router], ids)
-        key = self.prefix + router
-        if not self._txn([Absent(key), *only_if], [Put(key, host)]):
-            current = self.bindings().get(router)
-            if current is None:
-                raise BackendError(f"router {router} not added to {host}: a condition of the move failed")
-            raise BackendError(f"router {router} is already hosted by {current}")
+        self.record.add(router, host, only_if)
         self._follow(router, lambda: self._neutron_add(router, host, ids))
 
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
@@ -168,23 +146,13 @@ class NeutronBackend(NetworkBackend):
     def move_routers(
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
     ) -> dict[str, str | None]:
-        """The record moves MOVE_BATCH routers per transaction (one by one when a batch's conditions
-        fail); Neutron follows in the background (`settle` waits for it)."""
+        """The record moves MOVE_BATCH routers per transaction (record.py); Neutron follows in the
+        background (`settle` waits for it)."""
         ids = self._agent_ids()
         if target not in ids:
             return dict.fromkeys(routers, f"no {L3_AGENT} on {target}")
         self._adopt(routers, ids)
-        done: dict[str, str | None] = {}
-        for i in range(0, len(routers), MOVE_BATCH):
-            batch = routers[i : i + MOVE_BATCH]
-            keys = [self.prefix + r for r in batch]
-            compares: list[Compare] = [*(ValueIs(k, source) for k in keys), *only_if]
-            if self._txn(compares, [Put(k, target) for k in keys]):
-                done.update(dict.fromkeys(batch, None))
-                continue
-            for router, key in zip(batch, keys, strict=True):
-                ok = self._txn([ValueIs(key, source), *only_if], [Put(key, target)])
-                done[router] = None if ok else str(self._refusal(router, source))
+        done = self.record.move(routers, source, target, only_if)
         for router in (r for r, error in done.items() if error is None):
             self._follow(router, functools.partial(self._neutron_move, router, source, target, ids))
         return done
@@ -240,7 +208,7 @@ class NeutronBackend(NetworkBackend):
             return
         for host, agent in ids.items():
             for router in unrecorded & set(self._hosted(host, agent)):
-                self._txn([Absent(self.prefix + router)], [Put(self.prefix + router, host)])
+                self.record.txn([Absent(self.record.key(router))], [Put(self.record.key(router), host)])
 
     def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
         """Make Neutron host every router where the record says (and record what Neutron placed by
@@ -250,18 +218,17 @@ class NeutronBackend(NetworkBackend):
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
         record = self.bindings()
         adopted = set(neutron) - set(record)
+        key = self.record.key
         for router in adopted:
-            self._txn([Absent(self.prefix + router), *only_if], [Put(self.prefix + router, neutron[router])])
+            self.record.txn([Absent(key(router)), *only_if], [Put(key(router), neutron[router])])
         gone = set(record) - set(self.routers())
         for router in gone:  # deleted in Neutron: forget it
-            self._txn(
-                [ValueIs(self.prefix + router, record.pop(router)), *only_if], [Delete(self.prefix + router)]
-            )
+            self.record.txn([ValueIs(key(router), record.pop(router)), *only_if], [Delete(key(router))])
         with self._lock:  # a router whose calls are still queued is not drifting: it is being moved
             busy = {r for r, n in self._following.items() if n > 0}
         drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids and r not in busy)
         for router in drifted:
-            if not self._txn(list(only_if), []):
+            if not self.record.txn(list(only_if), []):
                 return "reconcile: not the leader any more"
             if router in neutron:
                 self._neutron_remove(router, neutron[router], ids)
