@@ -57,11 +57,16 @@ def lab() -> Iterator[Lab]:
     needs_root()
     if not LabState.load().is_empty:
         pytest.fail("a lab is already up: run `hastack lab down` before the lab tests")
+    yield from brought_up(PAPER)
+
+
+def brought_up(inventory: Path) -> Iterator[Lab]:
+    """A fixture's lab: up from `inventory`, and down afterwards (after a failed `up` too)."""
     before = Snapshot.take()
-    p = plan(load_deployment(PAPER))
+    p = plan(load_deployment(inventory))
     try:
         with locked():
-            realise.up(p, LabState.load(), str(PAPER), lambda _step: None)
+            realise.up(p, LabState.load(), str(inventory), lambda _step: None)
         yield Lab(p, before)
     finally:
         with locked():

@@ -19,13 +19,13 @@ from pyroute2.netns import setns
 from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
 from hastack.cli.files import with_lab_profile
-from hastack.lab import realise, system
+from hastack.lab import system
 from hastack.lab.plan import LabPlan, plan
-from hastack.lab.state import STATE_FILE, LabState, locked
+from hastack.lab.state import STATE_FILE, LabState
 from hastack.model import load_deployment
 from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
-from tests.lab.conftest import PAPER, Lab, Snapshot, needs_root
+from tests.lab.conftest import PAPER, Lab, Snapshot, brought_up, needs_root
 
 
 def in_netns(netns: str, fn: Callable[[], Any]) -> Any:
@@ -71,16 +71,7 @@ def openstack_lab() -> Iterator[Lab]:
         # `hastack lab up examples/paper.yaml --profile openstack` made it: use it, leave it up.
         yield Lab(plan(load_deployment(inventory)), Snapshot.take())
         return
-    before = Snapshot.take()
-    inventory = with_lab_profile(PAPER, "openstack", STATE_FILE.parent)
-    p = plan(load_deployment(inventory))
-    try:
-        with locked():
-            realise.up(p, LabState.load(), str(inventory), lambda _step: None)
-        yield Lab(p, before)
-    finally:
-        with locked():
-            realise.down(LabState.load(), lambda _step: None)
+    yield from brought_up(with_lab_profile(PAPER, "openstack", STATE_FILE.parent))
 
 
 @dataclass
