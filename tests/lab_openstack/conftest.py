@@ -27,6 +27,8 @@ from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
 from tests.lab.conftest import PAPER, Lab, Snapshot, brought_up, needs_root
 
+OPENSTACK_INVENTORY = STATE_FILE.parent / "inventory-openstack.yaml"  # what `lab up --profile` writes
+
 
 def in_netns(netns: str, fn: Callable[[], Any]) -> Any:
     """fn() in a thread inside `netns`; its result, or its exception raised here."""
@@ -63,7 +65,7 @@ class InLab:
 @pytest.fixture(scope="package")
 def openstack_lab() -> Iterator[Lab]:
     needs_root()
-    inventory = STATE_FILE.parent / "inventory-openstack.yaml"
+    inventory = OPENSTACK_INVENTORY
     state = LabState.load()
     if not state.is_empty:
         if state.inventory != str(inventory):
@@ -81,6 +83,7 @@ class Neutron:
     conn: Connection  # use through `run`
     plan: LabPlan
     netns: str
+    inventory: str = str(OPENSTACK_INVENTORY)  # for `hastack ctl`
 
     def run(self, fn: Callable[[], Any]) -> Any:
         return in_netns(self.netns, fn)
