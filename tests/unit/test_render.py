@@ -167,4 +167,8 @@ def test_neutron_on_galera_rabbitmq_and_keystone_with_provider_bridges(paper: De
     l3 = _file(paper, "net1", "neutron/l3_agent.ini")
     assert "interface_driver = openvswitch" in l3
     assert "ovs_use_veth = true" in l3
+    # privsep's pool is not left at the core count: arpings would stall every router build behind them.
+    for agent in (l3, _file(paper, "net1", "neutron/dhcp_agent.ini")):
+        assert "[privsep]\nthread_pool_size = 32\n" in agent
+        assert "[privsep_link]\nthread_pool_size = 32\n" in agent
     assert "network_vlan_ranges = tenant:100:999" in _file(paper, "ctl1", "neutron/ml2_conf.ini")
