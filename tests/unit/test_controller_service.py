@@ -233,10 +233,20 @@ class DriftingBackend(LabNetworkBackend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fences: list[list[Compare]] = []
+        self.followed: list[bool] = []  # each run: did the record follow the backend?
 
-    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+    def reconcile(self, only_if: Sequence[Compare] = (), follow_backend: bool = False) -> str:
         self.fences.append(list(only_if))
+        self.followed.append(follow_backend)
+        if follow_backend:
+            return "reconcile: 0 routers adopted, 1 moved in the record to follow Neutron"
         return "reconcile: 0 routers adopted, 1 moved in Neutron to match the record"
+
+
+class SchedulingBackend(DriftingBackend):
+    """Like Neutron with allow_automatic_l3agent_failover: it moves a dead agent's routers itself."""
+
+    schedules_itself = True
 
 
 def test_the_leader_reconciles_the_backend_in_a_thread_and_says_so_next_tick() -> None:
@@ -256,3 +266,22 @@ def test_the_leader_reconciles_the_backend_in_a_thread_and_says_so_next_tick() -
     standby = w.controller("ctl2")
     standby.tick()
     assert standby.reconciler is None  # only the leader reconciles
+
+
+def test_under_policy_neutron_a_self_scheduling_backend_moves_routers_and_the_record_follows() -> None:
+    w = World(SchedulingBackend)
+    backend = w.backend
+    assert isinstance(backend, SchedulingBackend)
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    ctl.set_control("policy", "neutron")
+    del w.leases["net1"]  # net1's agent stops reporting: Neutron itself will reschedule its routers
+    w.advance(90.0, ctl)  # past Neutron's 75 s agent-down time
+    said = ctl.tick()
+    assert said.startswith("policy neutron: the backend moves routers itself, the record follows it"), said
+    assert w.backend.bindings()["r1"] == "net1"  # the controller moved nothing
+    # Under hastack (the first run) Neutron followed the record; under neutron every run went the other way.
+    assert backend.followed[0] is False
+    assert len(backend.followed) > 2
+    assert all(backend.followed[1:])
+    assert any("1 moved in the record to follow Neutron" in h["sentence"] for h in ctl.history)

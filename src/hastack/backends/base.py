@@ -26,6 +26,10 @@ class Agent:
 
 
 class NetworkBackend(ABC):
+    # True for a backend that moves routers by itself under policy `neutron` (a real Neutron with
+    # allow_automatic_l3agent_failover); the lab's backend has its Neutron emulated by the controller.
+    schedules_itself = False
+
     @abstractmethod
     def list_agents(self) -> list[Agent]:
         """Every L3 agent the backend knows, alive or not."""
@@ -52,10 +56,11 @@ class NetworkBackend(ABC):
         """Host `router` on `host`; BackendError if another agent hosts it, `host` has no agent, or an
         `only_if` condition does not hold."""
 
-    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+    def reconcile(self, only_if: Sequence[Compare] = (), follow_backend: bool = False) -> str:
         """Bring what the backend runs in line with the store's record of bindings (the leader's, every
-        few seconds); a sentence saying what changed, "" if nothing did. A backend whose state is the
-        store itself (the lab's) has nothing to do."""
+        few seconds), or with `follow_backend` the record in line with what the backend runs; a sentence
+        saying what changed, "" if nothing did. A backend whose state is the store itself (the lab's) has
+        nothing to do."""
         return ""
 
     def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:

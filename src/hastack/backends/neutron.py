@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 class NeutronBackend(NetworkBackend):
     """Drives Neutron's agent schedulers after the record of bindings in `store`."""
 
+    schedules_itself = True  # with allow_automatic_l3agent_failover: policy `neutron` leaves moves to it
+
     def __init__(
         self,
         connection: Connection,
@@ -210,9 +212,10 @@ class NeutronBackend(NetworkBackend):
             for router in unrecorded & set(self._hosted(host, agent)):
                 self.record.txn([Absent(self.record.key(router))], [Put(self.record.key(router), host)])
 
-    def reconcile(self, only_if: Sequence[Compare] = ()) -> str:
+    def reconcile(self, only_if: Sequence[Compare] = (), follow_backend: bool = False) -> str:
         """Make Neutron host every router where the record says (and record what Neutron placed by
-        itself); a sentence saying what changed, "" if nothing did. The leader's, conditioned on its
+        itself), or with `follow_backend` (Neutron reschedules by itself) record where Neutron hosts
+        each router; a sentence saying what changed, "" if nothing did. The leader's, conditioned on its
         fencing token."""
         ids = self._agent_ids()
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
@@ -227,7 +230,14 @@ class NeutronBackend(NetworkBackend):
         with self._lock:  # a router whose calls are still queued is not drifting: it is being moved
             busy = {r for r, n in self._following.items() if n > 0}
         drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids and r not in busy)
+        if follow_backend:
+            drifted = [r for r in drifted if r in neutron]  # a router Neutron hosts nowhere stays recorded
         for router in drifted:
+            if follow_backend:
+                self.record.txn(
+                    [ValueIs(key(router), record[router]), *only_if], [Put(key(router), neutron[router])]
+                )
+                continue
             if not self.record.txn(list(only_if), []):
                 return "reconcile: not the leader any more"
             if router in neutron:
@@ -236,7 +246,11 @@ class NeutronBackend(NetworkBackend):
         if not (adopted or drifted or gone):
             return ""
         forgot = f", {len(gone)} deleted ones forgotten" if gone else ""
-        moved = f"{len(drifted)} moved in Neutron to match the record"
+        moved = (
+            f"{len(drifted)} moved in the record to follow Neutron"
+            if follow_backend
+            else f"{len(drifted)} moved in Neutron to match the record"
+        )
         return f"reconcile: {len(adopted)} routers adopted, {moved}{forgot}"
 
     # DHCP: Neutron schedules each network on dhcp_agents_per_network agents by itself.

@@ -4,6 +4,8 @@ A network node has failed when its lease is gone from the store (policy `hastack
 heartbeat is older than the policy's agent-down time (`paper`, `neutron`), or its agent is administratively
 disabled. Its routers go to the healthy agents, least loaded first. Guards, in order:
 - only the leader moves routers, and not while an operator has paused it;
+- under `neutron` on a backend that reschedules by itself (a real Neutron with
+  allow_automatic_l3agent_failover), the controller moves nothing: the record follows the backend;
 - a new leader waits one lease TTL after its election (the old leader's view may still be in flight);
 - storm guard: when more than `storm_share` of the nodes fail together, the controller suspects its own
   partition or trouble in the store and moves nothing;
@@ -47,17 +49,23 @@ class Policy:
     concurrency: int = 1  # routers moved at once
     storm_share: float = 0.5
     stable_s: float = 2.0
+    moves_routers: bool = True  # False: the backend itself moves them (the controller only follows)
 
     @classmethod
-    def named(cls, name: str, lease_ttl_s: float, tick_s: float = 0.1) -> Policy:
+    def named(
+        cls, name: str, lease_ttl_s: float, tick_s: float = 0.1, backend_schedules: bool = False
+    ) -> Policy:
         """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the seed's periodic
         check every 40 s (its footnote 7) of agents dead by Grizzly's agent_down_time (9 s), one router at a
-        time. `neutron`: agent dead after 75 s without a heartbeat, checked every 75/2 s, one at a time."""
+        time. `neutron`: agent dead after 75 s without a heartbeat, checked every 75/2 s, one at a time;
+        on a backend that reschedules by itself (`backend_schedules`: a real Neutron), left to it."""
         if name == "hastack":
             return cls(name, True, 3 * lease_ttl_s, lease_ttl_s, tick_s=tick_s, concurrency=16)
         if name == "paper":
             return cls(name, False, 9.0, lease_ttl_s, tick_s=40.0, concurrency=1, periodic=True)
         if name == "neutron":
+            if backend_schedules:  # ticks as often as hastack's: the record follows Neutron without delay
+                return cls(name, False, 75.0, lease_ttl_s, tick_s=tick_s, moves_routers=False)
             return cls(name, False, 75.0, lease_ttl_s, tick_s=37.5, concurrency=1, periodic=True)
         raise ValueError(f"unknown policy {name!r} (hastack, paper or neutron)")
 
@@ -91,6 +99,8 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
         return Decision((), "standby: another controller leads")
     if s.paused:
         return Decision((), "paused by the operator: moving nothing")
+    if not policy.moves_routers:
+        return Decision((), f"policy {policy.name}: the backend moves routers itself, the record follows it")
     failed = {n.host: r for n in s.nodes if (r := failure_reason(n, policy)) is not None}
     stranded = {h: s.hosting.get(h, ()) for h in failed if s.hosting.get(h)}
     if s.unbound:

@@ -70,7 +70,9 @@ class Controller:
         self.policy_seen = ("", 0.0)  # the policy in force and since when (monotonic)
 
     def policy(self, name: str) -> Policy:
-        return Policy.named(name, self.settings.lease_ttl_s, self.settings.tick_s)
+        return Policy.named(
+            name, self.settings.lease_ttl_s, self.settings.tick_s, self.backend.schedules_itself
+        )
 
     def tick(self) -> str:
         started = time.monotonic()
@@ -98,8 +100,8 @@ class Controller:
             self.election.lost = ""  # said once
         outcomes = self._apply(decision.moves, o, policy)
         sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
-        if leading and policy.name == "hastack" and not snap.paused:
-            sentence += self._reconcile(now)
+        if leading and not snap.paused and (policy.name == "hastack" or not policy.moves_routers):
+            sentence += self._reconcile(now, follow_backend=not policy.moves_routers)
         if leading:
             sentence += self._reconcile_drains(o)
         self.metrics.tick(time.monotonic() - started, leading, outcomes)
@@ -152,22 +154,25 @@ class Controller:
             policy.concurrency,
         )
 
-    def _reconcile(self, now: float) -> str:
+    def _reconcile(self, now: float, follow_backend: bool) -> str:
         """Every RECONCILE_S, in a thread of its own (Neutron takes seconds; the tick must go on renewing
-        the leader's lease): make the backend follow the record of bindings, fenced like a move. What
-        the last run changed is said by the next tick."""
+        the leader's lease): make the backend follow the record of bindings (or, `follow_backend`, the
+        record follow the backend), fenced like a move. What the last run changed is said by the next
+        tick."""
         said, self.reconcile_said = self.reconcile_said, ""
         running = self.reconciler is not None and self.reconciler.is_alive()
         if not running and now - self.reconciled >= RECONCILE_S:
             self.reconciled = now
             fence = [self.election.fence()]
-            self.reconciler = threading.Thread(target=self._run_reconcile, args=(fence,), name="reconcile")
+            self.reconciler = threading.Thread(
+                target=self._run_reconcile, args=(fence, follow_backend), name="reconcile"
+            )
             self.reconciler.start()
         return f"; {said}" if said else ""
 
-    def _run_reconcile(self, fence: list[Compare]) -> None:
+    def _run_reconcile(self, fence: list[Compare], follow_backend: bool) -> None:
         try:
-            self.reconcile_said = self.backend.reconcile(fence)
+            self.reconcile_said = self.backend.reconcile(fence, follow_backend)
         except BackendError as e:
             self.reconcile_said = f"reconcile failed: {e}"
 
