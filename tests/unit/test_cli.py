@@ -187,6 +187,14 @@ def test_bench_needs_the_lab_up(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "no lab of deployment" in err
 
 
+def test_bench_openstack_refuses_the_paper_anchor(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["bench", "l3", str(EXAMPLES / "paper.yaml"), "--profile", "openstack", "--policy", "paper"]
+    code, _out, err = _run([*argv, "-o", str(tmp_path)], capsys)
+    assert code == 2
+    assert "--policy paper is not offered" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_bench_report_without_results_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _out, err = _run(["bench", "report", "-o", str(tmp_path)], capsys)
     assert code == 2

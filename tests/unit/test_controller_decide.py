@@ -66,10 +66,13 @@ def test_anchor_policies_detect_by_heartbeat_age() -> None:
     silent_50s = Node("net1", False, 50.0, True, 0.0)
     assert decide(snap(silent_50s, node("net2"), node("net3")), neutron).moves == ()
     assert len(decide(snap(silent_50s, node("net2"), node("net3")), paper).moves) == 3
-    silent_80s = Node("net1", False, 80.0, True, 0.0)
-    moved = decide(snap(silent_80s, node("net2"), node("net3")), neutron)
+    # Neutron reschedules a router only after 2 x agent_down_time (150 s) without a report.
+    silent_140s = Node("net1", False, 140.0, True, 0.0)
+    assert decide(snap(silent_140s, node("net2"), node("net3")), neutron).moves == ()
+    silent_160s = Node("net1", False, 160.0, True, 0.0)
+    moved = decide(snap(silent_160s, node("net2"), node("net3")), neutron)
     assert len(moved.moves) == 3
-    assert "no heartbeat for 80 s" in moved.sentence
+    assert "no heartbeat for 160 s" in moved.sentence
 
 
 def test_a_disabled_agent_counts_as_failed_under_every_policy() -> None:

@@ -276,7 +276,7 @@ def test_under_policy_neutron_a_self_scheduling_backend_moves_routers_and_the_re
     ctl.tick()
     ctl.set_control("policy", "neutron")
     del w.leases["net1"]  # net1's agent stops reporting: Neutron itself will reschedule its routers
-    w.advance(90.0, ctl)  # past Neutron's 75 s agent-down time
+    w.advance(160.0, ctl)  # past the 150 s after which Neutron reschedules a silent agent's routers
     said = ctl.tick()
     assert said.startswith("policy neutron: the backend moves routers itself, the record follows it"), said
     assert w.backend.bindings()["r1"] == "net1"  # the controller moved nothing

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hastack.bench.failover import Trial, run_trial
+from hastack.bench.failover import Trial, policy_in_force, run_trial
 from hastack.lab.hadaemons import ctl
 from hastack.lab.plan import LabPlan
 
@@ -60,14 +60,15 @@ def run(
     started = time.time()
     try:
         for policy in policies:
-            for scenario in scenarios:
-                for i in range(repeats.get(policy, 1)):
-                    t = run_trial(p, inventory, scenario, policy, progress)
-                    trials.append(t)
-                    gap = "never back" if t.gap_s is None else f"gap {t.gap_s:.1f} s"
-                    progress(
-                        f"  trial {i + 1}: {gap}, dual-active {t.dual_active_s:.2f} s, on {t.forwarders}"
-                    )
+            with policy_in_force(p, policy, progress):
+                for scenario in scenarios:
+                    for i in range(repeats.get(policy, 1)):
+                        t = run_trial(p, inventory, scenario, policy, progress)
+                        trials.append(t)
+                        gap = "never back" if t.gap_s is None else f"gap {t.gap_s:.1f} s"
+                        progress(
+                            f"  trial {i + 1}: {gap}, dual-active {t.dual_active_s:.2f} s, on {t.forwarders}"
+                        )
     finally:
         ctl(p, inventory, "policy", "hastack")  # leave the lab as it was found
     result = {

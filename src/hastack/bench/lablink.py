@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from hastack.lab import faults, realise, system
+from hastack.lab import faults, neutron, realise, system
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 
@@ -54,6 +54,12 @@ def heal(p: LabPlan, target: str | None = None) -> None:
     """Undo the recorded faults (all, or those touching `target`) and restart whatever is dead."""
     with locked():
         realise.heal(p, LabState.load(), target, lambda _s: None)
+
+
+def neutron_auto_failover(p: LabPlan, on: bool, progress: system.Progress) -> None:
+    """Real Neutron's own L3 failover on or off (profile openstack: the `neutron` anchor's trials)."""
+    with locked():
+        neutron.set_auto_failover(p, LabState.load(), on, progress)
 
 
 def vip(p: LabPlan) -> str:

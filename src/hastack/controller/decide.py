@@ -57,16 +57,18 @@ class Policy:
     ) -> Policy:
         """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the seed's periodic
         check every 40 s (its footnote 7) of agents dead by Grizzly's agent_down_time (9 s), one router at a
-        time. `neutron`: agent dead after 75 s without a heartbeat, checked every 75/2 s, one at a time;
-        on a backend that reschedules by itself (`backend_schedules`: a real Neutron), left to it."""
+        time. `neutron`: Neutron's rescheduler with its defaults (agent_down_time 75 s): a router moves
+        once its agent has not reported for 2 x 75 s (agent_dead_limit_seconds), checked every 75/2 s,
+        one at a time; on a backend that reschedules by itself (`backend_schedules`: a real Neutron),
+        left to it."""
         if name == "hastack":
             return cls(name, True, 3 * lease_ttl_s, lease_ttl_s, tick_s=tick_s, concurrency=16)
         if name == "paper":
             return cls(name, False, 9.0, lease_ttl_s, tick_s=40.0, concurrency=1, periodic=True)
         if name == "neutron":
             if backend_schedules:  # ticks as often as hastack's: the record follows Neutron without delay
-                return cls(name, False, 75.0, lease_ttl_s, tick_s=tick_s, moves_routers=False)
-            return cls(name, False, 75.0, lease_ttl_s, tick_s=37.5, concurrency=1, periodic=True)
+                return cls(name, False, 150.0, lease_ttl_s, tick_s=tick_s, moves_routers=False)
+            return cls(name, False, 150.0, lease_ttl_s, tick_s=37.5, concurrency=1, periodic=True)
         raise ValueError(f"unknown policy {name!r} (hastack, paper or neutron)")
 
 

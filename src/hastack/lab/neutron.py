@@ -16,13 +16,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, runtime, system
+from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, procs, runtime, system
 from hastack.lab.keystone import OPENSTACK_VENV, openstack_bin, openstack_cli, uwsgi_argv
 from hastack.lab.network import EXTERNAL_VLAN
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
-from hastack.render.neutron import EXTERNAL_NET, bridge_mappings
+from hastack.render.neutron import EXTERNAL_NET, bridge_mappings, render_neutron_conf
 
 START_TIMEOUT = 120.0
 EXTERNAL_PORT, TENANT_PORT = "hsx", "hst"  # the veth ports of br-ex / br-tenant in a host namespace
@@ -91,6 +91,24 @@ def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> Non
         START_TIMEOUT,
         0.5,
     )
+
+
+def set_auto_failover(p: LabPlan, state: LabState, on: bool, progress: system.Progress) -> None:
+    """Neutron's own rescheduling of a dead L3 agent's routers (allow_automatic_l3agent_failover, with its
+    default timers) on or off: each server's neutron.conf rewritten and its periodic workers, where the
+    check runs, restarted. The `neutron` anchor of `bench l3` under profile openstack; off otherwise, as
+    hastack moves routers and two movers would race."""
+    for host in p.deployment.hosts_of("neutron-server"):
+        conf = config_dir(host) / "neutron.conf"
+        text = render_neutron_conf(p.deployment, host, l3_auto_failover=on)
+        if conf.read_text(encoding="utf-8") == text:
+            continue
+        progress(f"neutron: automatic L3 agent failover {'on' if on else 'off'} on {host}")
+        conf.write_text(text, encoding="utf-8")
+        rec = runtime.running(state, "neutron-periodic", host)
+        if rec is not None:
+            procs.stop(rec, timeout=30)
+    ensure_server(p, state, progress)  # starts the periodic workers stopped above, with the new file
 
 
 def _bootstrap(p: LabPlan, first: str, progress: system.Progress) -> None:

@@ -211,8 +211,9 @@ def settings(dep: Deployment, host: str, l3_auto_failover: bool = False) -> Neut
     )
 
 
-def render_neutron_conf(dep: Deployment, host: str) -> str:
-    return header(dep, host) + neutron_conf(settings(dep, host), host)
+def render_neutron_conf(dep: Deployment, host: str, l3_auto_failover: bool = False) -> str:
+    """`l3_auto_failover`: for the `neutron` anchor of `hastack bench l3 --profile openstack` only."""
+    return header(dep, host) + neutron_conf(settings(dep, host, l3_auto_failover), host)
 
 
 def render_ml2(dep: Deployment, host: str) -> str:
