@@ -92,7 +92,7 @@ def trial_seconds(policy: str, openstack: bool = False) -> float:
     Real Neutron reschedules a router once its agent has not reported for 2 x agent_down_time (150 s),
     checking every agent_down_time / 2 (37 s): up to 187 s after the last report, then the build."""
     if openstack:
-        return {"hastack": 120.0, "neutron": 330.0}.get(policy, 180.0)
+        return {"hastack": 90.0, "neutron": 330.0}.get(policy, 180.0)
     return {"hastack": 8.0, "paper": 60.0, "neutron": 200.0}.get(policy, 30.0)
 
 
