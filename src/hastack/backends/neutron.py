@@ -68,6 +68,9 @@ class NeutronBackend(NetworkBackend):
         self._pending: list[Future[str | None]] = []
         self._following: collections.Counter[str] = collections.Counter()  # routers with calls queued
         self._lock = threading.Lock()
+        self._drift: dict[
+            str, tuple[str, str]
+        ] = {}  # the last reconcile's drifts: (Neutron's host, record's)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -220,8 +223,8 @@ class NeutronBackend(NetworkBackend):
         ids = self._agent_ids()
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
         record = self.bindings()
-        adopted = set(neutron) - set(record)
         key = self.record.key
+        adopted = set(neutron) - set(record)
         for router in adopted:
             self.record.txn([Absent(key(router)), *only_if], [Put(key(router), neutron[router])])
         gone = set(record) - set(self.routers())
@@ -231,27 +234,47 @@ class NeutronBackend(NetworkBackend):
             busy = {r for r, n in self._following.items() if n > 0}
         drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids and r not in busy)
         if follow_backend:
+            self._drift = {}
             drifted = [r for r in drifted if r in neutron]  # a router Neutron hosts nowhere stays recorded
-        for router in drifted:
-            if follow_backend:
+            for router in drifted:
                 self.record.txn(
                     [ValueIs(key(router), record[router]), *only_if], [Put(key(router), neutron[router])]
                 )
-                continue
-            if not self.record.txn(list(only_if), []):
+            moved = f"{len(drifted)} moved in the record to follow Neutron"
+        else:
+            drifted = self._confirmed(drifted, neutron, record)
+            if not self._drive_back(drifted, neutron, record, ids, only_if):
                 return "reconcile: not the leader any more"
-            if router in neutron:
-                self._neutron_remove(router, neutron[router], ids)
-            self._neutron_add(router, record[router], ids)
+            moved = f"{len(drifted)} moved in Neutron to match the record"
         if not (adopted or drifted or gone):
             return ""
         forgot = f", {len(gone)} deleted ones forgotten" if gone else ""
-        moved = (
-            f"{len(drifted)} moved in the record to follow Neutron"
-            if follow_backend
-            else f"{len(drifted)} moved in Neutron to match the record"
-        )
         return f"reconcile: {len(adopted)} routers adopted, {moved}{forgot}"
+
+    def _confirmed(self, drifted: list[str], neutron: dict[str, str], record: dict[str, str]) -> list[str]:
+        """The drifted routers this run found as the last one did. A drift seen once may be another
+        mover's move half-way (removed from one agent, not yet added to the other: a second backend, an
+        operator's script); driving it back then would race that mover's next call."""
+        seen, self._drift = self._drift, {r: (neutron.get(r, ""), record[r]) for r in drifted}
+        return [r for r in drifted if seen.get(r) == self._drift[r]]
+
+    def _drive_back(
+        self,
+        drifted: list[str],
+        neutron: dict[str, str],
+        record: dict[str, str],
+        ids: dict[str, str],
+        only_if: Sequence[Compare],
+    ) -> bool:
+        """Neutron told to host each drifted router where the record says; False if not the leader."""
+        for router in drifted:
+            if not self.record.txn(list(only_if), []):
+                return False
+            if router in neutron:
+                self._neutron_remove(router, neutron[router], ids)
+            self._neutron_add(router, record[router], ids)
+            del self._drift[router]
+        return True
 
     # DHCP: Neutron schedules each network on dhcp_agents_per_network agents by itself.
     def dhcp_agents_by_network(self, networks: Iterable[str]) -> dict[str, list[str]]:
