@@ -80,7 +80,10 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
     assert comp.health_path is not None
     out = ["", f"frontend {name}", *_binds(dep, port), f"    default_backend {name}", "", f"backend {name}"]
     t = dep.inventory.timing
-    timeout, no_retry = t.api_response_timeout_ms, "METH_POST || { method PATCH }"
+    # Issuing a token (POST /v3/auth/tokens) has no effect but the token returned: it may be retried like
+    # a read. On a loaded host a token takes over the 2 s timeout now and then; Neutron and the clients
+    # then got a 504 where a retry on another replica answers.
+    timeout, no_retry = t.api_response_timeout_ms, "METH_POST !{ path /v3/auth/tokens } || { method PATCH }"
     if name == "neutron-server":
         # Router and port changes take seconds, and its PUT actions (add_router_interface, agent
         # scheduling) are not idempotent: a retry elsewhere would do them twice.
