@@ -4,17 +4,21 @@
 # it with the real clients, runs the seed's two experiments (api: Keystone while a replica fails, ~1 minute;
 # l3: network-node failover for hastack beside the seed's and Neutron's policies, ~15 minutes; --quick:
 # hastack only, ~3 minutes), prints results/REPORT.md, and tears the lab down (--keep leaves it up).
+# --openstack then runs the same l3 experiment on real Neutron 29 (`lab up --profile openstack`): hastack
+# beside Neutron's own allow_automatic_l3agent_failover, into results/openstack/ (~45 minutes more).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 hastack_setup
 cd "$HASTACK_ROOT"
 keep=0
+openstack=0
 bench_args=()
 for arg in "$@"; do
   case "$arg" in
     --keep) keep=1 ;;
     --quick) bench_args=(--policy hastack --repeat 3) ;;
-    *) echo "usage: scripts/main.sh [--keep] [--quick]" >&2; exit 2 ;;
+    --openstack) openstack=1 ;;
+    *) echo "usage: scripts/main.sh [--keep] [--quick] [--openstack]" >&2; exit 2 ;;
   esac
 done
 mkdir -p results
@@ -41,4 +45,12 @@ echo "[main] hastack bench api examples/paper.yaml --repeat 1 -o results  (the s
 echo "[main] hastack bench l3 examples/paper.yaml ${bench_args[*]} -o results  (the seed's Fig. 4b)" >&2
 "${hastack[@]}" bench l3 examples/paper.yaml "${bench_args[@]}" -o results
 cat results/REPORT.md
+if [ "$openstack" -eq 1 ]; then
+  echo "[main] hastack lab down; hastack lab up examples/paper.yaml --profile openstack" >&2
+  "${hastack[@]}" lab down
+  "${hastack[@]}" lab up examples/paper.yaml --profile openstack
+  echo "[main] hastack bench l3 --profile openstack --repeat 3 -o results/openstack  (real Neutron)" >&2
+  "${hastack[@]}" bench l3 examples/paper.yaml --profile openstack --repeat 3 -o results/openstack
+  cat results/openstack/REPORT.md
+fi
 echo "[main] done: results/ holds the analyses, the rendered configuration, api/l3 JSON and plots, REPORT.md" >&2

@@ -120,3 +120,24 @@ def test_the_record_adopts_neutrons_placement_and_the_leader_drives_neutron_back
     said = [t["sentence"] for t in ctl(neutron.plan, neutron.inventory, "history") if t["time"] >= since]
     told = "reconcile: 0 routers adopted, 1 moved in Neutron to match the record"
     assert any(told in sentence for sentence in said), said
+
+
+def test_when_neutron_moves_a_router_itself_the_record_follows_it(neutron: Neutron) -> None:
+    """Policy `neutron` on a real Neutron: its own rescheduler moves routers, the record follows."""
+    router, source, target = _a_router(neutron)
+    agents = neutron.run(lambda: {a.host: a.id for a in neutron.conn.network.agents(agent_type="L3 agent")})
+    # As Neutron's rescheduler would (unbind from the dead agent, bind to a live one), behind hastack.
+    neutron.run(
+        lambda: neutron.conn.network.request(f"/agents/{agents[source]}/l3-routers/{router}", "DELETE")
+    )
+    neutron.run(
+        lambda: neutron.conn.network.request(
+            f"/agents/{agents[target]}/l3-routers", "POST", json={"router_id": router}
+        )
+    )
+    said = neutron.backend.reconcile(follow_backend=True)
+    assert said == "reconcile: 0 routers adopted, 1 moved in the record to follow Neutron"
+    assert neutron.backend.bindings()[router] == target
+    assert neutron.backend.reconcile(follow_backend=True) == ""  # nothing left to follow
+    neutron.backend.move_router(router, target, source)  # and back, through hastack
+    assert _placement(neutron)[router] == source
