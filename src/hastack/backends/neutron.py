@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import collections
 import functools
+import json
 import logging
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from keystoneauth1 import exceptions as ksa_exceptions
@@ -58,6 +60,7 @@ class NeutronBackend(NetworkBackend):
     ) -> None:
         self.conn = connection
         self.record = BindingRecord(store, net_prefix(deployment) + "bindings/", "bindings in the store")
+        self.reports = net_prefix(deployment) + "agents/"  # where the lab's L3 agents report
         self.clock = clock
         self._ids: tuple[float, dict[str, str]] = (-1e9, {})
         # Neutron follows the record in the background, each router's calls in order on one of these: a
@@ -220,6 +223,7 @@ class NeutronBackend(NetworkBackend):
         itself), or with `follow_backend` (Neutron reschedules by itself) record where Neutron hosts
         each router; a sentence saying what changed, "" if nothing did. The leader's, conditioned on its
         fencing token."""
+        self._mirror_reports()
         ids = self._agent_ids()
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
         record = self.bindings()
@@ -250,6 +254,16 @@ class NeutronBackend(NetworkBackend):
             return ""
         forgot = f", {len(gone)} deleted ones forgotten" if gone else ""
         return f"reconcile: {len(adopted)} routers adopted, {moved}{forgot}"
+
+    def _mirror_reports(self) -> None:
+        """Each L3 agent's last report to Neutron, copied where the lab's agents report theirs: the
+        controller's heartbeat-based policies and `ctl status` see Neutron's own view of its agents."""
+        ops: list[Put | Delete] = []
+        for a in self._agents(L3_AGENT):
+            beat = datetime.fromisoformat(str(a.last_heartbeat_at)).replace(tzinfo=UTC)
+            report = {"host": a.host, "admin_up": bool(a.is_admin_state_up), "heartbeat": beat.timestamp()}
+            ops.append(Put(self.reports + str(a.host), json.dumps(report)))
+        self.record.txn([], ops)
 
     def _confirmed(self, drifted: list[str], neutron: dict[str, str], record: dict[str, str]) -> list[str]:
         """The drifted routers this run found as the last one did. A drift seen once may be another
