@@ -2,7 +2,7 @@
 # The main job: installs what it needs (scripts/setup.sh), analyses the example deployments, renders every
 # daemon's configuration, then brings the lab up (the paper's deployment with the real daemons), verifies
 # it with the real clients, runs the seed's two experiments (api: Keystone while a replica fails, ~1 minute;
-# l3: network-node failover for hastack beside the seed's and Neutron's policies, ~15 minutes; --quick:
+# l3: network-node failover for hastack beside the seed's and Neutron's policies, ~20 minutes; --quick:
 # hastack only, ~3 minutes), prints results/REPORT.md, and tears the lab down (--keep leaves it up).
 # --openstack then runs the same l3 experiment on real Neutron 29 (`lab up --profile openstack`): hastack
 # beside Neutron's own allow_automatic_l3agent_failover, into results/openstack/ (~45 minutes more).

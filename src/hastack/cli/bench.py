@@ -84,7 +84,8 @@ def _progress() -> Callable[[str], None]:
     default=1,
     show_default=True,
     type=click.IntRange(1, 100),
-    help="Trials per scenario for the anchors (paper: ~70 s each, neutron: ~2.5 min each).",
+    help="Trials per scenario for the anchors (paper: ~70 s each, neutron: ~3.5 min each, ~5.5 min "
+    "under --profile openstack).",
 )
 @OUT
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -267,7 +268,7 @@ def scale_(inventory: Path, sizes: tuple[int, ...], scenario: str, repeat: int, 
 def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     """Every experiment in one run on one lab: api; l3 for hastack and the two anchor policies; controller
     (the leader killed with an L3 agent, hastack); vip; db; mq; scale (54, 200, 1000 routers); then
-    REPORT.md. Roughly 4 + 20 x REPEAT minutes, most of it the anchors' slow detection and building
+    REPORT.md. Roughly 4 + 24 x REPEAT minutes, most of it the anchors' slow detection and building
     1000 routers twice per scale trial.
 
     Example: hastack bench all examples/paper.yaml --repeat 3
