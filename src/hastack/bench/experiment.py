@@ -55,9 +55,11 @@ def run(
     progress: Callable[[str], None],
     name: str = "l3",
 ) -> dict[str, Any]:
-    """Every policy x scenario, repeated; writes OUT/<name>.json and OUT/<name>.png."""
+    """Every policy x scenario, repeated; writes OUT/<name>.json and OUT/<name>.png. A run cut short
+    leaves the trials it did in OUT/<name>.partial.json (the anchors' trials take minutes each)."""
     trials: list[Trial] = []
     started = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         for policy in policies:
             with policy_in_force(p, policy, progress):
@@ -69,9 +71,22 @@ def run(
                         progress(
                             f"  trial {i + 1}: {gap}, dual-active {t.dual_active_s:.2f} s, on {t.forwarders}"
                         )
+    except BaseException:
+        if trials:
+            partial = out_dir / f"{name}.partial.json"
+            partial.write_text(json.dumps(_result(p, started, trials), indent=2))
+            progress(f"stopped: the {len(trials)} trials done are in {partial}")
+        raise
     finally:
         ctl(p, inventory, "policy", "hastack")  # leave the lab as it was found
-    result = {
+    result = _result(p, started, trials)
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+    plot(trials, out_dir / f"{name}.png")
+    return result
+
+
+def _result(p: LabPlan, started: float, trials: Sequence[Trial]) -> dict[str, Any]:
+    return {
         "experiment": "network-node failover, 100 ms pings to a VM's floating IP (seed Fig. 4b)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "deployment": p.deployment.name,
@@ -80,10 +95,6 @@ def run(
         "summary": summarise(trials),
         "trials": [t.as_dict() for t in trials],
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
-    plot(trials, out_dir / f"{name}.png")
-    return result
 
 
 def plot(trials: Sequence[Trial], path: Path) -> None:
