@@ -71,9 +71,8 @@ class NeutronBackend(NetworkBackend):
         self._pending: list[Future[str | None]] = []
         self._following: collections.Counter[str] = collections.Counter()  # routers with calls queued
         self._lock = threading.Lock()
-        self._drift: dict[
-            str, tuple[str, str]
-        ] = {}  # the last reconcile's drifts: (Neutron's host, record's)
+        # The last reconcile's drifts: router -> (the host Neutron has it on, the host the record says).
+        self._drift: dict[str, tuple[str, str]] = {}
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -260,7 +259,10 @@ class NeutronBackend(NetworkBackend):
         controller's heartbeat-based policies and `ctl status` see Neutron's own view of its agents."""
         ops: list[Put | Delete] = []
         for a in self._agents(L3_AGENT):
-            beat = datetime.fromisoformat(str(a.last_heartbeat_at)).replace(tzinfo=UTC)
+            try:  # Neutron's "YYYY-MM-DD HH:MM:SS", in UTC
+                beat = datetime.fromisoformat(str(a.last_heartbeat_at)).replace(tzinfo=UTC)
+            except ValueError:
+                continue  # never reported: no heartbeat to copy
             report = {"host": a.host, "admin_up": bool(a.is_admin_state_up), "heartbeat": beat.timestamp()}
             ops.append(Put(self.reports + str(a.host), json.dumps(report)))
         self.record.txn([], ops)

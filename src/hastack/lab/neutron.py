@@ -103,7 +103,7 @@ def set_auto_failover(p: LabPlan, state: LabState, on: bool, progress: system.Pr
         text = render_neutron_conf(p.deployment, host, l3_auto_failover=on)
         if conf.read_text(encoding="utf-8") == text:
             continue
-        progress(f"neutron: automatic L3 agent failover {'on' if on else 'off'} on {host}")
+        progress(f"neutron: {'enabling' if on else 'disabling'} automatic L3 agent failover on {host}")
         conf.write_text(text, encoding="utf-8")
         rec = runtime.running(state, "neutron-periodic", host)
         if rec is not None:
