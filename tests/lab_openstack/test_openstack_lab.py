@@ -74,7 +74,9 @@ def test_a_frozen_network_node_never_forwards_beside_its_successor(openstack_lab
     trial = failover.run_trial(openstack_lab.plan, INVENTORY, "node-freeze", "hastack")
     # The gates of both nodes, sampled every 10 ms: never open for one router on two nodes at once.
     assert trial.dual_active_s == 0.0, trial.dual_active_by_router
-    assert trial.pings > 1000  # the trial did run its whole window
+    window = failover.trial_seconds("hastack", openstack=True)
+    assert trial.pings > 0.9 * window / failover.INTERVAL_S  # the trial did run its whole window
+    assert trial.gap_s is not None, "the VM never answered again"  # routers build in 20-30 s now
 
 
 def _id(neutron: Neutron, name: str) -> str | None:
