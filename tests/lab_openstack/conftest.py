@@ -18,7 +18,7 @@ from pyroute2.netns import setns
 
 from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
-from hastack.cli.files import with_lab_profile
+from hastack.cli.files import profile_inventory, with_lab_profile
 from hastack.lab import system
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import STATE_FILE, LabState
@@ -27,7 +27,7 @@ from hastack.render.etcd import client_endpoints
 from hastack.store import EtcdStore
 from tests.lab.conftest import PAPER, Lab, Snapshot, brought_up, needs_root
 
-OPENSTACK_INVENTORY = STATE_FILE.parent / "inventory-openstack.yaml"  # what `lab up --profile` writes
+OPENSTACK_INVENTORY = profile_inventory("openstack", STATE_FILE.parent)  # what `lab up --profile` writes
 
 
 def in_netns(netns: str, fn: Callable[[], Any]) -> Any:

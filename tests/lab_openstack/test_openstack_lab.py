@@ -16,11 +16,11 @@ from hastack.lab import dataplane, neutronvms, system
 from hastack.lab.keystone import openstack_cli
 from hastack.lab.network import Vm, network_plan
 from hastack.lab.plan import LAB_ROOT
-from hastack.lab.state import STATE_FILE, LabState
+from hastack.lab.state import LabState
 from tests.lab.conftest import Lab
-from tests.lab_openstack.conftest import Neutron
+from tests.lab_openstack.conftest import OPENSTACK_INVENTORY, Neutron
 
-INVENTORY = str(STATE_FILE.parent / "inventory-openstack.yaml")
+INVENTORY = str(OPENSTACK_INVENTORY)
 
 
 def test_every_neutron_agent_is_alive_through_the_vip(openstack_lab: Lab) -> None:

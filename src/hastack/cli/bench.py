@@ -12,6 +12,7 @@ from hastack.bench import api, experiment, report, scale, stateful
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
+from hastack.cli.files import profile_inventory
 from hastack.controller.service import POLICIES
 from hastack.lab.network import ScaleError, scale_routers
 from hastack.lab.plan import LabPlan, plan
@@ -106,7 +107,7 @@ def l3(
     """
     if profile == "openstack":
         # The lab runs from its own copy of the inventory (`lab up --profile openstack` wrote it).
-        inventory = STATE_FILE.parent / "inventory-openstack.yaml"
+        inventory = profile_inventory("openstack", STATE_FILE.parent)
         if "paper" in policies:
             raise CliError(
                 "--profile openstack: --policy paper is not offered: the seed's 9 s agent-down time needs "

@@ -56,12 +56,17 @@ def render_graph(dot_source: str, target: Path) -> None:
         raise CliError(f"cannot draw {target}: {e}") from e
 
 
+def profile_inventory(profile: str, directory: Path) -> Path:
+    """Where `with_lab_profile` writes the inventory of a lab up under `profile`."""
+    return directory / f"inventory-{profile}.yaml"
+
+
 def with_lab_profile(inventory: Path, profile: str, directory: Path) -> Path:
     """A copy of `inventory` whose lab.profile is `profile`, written to `directory`; its path."""
     data = yaml.safe_load(inventory.read_text(encoding="utf-8"))  # load_deployment has validated it
     lab = data.get("lab") or {}
     data["lab"] = {**lab, "profile": profile}
-    target = directory / f"inventory-{profile}.yaml"
+    target = profile_inventory(profile, directory)
     note = f"# {inventory} with lab.profile: {profile} (written by `hastack lab up --profile`)\n"
     try:
         directory.mkdir(parents=True, exist_ok=True)
