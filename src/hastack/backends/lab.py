@@ -20,11 +20,17 @@ def net_prefix(deployment: str) -> str:
     return f"/hastack/{deployment}/net/"
 
 
+def agent_report(deployment: str, host: str, admin_up: bool, heartbeat: float) -> Put:
+    """An L3 agent's report, where the controller reads heartbeats (controller/observe.py)."""
+    value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": heartbeat})
+    return Put(f"{net_prefix(deployment)}agents/{host}", value)
+
+
 class LabNetworkBackend(NetworkBackend):
     def __init__(
         self, store: Store, deployment: str, clock: Callable[[], float], agent_down_s: float
     ) -> None:
-        self.store = store
+        self.store, self.deployment = store, deployment
         self.prefix = net_prefix(deployment)
         self.clock = clock
         self.agent_down_s = agent_down_s
@@ -95,8 +101,7 @@ class LabNetworkBackend(NetworkBackend):
 
     # What the lab L3 agent and `lab up` write.
     def report(self, host: str, admin_up: bool = True) -> None:
-        value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": self.clock()})
-        self._txn([], [Put(f"{self.prefix}agents/{host}", value)])
+        self._txn([], [agent_report(self.deployment, host, admin_up, self.clock())])
 
     def define_router(self, router: str, definition: str, host: str | None = None) -> None:
         """Define the router; with `host`, bound there in the same transaction (else the controller may

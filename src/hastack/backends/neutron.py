@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import json
 import logging
 import threading
 import time
@@ -32,7 +31,7 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
-from hastack.backends.lab import net_prefix
+from hastack.backends.lab import agent_report, net_prefix
 from hastack.backends.record import BindingRecord
 from hastack.model import Deployment
 from hastack.render.keystone import keystone_url
@@ -60,7 +59,8 @@ class NeutronBackend(NetworkBackend):
     ) -> None:
         self.conn = connection
         self.record = BindingRecord(store, net_prefix(deployment) + "bindings/", "bindings in the store")
-        self.reports = net_prefix(deployment) + "agents/"  # where the lab's L3 agents report
+        self.deployment = deployment
+        self._mirrored: dict[str, str] = {}  # host -> the report last copied from Neutron
         self.clock = clock
         self._ids: tuple[float, dict[str, str]] = (-1e9, {})
         # Neutron follows the record in the background, each router's calls in order on one of these: a
@@ -257,15 +257,19 @@ class NeutronBackend(NetworkBackend):
     def _mirror_reports(self) -> None:
         """Each L3 agent's last report to Neutron, copied where the lab's agents report theirs: the
         controller's heartbeat-based policies and `ctl status` see Neutron's own view of its agents."""
-        ops: list[Put | Delete] = []
+        changed: list[Put] = []
         for a in self._agents(L3_AGENT):
             try:  # Neutron's "YYYY-MM-DD HH:MM:SS", in UTC
                 beat = datetime.fromisoformat(str(a.last_heartbeat_at)).replace(tzinfo=UTC)
             except ValueError:
                 continue  # never reported: no heartbeat to copy
-            report = {"host": a.host, "admin_up": bool(a.is_admin_state_up), "heartbeat": beat.timestamp()}
-            ops.append(Put(self.reports + str(a.host), json.dumps(report)))
-        self.record.txn([], ops)
+            op = agent_report(self.deployment, str(a.host), bool(a.is_admin_state_up), beat.timestamp())
+            # Agents report every 30 s, reconcile runs every 5 s: unchanged reports are not written again
+            # (each write wakes every controller).
+            if self._mirrored.get(op.key) != op.value:
+                changed.append(op)
+        if changed and self.record.txn([], [*changed]):
+            self._mirrored.update({op.key: op.value for op in changed})
 
     def _confirmed(self, drifted: list[str], neutron: dict[str, str], record: dict[str, str]) -> list[str]:
         """The drifted routers this run found as the last one did. A drift seen once may be another
