@@ -58,6 +58,7 @@ def test_haproxy_health_checks_follow_the_timing_knobs(paper: Deployment) -> Non
     )
     assert "stats socket /run/hastack/db1/haproxy.sock mode 600 level admin" in cfg
     assert "timeout check 250ms" in cfg
+    assert "timeout connect 250ms" in cfg  # a request to a cut host goes elsewhere after 250 ms, not 1 s
     keystone = cfg[cfg.index("\nbackend keystone") :].split("\n\n")[0]
     assert "timeout server 2000ms" in keystone  # a frozen replica's request is retried after 2 s
     assert (
