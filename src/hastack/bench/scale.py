@@ -11,9 +11,10 @@ the median router, how many never came back; and from the controller's history w
 and last move off the node (detection, then the moves; the rest is the routers being built).
 
 The extra routers stay from trial to trial (each size adds to the last) and are removed at the end.
-With many routers the kernel's neighbour table (one for every namespace on the machine,
-`net.ipv4.neigh.default.gc_thresh3`, 1024 by default) is too small for the client's and the routers'
-entries: it is raised for the run and put back afterwards.
+With many routers two machine-wide kernel limits are too small: the neighbour table (one for every
+namespace on the machine, `net.ipv4.neigh.default.gc_thresh3`, 1024 by default) for the client's and the
+routers' entries, and the per-CPU backlog (`net.core.netdev_max_backlog`, 1000) for a broadcast's copies
+to a thousand router ports. Both are raised for the run and put back afterwards (`kernel_limits`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ SCENARIOS = {"node-cut": ("cut", "{host}"), "l3-kill": ("kill", "l3-agent:{host}
 INTERVAL_S = 0.2
 STEADY_ROUNDS = 5  # a second of rounds every router answered: up before the fault, back after it
 GOAL_S = {1000: 3.0}
-NEIGH = "/proc/sys/net/ipv4/neigh/default/gc_thresh"
 
 
 @dataclass
@@ -87,23 +87,38 @@ def figures(rounds: Sequence[dict[str, Any]], count: int) -> dict[str, Any]:
     }
 
 
+def kernel_limits(routers: int) -> list[tuple[str, int]]:
+    """The machine-wide limits a lab with `routers` routers on one node needs, in the order to raise them
+    (gc_thresh2 must stay <= gc_thresh3 at every step). Pure."""
+    neighbours = 4 * routers + 2048
+    return [
+        ("net.ipv4.neigh.default.gc_thresh3", neighbours),
+        ("net.ipv4.neigh.default.gc_thresh2", neighbours // 2),
+        # A bridge floods a broadcast to all its ports in one pass, and each copy waits in this CPU's
+        # backlog (veth hands it over with netif_rx): past netdev_max_backlog (1000) the copies are dropped,
+        # and always for the same ports, the oldest, last in the bridge's list. With 1000 routers on one
+        # node the first ones built never saw an ARP request and never answered (measured, 3 of 1000).
+        ("net.core.netdev_max_backlog", 8 * routers + 2048),
+    ]
+
+
 @contextmanager
-def neighbour_room(entries: int, progress: Callable[[str], None]) -> Iterator[None]:
-    """Room for `entries` neighbours in the kernel's (machine-wide) table for the duration; put back."""
-    old = {n: int(Path(f"{NEIGH}{n}").read_text()) for n in (2, 3)}
-    if old[3] >= entries:
-        yield
-        return
-    progress(
-        f"raising the kernel's neighbour table limit (gc_thresh3) from {old[3]} to {entries} for the run"
-    )
+def kernel_room(limits: Sequence[tuple[str, int]], progress: Callable[[str], None]) -> Iterator[None]:
+    """Each sysctl below its minimum raised to it, in order, for the duration; the old values put back
+    in the reverse order."""
+    raised: list[tuple[Path, str]] = []
     try:
-        Path(f"{NEIGH}3").write_text(str(entries))
-        Path(f"{NEIGH}2").write_text(str(max(old[2], entries // 2)))
+        for name, least in limits:
+            path = Path("/proc/sys", *name.split("."))
+            was = int(path.read_text())
+            if was < least:
+                progress(f"raising the kernel's {name} from {was} to {least} for the run")
+                path.write_text(str(least))
+                raised.append((path, str(was)))
         yield
     finally:
-        for n in (2, 3):  # 2 first: the kernel wants gc_thresh2 <= gc_thresh3 at every step
-            Path(f"{NEIGH}{n}").write_text(str(old[n]))
+        for path, value in reversed(raised):
+            path.write_text(value)
 
 
 class Sweep:
@@ -282,7 +297,7 @@ def run(
     scale_routers(p.deployment, max(sizes))  # the address ranges must hold the largest: fail before any work
     started = time.time()
     trials: list[ScaleTrial] = []
-    with neighbour_room(4 * max(sizes) + 2048, progress):
+    with kernel_room(kernel_limits(max(sizes)), progress):
         try:
             for count in sorted(sizes):  # growing: each size adds to the routers of the one before
                 for _ in range(repeat):
