@@ -21,18 +21,25 @@ from dataclasses import dataclass
 from hastack.agent.gate import GateError, in_netns_thread
 
 ETH_P_ARP = 0x0806
-# Three 150 ms apart (one alone can be lost), and one more 2 s later, after whatever storm the takeover
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+# Three 150 ms apart (one alone can be lost), then more up to 2 s later, after whatever storm the takeover
 # itself caused (keepalived's garp_master_delay does the same): a lost announcement leaves a switch
-# sending the router's traffic to the old node until its entry ages out, minutes later.
-SCHEDULE_S = (0.0, 0.15, 0.3, 2.0)
+# sending the router's traffic to the old node until its entry ages out, minutes later. The ones in
+# between are for ports just set up: a bridge forwards on a port only once the kernel's link watch has
+# seen its carrier, which took over a second for 2000 ports, and what came before was dropped.
+SCHEDULE_S = (0.0, 0.15, 0.3, 0.6, 1.0, 1.5, 2.0)
 
 
-def frame(mac: str, address: str) -> bytes:
-    """A gratuitous ARP request, padded to the Ethernet minimum. Pure."""
-    hw = bytes.fromhex(mac.replace(":", ""))
+def _octets(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def frame(mac: str, address: str, dst: str = BROADCAST) -> bytes:
+    """A gratuitous ARP request to `dst`, padded to the Ethernet minimum. Pure."""
+    hw = _octets(mac)
     ip = socket.inet_aton(address)
     arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + hw + ip + bytes(6) + ip
-    return (b"\xff" * 6 + hw + struct.pack("!H", ETH_P_ARP) + arp).ljust(60, b"\0")
+    return (_octets(dst) + hw + struct.pack("!H", ETH_P_ARP) + arp).ljust(60, b"\0")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,9 @@ class Announcement:
     device: str
     mac: str
     addresses: tuple[str, ...]
+    # Broadcast, or a unicast address no host owns, which a network pins to its uplinks: every switch on
+    # the way learns the router's MAC from the frame, and no host has to process it (lab/dataplane.py).
+    dst: str = BROADCAST
 
 
 class Announcer:
@@ -77,7 +87,7 @@ class Announcer:
                 sock = self.prepare(a.netns)
             except GateError:
                 continue  # the namespace went meanwhile: nothing to announce
-            frames += [(sock, a.device, frame(a.mac, address)) for address in a.addresses]
+            frames += [(sock, a.device, frame(a.mac, address, a.dst)) for address in a.addresses]
         if frames:
             threading.Thread(target=_send, args=(frames, schedule), daemon=True).start()
 

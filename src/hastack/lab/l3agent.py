@@ -34,7 +34,7 @@ from hastack.agent import garp, gate
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.backends.lab import net_prefix
 from hastack.lab import system
-from hastack.lab.dataplane import INNER_MTU, batch, bridge
+from hastack.lab.dataplane import ANNOUNCE_MAC, INNER_MTU, batch, bridge
 from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
 from hastack.lab.system import LabError, in_netns_shared_mounts, run
@@ -93,6 +93,16 @@ def decide(
     )
 
 
+# Set before the ports exist. IPv6 off: the routers are IPv4, and each port coming up sent IPv6 neighbour
+# discovery and MLD to multicast, which a bridge copies to every router port: a node taking over 1000
+# routers flooded itself with millions of copies (bench scale).
+ROUTER_SYSCTLS = (
+    "net.ipv4.ip_forward=1",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "net.ipv6.conf.default.disable_ipv6=1",
+)
+
+
 class RouterRealiser:
     """Kernel state of the routers on one host."""
 
@@ -131,6 +141,8 @@ class RouterRealiser:
         system.delete_netns(ns)
         system.ensure_netns(ns)
         tq, tg, qr, qg = f"tq{r.id}", f"tg{r.id}", f"qr-{r.id}", f"qg-{r.id}"
+        # nsenter --net, not ip netns exec: no mount namespace to set up for every command.
+        run(in_netns_shared_mounts(ns, ["sysctl", "-qw", *ROUTER_SYSCTLS]))
         # The host-side ends go with the old namespace (a veth dies with its peer), but only once the kernel
         # has destroyed that namespace, which it does asynchronously (seconds, measured, when several go at
         # once). Delete any that remain, so the old incarnation is off the bridges and the names are free.
@@ -165,8 +177,6 @@ class RouterRealiser:
                 f"link set {qg} up",
             ],
         )
-        # nsenter --net, not ip netns exec: no mount namespace to set up for every command.
-        run(in_netns_shared_mounts(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
         # The kernel gate comes in the same atomic batch as the NAT: a router is born shut, and forwards
         # only once the node agent opens its gate under a live lease.
         run(
@@ -192,14 +202,16 @@ class RouterRealiser:
 
     def announce(self, routers: list[Router]) -> None:
         """Gratuitous ARP for every address of the routers, on qg (its address and floating IPs) and on qr
-        (the gateway: the VMs' replies must find the new node at once too). Nobody answers an unsolicited
-        ARP, so nothing waits: the frames go from a thread (agent/garp.py)."""
+        (the gateway: the VMs' replies must find the new node at once too), to the MAC the bridges pin to
+        their uplinks (dataplane.ANNOUNCE_MAC): the router's MAC keeps its place on the new node, so the
+        switches must learn, and no host needs to see it. Nothing waits: the frames go from a thread."""
         items = []
         for r in routers:
             ns = router_netns(self.host, r.id)
             qg = [r.external.split("/")[0], *[fip for fip, _ in r.floating]]
-            items.append(garp.Announcement(ns, f"qg-{r.id}", r.qg_mac, tuple(qg)))
-            items.append(garp.Announcement(ns, f"qr-{r.id}", r.qr_mac, (r.gateway.split("/")[0],)))
+            gateway = r.gateway.split("/")[0]
+            items.append(garp.Announcement(ns, f"qg-{r.id}", r.qg_mac, tuple(qg), ANNOUNCE_MAC))
+            items.append(garp.Announcement(ns, f"qr-{r.id}", r.qr_mac, (gateway,), ANNOUNCE_MAC))
         self.announcer.announce(items)
 
     @staticmethod
