@@ -57,13 +57,13 @@ class Timing(Frozen):
     # HAProxy `timeout server` for the HTTP APIs: a replica silent this long (frozen, say) is given up on,
     # and an idempotent request is retried on another. Keep it above the slowest legitimate response.
     api_response_timeout_ms: int = Field(default=2_000, ge=100, le=3_600_000)
+    # The same for Neutron's API, whose router and port changes take seconds on a loaded server.
+    network_api_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     # HAProxy `timeout connect`: a server that does not answer a SYN this long (its host cut) is given up on
     # and the request goes to another. Nothing was sent yet, so any request may be retried; on a LAN a
     # handshake takes well under a millisecond, and the default 1 s of most configs is what a request in
     # flight to a cut host then costs.
     backend_connect_timeout_ms: int = Field(default=250, ge=10, le=60_000)
-    # The same for Neutron's API, whose router and port changes take seconds on a loaded server.
-    network_api_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     vrrp_advert_interval_s: float = Field(default=0.1, ge=0.01, le=40.95)
     lease_ttl_s: int = Field(default=1, ge=1, le=3600)
     heartbeat_interval_ms: int = Field(default=200, ge=10, le=60_000)
