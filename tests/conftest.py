@@ -1,7 +1,9 @@
-"""Shared fixtures: the example inventories and a helper that writes a throwaway inventory file."""
+"""Shared fixtures: the example inventories and a helper that writes a throwaway inventory file; and
+`needs_root` for the tests that drive the kernel."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -32,3 +34,11 @@ def write_inventory(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def needs_root(what: str) -> None:
+    """Skip `what` without root, except under CI, where a skip would pass a test that never ran: fail."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} must run as root in CI")
+        pytest.skip(f"{what} needs root (network namespaces)")

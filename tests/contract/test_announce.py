@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from hastack.agent import garp
 from hastack.agent.gate import in_netns_thread
 from hastack.lab import system
 from hastack.lab.dataplane import ANNOUNCE_MAC, announce_pin
+from tests.conftest import needs_root
 
 BRIDGE_NS = "hs-annc-br"
 # bridge port -> the namespace behind it
@@ -25,15 +25,10 @@ ROUTER_MAC = "fa:16:3e:00:0a:01"
 @pytest.fixture
 def segment() -> Iterator[None]:
     """A bridge with three ports: the router's, a bystander's (another router), the uplink (VXLAN's)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the announcement test must run as root in CI")
-        pytest.skip("needs root for network namespaces")
+    needs_root("the announcement test")
     try:
         for ns in (BRIDGE_NS, *PORTS.values()):
             system.ensure_netns(ns)
-            system.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-            system.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
         system.run(["ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge"])
         system.run(["ip", "-n", BRIDGE_NS, "link", "set", "br0", "up"])
         for port, ns in PORTS.items():

@@ -10,6 +10,7 @@ import pytest
 
 from hastack.agent import gate
 from hastack.lab import system
+from tests.conftest import needs_root
 
 A, R, B = "hs-gate-a", "hs-gate-r", "hs-gate-b"
 
@@ -17,10 +18,7 @@ A, R, B = "hs-gate-a", "hs-gate-r", "hs-gate-b"
 @pytest.fixture
 def router() -> Iterator[str]:
     """a (10.250.1.2) -- r (forwarding) -- b (10.250.2.2), made here and removed whatever happens."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the gate test must run as root in CI")
-        pytest.skip("needs root for network namespaces")
+    needs_root("the gate test")
     try:
         for ns in (A, R, B):
             system.ensure_netns(ns)
@@ -104,8 +102,7 @@ def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: st
 
 
 def test_a_namespace_made_again_under_the_same_name_is_the_one_gated() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
+    needs_root("the gate test")
     ns = "hs-gate-again"
     gates = gate.Gates()
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from hastack.lab import system
+from tests.conftest import needs_root
 
 NS = "hs-sweep-test"
 
@@ -19,10 +19,7 @@ NS = "hs-sweep-test"
 @pytest.fixture
 def netns() -> Iterator[str]:
     """lo and a veth whose peer stays down: 10.250.9.1 answers, 10.250.9.7 (on its subnet) never does."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the sweep test must run as root in CI")
-        pytest.skip("needs root for network namespaces")
+    needs_root("the sweep test")
     try:
         system.ensure_netns(NS)
         system.run(["ip", "-n", NS, "link", "set", "lo", "up"])

@@ -6,7 +6,6 @@ missing lab is a failure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from hastack.lab import realise, system
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import LabState, locked
 from hastack.model import load_deployment
+from tests import conftest as shared
 
 PAPER = Path(__file__).resolve().parents[2] / "examples" / "paper.yaml"
 
@@ -40,10 +40,7 @@ class Snapshot:
 
 
 def needs_root() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("lab tests must run as root in CI")
-        pytest.skip("lab tests need root")
+    shared.needs_root("lab tests")
 
 
 @dataclass
