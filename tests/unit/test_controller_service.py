@@ -72,7 +72,9 @@ class World:
             "d", ("net1", "net2", "net3"), 1.0, 0.1, {"ctl1": ["keystone"], "ctl2": ["keystone"]}
         )
         election = Election(self.store, keys.leader_key("d"), name, 1, self.clock)
-        return Controller(self.store, self.backend, election, [self.lb], settings, self.clock, Metrics())
+        return Controller(
+            self.store, self.backend, election, [self.lb], settings, self.clock, Metrics(), self.clock
+        )
 
 
 @pytest.fixture

@@ -37,6 +37,9 @@ class FakeGates:
     def keep_only(self, namespaces: list[str]) -> None:
         pass
 
+    def exists(self, netns: str) -> bool:
+        return netns not in self.gone
+
     def open(self) -> set[str]:
         return {ns for ns, t in self.until.items() if t > self.clock()}
 
@@ -266,3 +269,19 @@ def test_a_change_of_the_bindings_wakes_the_agent(world: World) -> None:
         stop.set()
         watcher.join(5)
     assert not watcher.is_alive()
+
+
+def test_a_gate_that_cannot_be_shut_keeps_the_lease_from_being_revoked(world: World) -> None:
+    agent, store, _backend, gates, _routers, _clock = world
+    agent.renew(l3_alive=True)
+
+    def refuse(netns: str) -> None:
+        raise GateError(f"gate of {netns}: nf_tables refused the gate's change: Cannot allocate memory")
+
+    gates.close = refuse  # type: ignore[method-assign]
+    said = agent.on_l3_death_under_policy()
+    assert "lease left to run out: 3 gate(s) could not be shut" in said
+    # Revoked, the node key would vanish now and the routers move while a gate here is still open.
+    assert store.get(keys.node_key("d", "net1")) is not None
+    assert agent.renew(l3_alive=False).startswith("no L3 agent running")
+    assert store.get(keys.node_key("d", "net1")) is not None  # not revoked by the next renewal either

@@ -190,6 +190,9 @@ class Gates:
         out = self._list(netns, f"list set inet {TABLE} alive")
         return any(item.get("set", {}).get("elem") for item in json.loads(out).get("nftables", []))
 
+    def exists(self, netns: str) -> bool:
+        return os.path.exists(netns_path(netns))
+
     def keep_only(self, namespaces: Iterable[str]) -> None:
         """Drop the handles of every other namespace: their sockets must not keep a deleted one alive."""
         keep = set(namespaces)

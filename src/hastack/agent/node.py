@@ -20,12 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from hastack.agent.gate import GateError, gate_timeout_ms
+from hastack.agent.gate import GateError
 from hastack.backends.base import BackendError
+from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import Store, StoreError, keys
-
-OPEN_FOREVER_MS = 3_600_000  # policies without fencing: refreshed every heartbeat, never runs out
-
 
 CHUNK = 64  # gates refreshed with one timeout and one stall check
 
@@ -50,6 +48,8 @@ class GateDriver(Protocol):
     def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]: ...
     def close(self, netns: str) -> None: ...
     def keep_only(self, namespaces: list[str]) -> None: ...
+    def exists(self, netns: str) -> bool:
+        """Whether the namespace exists (a gate that failed to shut in a namespace that is gone is moot)."""
 
 
 class Bindings(Protocol):
@@ -70,6 +70,12 @@ def plan_gates(bound: frozenset[str], present: dict[str, str], timeout_ms: int |
     )
 
 
+class Confirmer(Protocol):
+    """Every controller, asked directly (failsafe/peers.py): may this node keep its open gates?"""
+
+    def confirm(self, host: str) -> tuple[bool, str]: ...
+
+
 class NodeAgent:
     def __init__(
         self,
@@ -82,60 +88,96 @@ class NodeAgent:
         ttl_s: int,
         margin_ms: int,
         clock: Callable[[], float],
+        peers: Confirmer | None = None,
     ) -> None:
         self.store, self.bindings, self.routers, self.gates = store, bindings, routers, gates
         self.deployment, self.host = deployment, host
-        self.ttl_s, self.margin_ms, self.clock = ttl_s, margin_ms, clock
+        self.ttl_s, self.margin_ms, self.clock, self.peers = ttl_s, margin_ms, clock, peers
         self.key = keys.node_key(deployment, host)
         self.lease = 0
         self.open_until = 0.0  # clock time at which the gates must be shut; 0: shut now
         self.bound: frozenset[str] = frozenset()
         self.last_policy = "hastack"
+        self.failsafe_on = True  # the control key `failsafe`, as last read
+        self.held = False  # the gates are held by failsafe rounds: none may open that is shut
         self.renew_soon = False  # a gate was shut again after a stall: renew now, not at the next beat
         self.applied: dict[str, bool] = {}  # namespace -> whether this agent last opened (or shut) it
 
-    def policy(self) -> str:
-        kv = self.store.get(keys.policy_key(self.deployment))
-        return kv.value if kv else "hastack"
+    def read_control(self) -> str:
+        """The policy in force (and whether failsafe is on), in one read."""
+        kvs, _rev = self.store.get_prefix(keys.control_prefix(self.deployment))
+        control = {kv.key: kv.value for kv in kvs}
+        self.failsafe_on = control.get(keys.failsafe_key(self.deployment)) != "off"
+        return control.get(keys.policy_key(self.deployment), "hastack")
 
     def renew(self, l3_alive: bool) -> str:
         """Every heartbeat: hold the lease (or not), learn the bindings, then gate."""
         try:
-            policy = self.last_policy = self.policy()
+            policy = self.read_control()
+            if policy == "hastack" and l3_alive:
+                said, deadline = self._keepalive()
+                # The bindings are read after the keepalive was sent, and only a renewal that read them
+                # opens anything: a deadline never goes with bindings older than its keepalive.
+                bound = self._bound()
+                self.last_policy, self.bound, self.open_until, self.held = policy, bound, deadline, False
+                return f"{said}; {self.gate()}"
+            self.last_policy = policy
             if policy != "hastack":
                 self._drop_lease()
                 # Neutron keeps forwarding on a dead agent's node; the seed's cleanup removed the routers.
                 unfenced = l3_alive or policy == "neutron"
-                self.open_until = self.clock() + OPEN_FOREVER_MS / 1000 if unfenced else 0.0
+                self.open_until = self.clock() + ANCHOR_OPEN_S if unfenced else 0.0
                 said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
-            elif not l3_alive:
+            else:
                 self._drop_lease()
                 self.open_until = 0.0
                 said = "no L3 agent running: holding no lease"
-            else:
-                said = self._keepalive()
-            self._read_bindings()
+            self.bound, self.held = self._bound(), False
         except (StoreError, BackendError) as e:
-            # Nothing is refreshed: the gates run out by themselves before the lease can expire.
-            return f"store unreachable ({e}); gates close by themselves in {self._left_ms()} ms"
+            return self._failsafe(f"store unreachable ({e})", l3_alive)
         return f"{said}; {self.gate()}"
 
-    def _keepalive(self) -> str:
+    def _failsafe(self, why: str, l3_alive: bool) -> str:
+        """The store did not answer. Nothing is refreshed, so the gates run out by themselves before the
+        lease can expire, unless every controller confirms a failsafe round: then the gates still open
+        get a deadline counted from the round's send time, as from a keepalive (DESIGN-fencing.md)."""
+        left = self._left_ms()
+        if self.peers is None or not self.failsafe_on or self.last_policy != "hastack" or not l3_alive:
+            return f"{why}; gates close by themselves in {left} ms"
+        if left < 1:
+            return f"{why}; gates shut, failsafe keeps open only what is open"
+        t_round = self.clock()
+        confirmed, said = self.peers.confirm(self.host)
+        if not confirmed:
+            return f"{why}; failsafe refused ({said}): gates close by themselves in {self._left_ms()} ms"
+        deadline = t_round + self.ttl_s - self.margin_ms / 1000
+        if self.open_until <= self.clock():
+            return f"{why}; failsafe confirmed too late: gates shut"
+        self.open_until, self.held = max(self.open_until, deadline), True
+        return f"{why}; failsafe: {said}; {self.gate()}"
+
+    def _keepalive(self) -> tuple[str, float]:
+        """Keep the lease alive (or take a new one, with its node key); what was done, and the deadline
+        this keepalive allows: its send time + TTL - margin (one clock read)."""
         t_send = self.clock()
         ttl = self.store.keepalive(self.lease) if self.lease else -1
-        if ttl < 0:
-            # Gates shut before the new lease exists: nothing forwards on a lease the store has ended.
-            self.open_until = 0.0
-            self.gate()
-            t_send = self.clock()
-            self.lease = self.store.grant(self.ttl_s)
-            self.store.put(self.key, json.dumps({"host": self.host, "lease": self.lease}), lease=self.lease)
-            ttl, said = self.ttl_s, f"took lease {self.lease:x}"
-        else:
-            said = f"renewed lease {self.lease:x}"
-        timeout = gate_timeout_ms(t_send, ttl, self.margin_ms, self.clock())
-        self.open_until = 0.0 if timeout is None else self.clock() + timeout / 1000
-        return said
+        if ttl >= 0:
+            return f"renewed lease {self.lease:x}", t_send + ttl - self.margin_ms / 1000
+        # Gates shut before the new lease exists: nothing forwards on a lease the store has ended.
+        self.lease, self.open_until = 0, 0.0
+        self.gate()
+        t_send = self.clock()
+        lease = self.store.grant(self.ttl_s)
+        try:
+            self.store.put(self.key, json.dumps({"host": self.host, "lease": lease}), lease=lease)
+        except StoreError:
+            # A lease without its node key must not be kept: the controller would see the node as gone
+            # and move its routers while this agent renews and forwards. Take a new one next time.
+            with contextlib.suppress(StoreError):
+                self.store.revoke(lease)
+            raise
+        self.lease = lease
+        return f"took lease {lease:x}", t_send + self.ttl_s - self.margin_ms / 1000
 
     def adopt(self) -> bool:
         """After a restart: keep the lease a previous process of this agent left, if it still lives."""
@@ -145,18 +187,19 @@ class NodeAgent:
         self.lease = kv.lease
         return True
 
-    def _read_bindings(self) -> None:
+    def _bound(self) -> frozenset[str]:
         # Read after the keepalive was sent: a router moved away before that read is not opened, and one
         # moved away after it is shut by the gate's timeout before the mover may assume it stopped.
-        self.bound = frozenset(r for r, h in self.bindings.bindings().items() if h == self.host)
+        return frozenset(r for r, h in self.bindings.bindings().items() if h == self.host)
 
     def routers_changed(self) -> str:
         """A router was built or removed here: learn the bindings again and gate the routers whose gate
         should change, at once (the others wait for the next renewal: with many routers being built,
         refreshing every gate after each one would cost the square of their number)."""
-        # On failure keep the bindings read with the last renewal: opening nothing new is safe.
+        # Any read after the last keepalive was sent will do (a router bound here since opens at once).
+        # On failure keep the last read: it was made after the keepalive the deadline counts from.
         with contextlib.suppress(StoreError, BackendError):
-            self._read_bindings()
+            self.bound = self._bound()
         return self.gate(only_changed=True)
 
     def gate(self, only_changed: bool = False) -> str:
@@ -170,6 +213,8 @@ class NodeAgent:
         bound = self.bound
         if self.last_policy != "hastack":
             bound = bound | {r for r, ns in present.items() if self.applied.get(ns)}
+        if self.held:  # failsafe: keep open only what is open
+            bound = frozenset(r for r in bound if self.applied.get(present.get(r, "")))
         plan = plan_gates(bound, present, left if left >= 1 else None)
         wanted = dict.fromkeys(plan.shut, False) | dict.fromkeys(plan.open, True)
         # Open gates are refreshed at every renewal; a gate this agent shut stays shut (the L3 agent builds
@@ -253,24 +298,35 @@ class NodeAgent:
         return max(0, int(round((self.open_until - self.clock()) * 1000, 3)))
 
     def on_l3_death(self, cleanup: bool) -> str:
-        """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up."""
+        """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up. If
+        a gate whose namespace still exists cannot be shut, the lease is not revoked but left to run out:
+        that gate runs out before it (revoking would let the controller move the router at once)."""
         present = self.routers.present()
         self.open_until = 0.0
         self.applied = {}
+        stuck = []
         for ns in present.values():
-            with contextlib.suppress(GateError):  # already gone
+            try:
                 self.gates.close(ns)
-        try:
-            self._drop_lease()
-            revoked = "lease revoked"
-        except StoreError as e:
-            revoked = f"lease not revoked ({e}): it runs out by itself"
+            except GateError as e:
+                if self.gates.exists(ns):
+                    stuck.append(f"{ns} ({e})")
+        if stuck:
+            self.lease = 0  # not renewed, not revoked: it expires after every gate here has run out
+            revoked = f"lease left to run out: {len(stuck)} gate(s) could not be shut, first {stuck[0]}"
+        else:
+            try:
+                self._drop_lease()
+                revoked = "lease revoked"
+            except StoreError as e:
+                revoked = f"lease not revoked ({e}): it runs out by itself"
         if cleanup:
             for router in present:
                 self.routers.remove(router)
         self.gates.keep_only([] if cleanup else list(present.values()))
         done = f"removed {len(present)} routers" if cleanup else "routers left in place"
-        return f"L3 agent died: {len(present)} gates shut, {revoked}, {done}"
+        shut = len(present) - len(stuck)
+        return f"L3 agent died: {shut} gates shut, {revoked}, {done}"
 
     def on_l3_death_under_policy(self) -> str:
         if self.last_policy == "neutron":

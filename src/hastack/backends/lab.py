@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
 from hastack.backends.record import BindingRecord
-from hastack.store import Compare, Delete, Put, Store, StoreError
+from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 
 def net_prefix(deployment: str) -> str:
-    return f"/hastack/{deployment}/net/"
+    return keys.net_prefix(deployment)
 
 
 def agent_report(deployment: str, host: str, admin_up: bool, heartbeat: float) -> Put:
@@ -34,7 +34,7 @@ class LabNetworkBackend(NetworkBackend):
         self.prefix = net_prefix(deployment)
         self.clock = clock
         self.agent_down_s = agent_down_s
-        self.record = BindingRecord(store, self.prefix + "bindings/", "lab network service")
+        self.record = BindingRecord(store, keys.bindings_prefix(deployment), "lab network service")
 
     def _read(self, sub: str) -> dict[str, str]:
         try:

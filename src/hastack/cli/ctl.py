@@ -173,6 +173,13 @@ for _name, _path, _doc, _arg in (
     ("enable", "/enable/{host}", "Put HOST's API replicas back into rotation.", "host"),
     ("policy", "/policy/{name}", "Switch the failover policy: hastack, paper or neutron.", "name"),
     (
+        "failsafe",
+        "/failsafe/{state}",
+        "Switch failsafe on or off: whether network nodes keep forwarding while etcd is lost, if every "
+        "controller confirms (on by default). STATE is on or off.",
+        "state",
+    ),
+    (
         "rebalance",
         "/rebalance",
         "Even out routers over the healthy network nodes (each moved router pauses about a lease TTL).",

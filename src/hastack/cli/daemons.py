@@ -22,17 +22,18 @@ from hastack.agent.qrouters import NeutronRouterHost
 from hastack.agent.watch import ProcessWatch
 from hastack.backends import LabNetworkBackend, NetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
-from hastack.backends.lab import net_prefix
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
+from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
+from hastack.failsafe.peers import ControllerPeers, Peer
 from hastack.model import Deployment, load_deployment
 from hastack.render.etcd import client_endpoints
 from hastack.render.haproxy import RUNTIME_PORT
-from hastack.store import EtcdStore, keys
+from hastack.store import EtcdStore, Store, keys
 
 AGENT_DOWN_S = 3.0  # the lab L3 agent reports every second
 OPTIONS = [
@@ -82,6 +83,14 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     # heartbeats): a node cut off from etcd is not a hung agent.
     store = EtcdStore(client_endpoints(dep), timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
     routers = _router_host(dep, host)
+    peers = ControllerPeers(
+        [
+            Peer(c, f"http://{dep.host(c).address}:{dep.port('hastack-controller')}")
+            for c in dep.hosts_of("hastack-controller")
+        ],
+        dep.inventory.secrets.controller_token,
+        timeout_s=t.heartbeat_interval_ms / 1000,
+    )
     node = NodeAgent(
         store,
         LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S),
@@ -92,13 +101,14 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         t.lease_ttl_s,
         t.fence_margin_ms,
         time.monotonic,
+        peers,
     )
     pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
     stop, bindings_changed = _stop_on_signals(), threading.Event()
     watcher = EtcdStore(client_endpoints(dep), timeout_s=5.0)
     threading.Thread(
         target=agent_daemon.watch_bindings,
-        args=(watcher, net_prefix(dep.name) + "bindings/", bindings_changed, stop),
+        args=(watcher, keys.bindings_prefix(dep.name), bindings_changed, stop),
         name="bindings-watch",
         daemon=True,
     ).start()
@@ -119,7 +129,15 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     dep = _setup(inventory, host, "hastack-controller")
     t = dep.inventory.timing
     # A slow etcd member must not eat the leader's one-second lease: give up on it early, try the next.
-    store = EtcdStore(client_endpoints(dep), timeout_s=0.4)
+    # Every call goes through the guard, which answers the node agents' failsafe rounds and keeps the
+    # promises it makes (controller/guard.py); a call outstanding for a round's timeout counts as failed.
+    store = GuardedStore(
+        EtcdStore(client_endpoints(dep), timeout_s=0.4),
+        lambda key: keys.changes_gates(dep.name, key),
+        promise_s=t.lease_ttl_s,
+        stuck_s=t.heartbeat_interval_ms / 1000,
+        clock=time.monotonic,
+    )
     election = Election(store, keys.leader_key(dep.name), host, t.lease_ttl_s, time.monotonic)
     metrics = Metrics()
     settings = Settings(
@@ -128,8 +146,8 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     balancers = [HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT) for h in dep.hosts_of("haproxy")]
     backend = _network_backend(dep, store)
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
-    ctl = Controller(store, backend, election, balancers, settings, time.time, metrics)
-    api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s)
+    ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
+    api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s, store)
     address, port = _listen(dep, host, listen)
     try:
         server = serve(api, address, port)
@@ -155,7 +173,7 @@ def _router_host(dep: Deployment, host: str) -> RouterHost:
     return LabRouterHost(plan(dep), host)
 
 
-def _network_backend(dep: Deployment, store: EtcdStore) -> NetworkBackend:
+def _network_backend(dep: Deployment, store: Store) -> NetworkBackend:
     if _openstack(dep):
         from hastack.backends.neutron import NeutronBackend, connect  # openstacksdk loads slowly
 

@@ -5,8 +5,11 @@ GET  /leader    200 only on the leader (an HAProxy check finds it), else 503
 GET  /status    JSON: leader, policy, paused, drained hosts, every network node and its routers
 GET  /history   JSON: the ticks that did something, newest last
 GET  /metrics   Prometheus text
-POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /rebalance, /move (JSON {"router", "node"})
-     need `Authorization: Bearer TOKEN`; bad requests get 400 and one line saying what is wrong.
+POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /failsafe/on, /failsafe/off, /rebalance,
+     /move (JSON {"router", "node"}) need `Authorization: Bearer TOKEN`; bad requests get 400 and one line
+     saying what is wrong.
+POST /failsafe  a node agent's failsafe question, signed with the token (failsafe/protocol.py); the
+     answer is signed too. A controller without a guarded store answers no.
 """
 
 from __future__ import annotations
@@ -19,15 +22,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hastack.backends.base import BackendError
+from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller
+from hastack.failsafe import protocol
 from hastack.store import StoreError
 
 
 class Api:
-    def __init__(self, controller: Controller, metrics: Metrics, token: str, tick_s: float) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        metrics: Metrics,
+        token: str,
+        tick_s: float,
+        guard: GuardedStore | None = None,
+    ) -> None:
         self.controller, self.metrics, self.token, self.tick_s = controller, metrics, token, tick_s
+        self.guard = guard
         self.last_tick = time.monotonic()
+
+    def failsafe(self, body: bytes, signature: str | None) -> tuple[int, Any, dict[str, str]]:
+        """A node agent's failsafe question: 403 if not signed with the token, else a signed yes or no."""
+        try:
+            q = protocol.read_question(self.token, body, signature)
+        except protocol.ProtocolError as e:
+            return 403, {"error": f"failsafe: {e}"}, {}
+        if self.guard is None:
+            yes, reason = False, "this controller keeps no failsafe promises"
+        else:
+            said = self.guard.answer()
+            yes, reason = said.yes, said.reason
+        if yes:
+            self.controller.note(f"failsafe: promised {q.host} no binding write for one lease TTL")
+        reply, signed = protocol.answer(self.token, self.controller.election.name, q, yes, reason)
+        return 200, reply, {protocol.HEADER: signed}
 
     def get(self, path: str) -> tuple[int, Any]:
         c = self.controller
@@ -58,6 +87,9 @@ class Api:
             if len(parts) == 2 and parts[0] == "policy":
                 c.set_policy(parts[1])
                 return 200, {"done": f"policy {parts[1]}"}
+            if len(parts) == 2 and parts[0] == "failsafe" and parts[1] in ("on", "off"):
+                c.set_control("failsafe", "off" if parts[1] == "off" else None)
+                return 200, {"done": f"failsafe {parts[1]}"}
             if parts == ["rebalance"]:
                 return 200, {"done": c.rebalance()}
             if parts == ["move"]:
@@ -84,6 +116,12 @@ def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
             self._reply(*api.get(self.path.split("?")[0]))
 
         def do_POST(self) -> None:
+            path = self.path.split("?")[0]
+            if path == protocol.PATH:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(min(length, 4096)) if length > 0 else b""
+                self._reply(*api.failsafe(raw, self.headers.get(protocol.HEADER)))
+                return
             if not api.authorised(self.headers.get("Authorization")):
                 self._reply(401, {"error": "changes need Authorization: Bearer TOKEN"})
                 return
@@ -96,13 +134,17 @@ def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
             if not isinstance(body, dict):
                 self._reply(400, {"error": "the request body must be a JSON object"})
                 return
-            self._reply(*api.post(self.path.split("?")[0], body))
+            self._reply(*api.post(path, body))
 
-        def _reply(self, code: int, payload: Any) -> None:
+        def _reply(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             kind = "text/plain; version=0.0.4" if isinstance(payload, bytes) else "application/json"
+            if headers and protocol.HEADER in headers:
+                kind = "application/json"  # a signed failsafe answer: the bytes are JSON
             self.send_response(code)
             self.send_header("Content-Type", kind)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -26,6 +26,9 @@ class Node:
     heartbeat_age_s: float  # since the L3 agent's last report
     admin_up: bool
     healthy_for_s: float  # how long it has been continuously healthy (0 while failed)
+    # False: the node may still forward on gates a policy without fencing left open (it has taken no
+    # lease since the switch to `hastack`): its routers are not moved away until those have run out.
+    gates_bounded: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,18 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
     if not policy.moves_routers:
         return Decision((), f"policy {policy.name}: the backend moves routers itself, the record follows it")
     failed = {n.host: r for n in s.nodes if (r := failure_reason(n, policy)) is not None}
-    stranded = {h: s.hosting.get(h, ()) for h in failed if s.hosting.get(h)}
+    unbounded = sorted(n.host for n in s.nodes if n.host in failed and not n.gates_bounded)
+    stranded = {h: s.hosting.get(h, ()) for h in failed if s.hosting.get(h) and h not in unbounded}
     if s.unbound:
         stranded[""] = s.unbound
         failed[""] = "hosted by no agent"
     if not stranded:
+        if any(s.hosting.get(h) for h in unbounded):
+            return Decision(
+                (),
+                f"not moving the routers of {', '.join(unbounded)}: the previous policy left its gates "
+                "open and it has taken no lease since",
+            )
         return Decision(
             (),
             f"all {len(s.nodes)} network nodes healthy"

@@ -45,6 +45,10 @@ class Election:
                 self.lost = f"the leader key went to {current.value if current else 'nobody'}"
             self.leader_since = None
             return False
+        if self.leader_since is None:
+            # Our create committed though its answer was lost (a timeout, then a retry on another member
+            # found the key taken: by us). We lead; count the term from now, the latest it can have begun.
+            self.leader_since = self.clock()
         return True
 
     def leader_for_s(self) -> float:

@@ -8,9 +8,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hastack.backends.lab import net_prefix
 from hastack.controller.decide import Node, Policy, Snapshot, failure_reason
-from hastack.store import Store, keys
+from hastack.store import KeyValue, Store, keys
 
 
 @dataclass(frozen=True)
@@ -23,22 +22,39 @@ class Observed:
     bindings: Mapping[str, str]  # router -> host
     control: Mapping[str, str]  # paused, policy, drained/<host>...
     revision: int
+    malformed: tuple[str, ...] = ()  # keys whose value could not be read (left out, said in the tick)
 
 
 def read(store: Store, deployment: str) -> Observed:
     nodes, _ = store.get_prefix(keys.nodes_prefix(deployment))
-    agents, _ = store.get_prefix(net_prefix(deployment) + "agents/")
-    bindings, _ = store.get_prefix(net_prefix(deployment) + "bindings/")
+    agents, _ = store.get_prefix(keys.net_prefix(deployment) + "agents/")
+    bindings, _ = store.get_prefix(keys.bindings_prefix(deployment))
     control, revision = store.get_prefix(keys.control_prefix(deployment))
-    reports = {kv.key.rsplit("/", 1)[1]: json.loads(kv.value) for kv in agents}
+    reports, malformed = parse_reports(agents)
     return Observed(
         frozenset(kv.key.rsplit("/", 1)[1] for kv in nodes),
-        {h: float(r["heartbeat"]) for h, r in reports.items()},
-        {h: bool(r.get("admin_up", True)) for h, r in reports.items()},
+        {h: r[0] for h, r in reports.items()},
+        {h: r[1] for h, r in reports.items()},
         {kv.key.rsplit("/", 1)[1]: kv.value for kv in bindings},
         {kv.key.removeprefix(keys.control_prefix(deployment)): kv.value for kv in control},
         revision,
+        malformed,
     )
+
+
+def parse_reports(kvs: list[KeyValue]) -> tuple[dict[str, tuple[float, bool]], tuple[str, ...]]:
+    """host -> (heartbeat, admin_up) from the L3 agents' reports, and the keys that are not a report. A
+    value someone wrote by hand must not stop the control loop: it counts as no report. Pure."""
+    reports, malformed = {}, []
+    for kv in kvs:
+        try:
+            data = json.loads(kv.value)
+            report = (float(data["heartbeat"]), bool(data.get("admin_up", True)))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            malformed.append(kv.key)
+            continue
+        reports[kv.key.rsplit("/", 1)[1]] = report
+    return reports, tuple(malformed)
 
 
 def policy_name(o: Observed) -> str:
@@ -50,16 +66,24 @@ def drained(o: Observed) -> list[str]:
 
 
 def nodes(
-    o: Observed, hosts: tuple[str, ...], now: float, healthy_since: Mapping[str, float]
+    o: Observed,
+    hosts: tuple[str, ...],
+    now: float,
+    healthy_since: Mapping[str, float],
+    mono: float = 0.0,
+    bounded: frozenset[str] | None = None,
 ) -> tuple[Node, ...]:
-    """One Node per network node of the inventory. Pure."""
+    """One Node per network node of the inventory. `now` is wall-clock time (the L3 agents' heartbeats
+    are), `mono` the monotonic time `healthy_since` counts in; `bounded`: the nodes whose gates are known
+    to run out (None: all). Pure."""
     return tuple(
         Node(
             host,
             host in o.node_keys,
             now - o.heartbeats[host] if host in o.heartbeats else float("inf"),
             o.admin_up.get(host, True),
-            now - healthy_since[host] if host in healthy_since else 0.0,
+            mono - healthy_since[host] if host in healthy_since else 0.0,
+            bounded is None or host in bounded,
         )
         for host in hosts
     )
@@ -80,6 +104,8 @@ def snapshot(
     is_leader: bool,
     leader_for_s: float,
     routers: tuple[str, ...],
+    mono: float = 0.0,
+    bounded: frozenset[str] | None = None,
 ) -> Snapshot:
     hosting: dict[str, list[str]] = {h: [] for h in hosts}
     for router, host in sorted(o.bindings.items()):
@@ -88,7 +114,7 @@ def snapshot(
         is_leader,
         leader_for_s,
         o.control.get("paused") == "true",
-        nodes(o, hosts, now, healthy_since),
+        nodes(o, hosts, now, healthy_since, mono, bounded),
         {h: tuple(r) for h, r in hosting.items()},
         tuple(r for r in routers if r not in o.bindings),
     )

@@ -9,6 +9,7 @@ move, an immediate fenced move by the leader. Everything outside comes in throug
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,10 +20,13 @@ from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
 from hastack.controller.decide import Move, Policy, Snapshot, decide, failure_reason, rebalance
 from hastack.controller.election import Election
+from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
+from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 POLICIES = ("hastack", "paper", "neutron")
+log = logging.getLogger("hastack.controller")
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
 
 
@@ -53,9 +57,14 @@ class Controller:
         settings: Settings,
         clock: Callable[[], float],
         metrics: Metrics,
+        mono: Callable[[], float],
+        guard: GuardedStore | None = None,
     ) -> None:
+        """`clock` is wall-clock time (the L3 agents' heartbeats in the store are); every wait is counted
+        on `mono`. `guard`: the failsafe side of `store` (controller/guard.py), when it is guarded."""
         self.store, self.backend, self.election = store, backend, election
         self.balancers, self.settings, self.clock, self.metrics = balancers, settings, clock, metrics
+        self.mono, self.guard = mono, guard
         self.healthy_since: dict[str, float] = {}
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.last: dict[str, Any] = {"sentence": "not started"}
@@ -68,6 +77,10 @@ class Controller:
         self.reconcile_said = ""
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
         self.policy_seen = ("", 0.0)  # the policy in force and since when (monotonic)
+        self.store_ok_since: float | None = None  # first good read after the last failure (monotonic)
+        # Nodes seen holding a lease since the policy last became `hastack`: their gates run out by
+        # themselves. None: every node (no switch from a policy without fencing seen by this process).
+        self.leased_since_switch: frozenset[str] | None = None
 
     def policy(self, name: str) -> Policy:
         return Policy.named(
@@ -80,9 +93,14 @@ class Controller:
             leading = self.election.step()
             o = observe.read(self.store, self.settings.deployment)
         except StoreError as e:
+            self.store_ok_since = None
             sentence = f"store unreachable, acting on nothing: {e}"
             self._record(sentence, [], leading=False)
             return sentence
+        if self.store_ok_since is None:
+            self.store_ok_since = self.mono()
+        if self.guard is not None:
+            self.guard.switched_off = o.control.get("failsafe") == "off"
         policy, now = self._take_in(o)
         if leading and policy.periodic and now - self.last_decided < policy.tick_s - 0.05:
             sentence = (
@@ -100,6 +118,8 @@ class Controller:
             self.election.lost = ""  # said once
         outcomes = self._apply(decision.moves, o, policy)
         sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        if o.malformed:
+            sentence += f"; ignored {len(o.malformed)} malformed value(s), first {o.malformed[0]}"
         if leading and not snap.paused and (policy.name == "hastack" or not policy.moves_routers):
             sentence += self._reconcile(now, follow_backend=not policy.moves_routers)
         if leading:
@@ -112,12 +132,28 @@ class Controller:
         """Note what this read changes in the controller's memory: the policy and each node's health."""
         self.revision = o.revision
         policy = self.policy(observe.policy_name(o))
-        now = self.clock()
+        now, mono = self.clock(), self.mono()
         if policy.name != self.policy_seen[0]:
-            self.policy_seen = (policy.name, now)
-        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since)
-        self.healthy_since = observe.track_health(self.healthy_since, current, policy, now)
+            if self.policy_seen[0] and policy.name == "hastack":
+                self.leased_since_switch = frozenset()
+            self.policy_seen = (policy.name, mono)
+        if self.leased_since_switch is not None:
+            if mono - self.policy_seen[1] >= ANCHOR_OPEN_S:
+                self.leased_since_switch = None  # every gate the old policy opened has run out
+            else:
+                self.leased_since_switch |= o.node_keys
+        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since, mono)
+        self.healthy_since = observe.track_health(self.healthy_since, current, policy, mono)
         return policy, now
+
+    def settled_for_s(self) -> float:
+        """How long this controller may act on what it reads: since it leads, since the policy changed (node
+        agents need a lease TTL to take up a policy's rules), since its store came back after a failure,
+        and since its last failsafe promise."""
+        mono = self.mono()
+        back = mono - self.store_ok_since if self.store_ok_since is not None else 0.0
+        promised = self.guard.since_promise_s() if self.guard else float("inf")
+        return min(self.election.leader_for_s(), mono - self.policy_seen[1], back, promised)
 
     def _snapshot(self, o: observe.Observed, leading: bool, now: float) -> Snapshot:
         return observe.snapshot(
@@ -126,9 +162,10 @@ class Controller:
             now,
             self.healthy_since,
             leading,
-            # A new policy counts like a new leader: node agents need a lease TTL to take up its rules.
-            min(self.election.leader_for_s(), now - self.policy_seen[1]),
+            self.settled_for_s(),
             tuple(r for r in self._routers(now, o.bindings) if r not in self.in_flight),
+            self.mono(),
+            self.leased_since_switch,
         )
 
     def _routers(self, now: float, bindings: Mapping[str, str]) -> tuple[str, ...]:
@@ -223,6 +260,12 @@ class Controller:
             "quiet": quiet,
         }
 
+    def note(self, sentence: str) -> None:
+        """Something outside the tick worth a line in the history (once, not once per repetition)."""
+        if not self.history or self.history[-1]["sentence"] != sentence:
+            self.history.append({"time": time.time(), "sentence": sentence, "moves": []})
+            log.info(sentence)
+
     # ---- what operators ask for (through the HTTP API) ----
 
     def status(self) -> dict[str, Any]:
@@ -236,7 +279,14 @@ class Controller:
         }
         if o is None or policy is None:
             return body
-        current = observe.nodes(o, self.settings.network_nodes, self.clock(), self.healthy_since)
+        current = observe.nodes(
+            o,
+            self.settings.network_nodes,
+            self.clock(),
+            self.healthy_since,
+            self.mono(),
+            self.leased_since_switch,
+        )
         hosting: dict[str, list[str]] = {h: [] for h in self.settings.network_nodes}
         for router, host in sorted(o.bindings.items()):
             hosting.setdefault(host, []).append(router)
@@ -281,7 +331,14 @@ class Controller:
         policy = self.policy(observe.policy_name(o))
         now = self.clock()
         snap = observe.snapshot(
-            o, self.settings.network_nodes, now, self.healthy_since, True, self.election.leader_for_s(), ()
+            o,
+            self.settings.network_nodes,
+            now,
+            self.healthy_since,
+            True,
+            self.settled_for_s(),
+            (),
+            self.mono(),
         )
         decision = rebalance(snap, policy)
         self.in_flight.update(m.router for m in decision.moves)

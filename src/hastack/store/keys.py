@@ -31,3 +31,23 @@ def policy_key(deployment: str) -> str:
 
 def paused_key(deployment: str) -> str:
     return control_prefix(deployment) + "paused"
+
+
+def failsafe_key(deployment: str) -> str:
+    """`off` switches failsafe off: controllers answer no, node agents stop asking (DESIGN-fencing.md)."""
+    return control_prefix(deployment) + "failsafe"
+
+
+def net_prefix(deployment: str) -> str:
+    """The network record: L3 agents' reports, router definitions, bindings (backends/lab.py)."""
+    return f"{root(deployment)}net/"
+
+
+def bindings_prefix(deployment: str) -> str:
+    """router -> the node that serves it: what the node agents' gates follow."""
+    return net_prefix(deployment) + "bindings/"
+
+
+def changes_gates(deployment: str, key: str) -> bool:
+    """Whether a write of `key` changes what some node agent's gates follow (the failsafe promise)."""
+    return key.startswith(bindings_prefix(deployment)) or key == policy_key(deployment)
