@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hastack.bench import api, experiment, report
+from hastack.bench import api, experiment, failover, report
 from hastack.bench.failover import Trial, gap_s
 
 
@@ -39,8 +39,30 @@ def test_the_summary_takes_medians_and_worst_cases_over_the_trials() -> None:
             "worst_gap_s": 0.4,
             "goal_s": 0.5,
             "worst_dual_active_s": 0.05,
+            "worst_gap_after_heal_s": 0.0,
+            "most_moved": 0,
         }
     ]
+
+
+def test_a_second_outage_after_the_heal_is_reported_apart() -> None:
+    # Fault at 0 s: lost 0.3-0.6 s; healed at 3 s; lost again 4.0-5.2 s, back after.
+    samples = pings("." * 13 + "xxx" + "." * 34 + "x" * 12 + "." * 10, start=-1.0)
+    sampled = failover._trial("hastack", "etcd-partition", "net1", vm(), samples, [], 0.0, 3.0, 0)
+    assert sampled.gap_s == 0.3
+    assert sampled.gap_after_heal_s == 1.2
+    assert sampled.healed_at_s == 3.0
+    row = experiment.summarise([sampled])[0]
+    assert row["worst_gap_after_heal_s"] == 1.2
+    assert row["goal_s"] == 1.5
+
+
+def vm() -> object:
+    from hastack.lab.network import network_plan
+    from hastack.model import load_deployment
+    from tests.conftest import EXAMPLES
+
+    return network_plan(load_deployment(EXAMPLES / "paper.yaml")).vms[0]
 
 
 def test_api_figures_from_samples() -> None:

@@ -1,20 +1,24 @@
 """Network-node failover, measured the way the seed's Figure 4b does, and on the data plane besides.
 
 One trial: pick a VM whose router lives on a network node, ping its floating IP from the client every
-100 ms, sample every router's kernel gate on every network node, inject a fault on that node (`l3-kill`:
-SIGKILL of its L3 agent; `node-cut`: its links down; `node-freeze`: SIGSTOP of every process on it;
-`leader-kill`: its L3 agent and, at the same moment, the leader controller), wait
-until the ping has been back for a while, heal, and report:
-- the connectivity gap: pings lost in a row x the interval (the seed: "a gap of pongs ... about 11 s");
+100 ms, sample every router's kernel gate on every network node, inject a fault (`l3-kill`: SIGKILL of
+the node's L3 agent; `node-cut`: its links down; `node-freeze`: SIGSTOP of every process on it;
+`leader-kill`: its L3 agent and, at the same moment, the leader controller; `agent-freeze`: SIGSTOP of
+its node agent; `etcd-quorum`: two of three etcd members killed; `etcd-partition`: the node cut off
+from every etcd host, nothing else; `etcd-leader-freeze`: SIGSTOP of etcd's leader), hold it, heal it
+inside the measured window and keep watching a few seconds after the heal (a failover is over only when
+the fault is healed and the system has settled), and report:
+- the connectivity gap while the fault held: pings lost in a row x the interval (the seed: "a gap of
+  pongs ... about 11 s"), and the worst gap after the heal, apart;
 - dual-active time: how long any router's gate was open on two nodes at once (0 is the promise);
-- which nodes actually forwarded the VM's router (gate counters), and the controller's own account.
+- which nodes actually forwarded the VM's router (gate counters), and how many routers the controller
+  moved between before the fault and after the heal.
 Used by `hastack bench failover` and by the lab tests; the policy is switched with `hastack ctl policy`.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,22 +27,32 @@ from typing import Any
 
 from hastack.bench import lablink
 from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
-from hastack.lab import dataplane, neutron, system
+from hastack.lab import dataplane, neutron, realise, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState
 
-# Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller.
+# Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller,
+# {etcd_leader} the etcd member that leads, {etcd1}/{etcd2} the first two etcd hosts; a fault naming
+# {etcd} is injected once per etcd host.
 SCENARIOS: dict[str, tuple[tuple[str, str], ...]] = {
     "l3-kill": (("kill", "l3-agent:{host}"),),
     "node-cut": (("cut", "{host}"),),
     "node-freeze": (("freeze-host", "{host}"),),
     "leader-kill": (("kill", "l3-agent:{host}"), ("kill", "hastack-controller:{leader}")),
+    "agent-freeze": (("freeze", "hastack-agent:{host}"),),
+    "etcd-quorum": (("kill", "etcd:{etcd1}"), ("kill", "etcd:{etcd2}")),
+    "etcd-partition": (("partition", "{host}:{etcd}"),),
+    "etcd-leader-freeze": (("freeze", "etcd:{etcd_leader}"),),
 }
+# Faults of the control plane only: nothing should move, and the data plane should not notice.
+CONTROL_PLANE = ("etcd-quorum", "etcd-leader-freeze")
+HOLD_S = {"etcd-quorum": 30.0}  # how long a scenario's fault holds (default: the policy's trial length)
 INTERVAL_S = 0.1
 BEFORE_S = 2.0
+AFTER_HEAL_S = 4.0  # watched after the heal: a second outage then was missed while trials stopped first
 SETTLE_S = 0.5  # a fault takes effect a few ms after the instant recorded for it
 
 
@@ -49,13 +63,16 @@ class Trial:
     node: str
     vm: str
     router: str
-    gap_s: float | None  # None: the ping never came back within the trial
+    gap_s: float | None  # None: the ping never came back while the fault held
     lost: int
     pings: int
     dual_active_s: float
     dual_active_by_router: dict[str, float]
     forwarders: list[str]  # nodes that forwarded the VM's router from SETTLE_S after the fault on
     after_fault: list[dict[str, Any]] = field(default_factory=list)  # ping samples, relative times
+    healed_at_s: float | None = None  # when the heal began, after the fault
+    gap_after_heal_s: float | None = 0.0  # the worst gap from the heal on (None: never back)
+    moved: int = 0  # routers bound elsewhere after the heal than before the fault
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +161,19 @@ def policy_in_force(p: LabPlan, policy: str, progress: Callable[[str], None]) ->
             lablink.neutron_auto_failover(p, False, progress)
 
 
+def expand(p: LabPlan, scenario: str, host: str, leader: str) -> list[tuple[str, str]]:
+    """The scenario's faults with their targets named. Reads the lab (who leads etcd) only if asked."""
+    etcd = p.deployment.hosts_of("etcd")
+    names = {"host": host, "leader": leader, "etcd1": etcd[0], "etcd2": etcd[1 % len(etcd)]}
+    if any("{etcd_leader}" in target for _kind, target in SCENARIOS[scenario]):
+        names["etcd_leader"] = realise.etcd_leader(p)
+    out = []
+    for kind, target in SCENARIOS[scenario]:
+        hosts = etcd if "{etcd}" in target else [""]
+        out += [(kind, target.format(etcd=e, **names)) for e in hosts]
+    return out
+
+
 def run_trial(
     p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
 ) -> Trial:
@@ -156,34 +186,48 @@ def run_trial(
     vm = next(v for v in n.vms if ids[v.router] in placed[node])
     nodes = p.deployment.hosts_of("l3-agent")
     sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers})
-    seconds = trial_seconds(policy, p.deployment.inventory.lab.profile == "openstack")
+    hold = HOLD_S.get(scenario, trial_seconds(policy, p.deployment.inventory.lab.profile == "openstack"))
+    seconds = BEFORE_S + hold + AFTER_HEAL_S
     progress(
-        f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}) for {seconds:.0f} s"
+        f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}); the fault holds "
+        f"{hold:.0f} s, then heals, watched {AFTER_HEAL_S:.0f} s more"
     )
+    faults = expand(p, scenario, node, leader)
     ping = lablink.start_probe(
-        dataplane.client_netns(),
-        "ping",
-        "--target",
-        vm.floating,
-        "--seconds",
-        str(seconds + BEFORE_S),
-        "--interval",
-        str(INTERVAL_S),
-    )
+        dataplane.client_netns(), "ping", "--target", vm.floating, "--seconds", str(seconds + 5),
+        "--interval", str(INTERVAL_S),
+    )  # fmt: skip
     sampler.start()
     time.sleep(BEFORE_S)
-    injected = lablink.inject(
-        p, *((kind, target.format(host=node, leader=leader)) for kind, target in SCENARIOS[scenario])
-    )
-    try:
-        out, _err = ping.communicate(timeout=seconds + BEFORE_S + 30)
-    except subprocess.TimeoutExpired:  # the probe bounds ping itself: this is a safety net
-        ping.kill()
-        out, _err = ping.communicate()
+    injected = lablink.inject(p, *faults)
+    time.sleep(max(0.0, injected + hold - time.time()))
+    healed = time.time()
+    lablink.heal(p)
+    time.sleep(max(0.0, healed + AFTER_HEAL_S - time.time()))
+    ping.terminate()
+    out, _err = ping.communicate(timeout=30)
     samples = [json.loads(line) for line in out.splitlines()]
     gates = sampler.stop()
-    lablink.heal(p)
-    gap, lost = gap_s(samples, injected, INTERVAL_S)
+    after = hosting(p, inventory)
+    moved = sum(1 for h, routers in placed.items() for r in routers if r not in after.get(h, []))
+    return _trial(policy, scenario, node, vm, samples, gates, injected, healed, moved)
+
+
+def _trial(
+    policy: str,
+    scenario: str,
+    node: str,
+    vm: Any,
+    samples: list[dict[str, Any]],
+    gates: list[Any],
+    injected: float,
+    healed: float,
+    moved: int,
+) -> Trial:
+    """The figures of one trial from its samples. Pure."""
+    during = [s for s in samples if s["t"] < healed]
+    gap, lost = gap_s(during, injected, INTERVAL_S)
+    after_heal, _lost = gap_s([s for s in samples if s["t"] >= healed - INTERVAL_S], healed, INTERVAL_S)
     overlap = dual_active(gates)
     return Trial(
         policy,
@@ -202,4 +246,7 @@ def run_trial(
             for s in samples
             if s["t"] >= injected - 0.5
         ],
+        round(healed - injected, 3),
+        after_heal,
+        moved,
     )

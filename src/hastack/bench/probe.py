@@ -17,6 +17,7 @@ import argparse
 import functools
 import json
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -219,6 +220,8 @@ def run_ping(a: argparse.Namespace) -> None:
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
         stop = threading.Timer(a.seconds + 1, proc.terminate)
         stop.start()
+        # Stopped early by the experiment (SIGTERM): ping too, and what it printed is still read.
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:
             assert proc.stdout is not None
             for line in proc.stdout:

@@ -31,6 +31,7 @@ from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import LabError, in_netns, run
 from hastack.render import render_all
+from hastack.render.etcd import client_url
 
 Progress = system.Progress
 
@@ -216,6 +217,30 @@ def etcd_healthy(p: LabPlan) -> bool:
         return all(e["health"] for e in json.loads(out.stdout)) if out.returncode == 0 else False
     except (ValueError, KeyError, TypeError):
         return False
+
+
+def etcd_leader(p: LabPlan) -> str:
+    """The etcd host whose member leads now (`etcdctl endpoint status`); LabError if none answers so."""
+    hosts = p.deployment.hosts_of("etcd")
+    first = p.host(hosts[0])
+    out = run(
+        in_netns(
+            first.netns, ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", "status", "-w", "json"]
+        ),
+        check=False,
+        timeout=10,
+    )
+    try:
+        members = json.loads(out.stdout)
+        urls = {str(m["Endpoint"]): m["Status"] for m in members}
+        leader = next(s["leader"] for s in urls.values())
+        for host in hosts:
+            status = urls.get(client_url(p.deployment, host))
+            if status is not None and status["header"]["member_id"] == leader:
+                return host
+    except (ValueError, KeyError, TypeError, StopIteration):
+        pass
+    raise LabError(f"no etcd member says which one leads: {out.stderr.strip() or out.stdout.strip()}")
 
 
 def down(state: LabState, progress: Progress) -> None:
