@@ -39,6 +39,7 @@ def test_the_summary_takes_medians_and_worst_cases_over_the_trials() -> None:
             "worst_gap_s": 0.4,
             "goal_s": 0.5,
             "worst_dual_active_s": 0.05,
+            "worst_dual_forwarding_s": 0.0,
             "worst_gap_after_heal_s": 0.0,
             "most_moved": 0,
         }
@@ -176,3 +177,11 @@ def test_scale_figures_from_the_sweep_rounds() -> None:
     assert scale.figures(rounds[:1], 4)["lost"] == 0  # nothing after the fault: nobody lost
     trial = scale.ScaleTrial(4, "node-cut", "net1", 1.0, 0.4, 3, 0, 0.1, 0.2, ["a", "b", "c", "d"], rounds)
     assert scale.summarise([trial])[0]["median_all_back_s"] == 1.0
+
+
+def test_replies_held_back_and_delivered_late_are_a_gap_until_they_arrive() -> None:
+    # Dark from before the heal at 0.3 s: requests 1-7 unanswered (1-2 reported before the heal), their
+    # replies held back by the client's kernel and delivered together at 1.05 s.
+    samples = pings(".xxxxxxx", start=-0.1)
+    samples += [{"t": 1.05, "ok": True, "seq": seq} for seq in range(1, 8)]
+    assert gap_s(samples, since=0.3, interval_s=0.1) == (0.65, 5)

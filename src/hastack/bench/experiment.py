@@ -52,6 +52,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, Any]]:
                 "worst_gap_s": max(gaps) if gaps else None,
                 "goal_s": GOALS_S.get(key[1]) if key[0] == "hastack" else None,
                 "worst_dual_active_s": max(t.dual_active_s for t in mine),
+                "worst_dual_forwarding_s": max(t.dual_forwarding_s for t in mine),
                 "worst_gap_after_heal_s": None if None in after else max(a for a in after if a is not None),
                 "most_moved": max(t.moved for t in mine),
             }

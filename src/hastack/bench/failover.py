@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hastack.bench import lablink
-from hastack.bench.gates import GateSampler, dual_active, forwarding_nodes
+from hastack.bench.gates import GateSampler, dual_active, dual_forwarding, forwarding_nodes
 from hastack.lab import dataplane, neutron, realise, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
@@ -73,33 +73,32 @@ class Trial:
     healed_at_s: float | None = None  # when the heal began, after the fault
     gap_after_heal_s: float | None = 0.0  # the worst gap from the heal on (None: never back)
     moved: int = 0  # routers bound elsewhere after the heal than before the fault
+    dual_forwarding_s: float = 0.0  # the longest time any router's packets went through two nodes at once
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) -> tuple[float | None, int]:
-    """The longest time without a pong after `since`, counted from the pong before a run of lost pings to
-    the pong after it, less one interval (so 3 pings lost at 100 ms make 0.3 s); and how many pings were
-    lost in all; None if the ping never answered again. Time-based, not a count: ping sends more slowly
-    while the target is unreachable. Samples are ordered by sequence number (by time without one). Pure."""
-    after = sorted(
-        (s for s in samples if s["t"] >= since - interval_s), key=lambda s: (s.get("seq", 0), s["t"])
-    )
+    """The longest time without a pong received after `since`, less one interval (so 3 pings lost at 100 ms
+    make 0.3 s), counted on the times pongs *arrived*: a reply the client's kernel held back (its ARP
+    unresolved) and delivered late is an outage until it arrives, though its request was not lost. Also
+    how many pings were reported lost, and None if no pong came after the last one lost. Time-based, not
+    a count: ping sends more slowly while the target is unreachable. Pure."""
+    after = [s for s in samples if s["t"] >= since - interval_s]
     lost = [s for s in after if not s["ok"]]
+    pongs = sorted(s["t"] for s in after if s["ok"])
     if not lost:
         return 0.0, 0
-    if not any(s["ok"] for s in after[after.index(lost[-1]) :]):
+    if not pongs or max(s["t"] for s in lost) > pongs[-1]:
         return None, len(lost)
-    longest, last_pong, in_loss = 0.0, since, False
-    for s in after:
-        if not s["ok"]:
-            in_loss = True
-            continue
-        if in_loss:
-            longest = max(longest, s["t"] - last_pong - interval_s)
-            in_loss = False
-        last_pong = s["t"]
+    # The outage runs from the last pong before it: one just before `since` counts.
+    previous = max((t for t in pongs if t <= since), default=since)
+    longest = 0.0
+    for t in pongs:
+        if t > previous:
+            longest = max(longest, t - previous - interval_s)
+            previous = t
     return round(max(longest, 0.0), 3), len(lost)
 
 
@@ -249,4 +248,5 @@ def _trial(
         round(healed - injected, 3),
         after_heal,
         moved,
+        round(max(dual_forwarding(gates).values(), default=0.0), 3),
     )

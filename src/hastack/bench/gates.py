@@ -1,28 +1,63 @@
-"""Dual-active, measured on the data plane: is a router's kernel gate open on more than one node at once?
+"""Dual-active, measured on the data plane: could, and did, a router forward on more than one node at once?
 
-A sampler reads, every few milliseconds, the gate of each router namespace on each network node (through
-in-process libnftables handles: reading a frozen node's kernel needs none of its processes): whether the
-`alive` element is present (the namespace would forward) and the accept rule's packet counter (it did
-forward). `dual_active` turns the samples into, per router, the time during which two nodes could forward.
+A sampler reads, every few milliseconds, each router namespace on each network node (through in-process
+libnftables handles: reading a frozen node's kernel needs none of its processes), gated or not: whether
+its gate's `alive` element is present (a namespace without a gate counts as open: nothing stops it), and
+the packets a counter of the sampler's own let through (a forward chain of its own, after the gate, put
+into every router namespace it sees and removed when it stops). `dual_active` turns the samples into,
+per router, the time during which two nodes could forward; `dual_forwarding`, the time during which two
+nodes did.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from hastack.agent.gate import GateError, Gates
-from hastack.lab import system
+from hastack.agent.gate import TABLE, GateError, in_netns_thread, netns_path
+
+PROBE_TABLE = "hastack_probe"
+# After the gate (priority -300) and before nothing else of hastack's: counts what the namespace forwarded.
+PROBE = f"""table inet {PROBE_TABLE} {{
+  chain forwarded {{
+    type filter hook forward priority 100; policy accept;
+    counter
+  }}
+}}
+"""
 
 
 @dataclass(frozen=True)
 class Sample:
     t: float
-    open: Mapping[str, frozenset[str]]  # router -> nodes whose gate for it is open
-    forwarded: Mapping[str, Mapping[str, int]]  # router -> node -> packets let through so far
+    open: Mapping[str, frozenset[str]]  # router -> nodes whose gate for it is open (or that have none)
+    forwarded: Mapping[str, Mapping[str, int]]  # router -> node -> packets it forwarded so far
+
+
+def read_namespace(ruleset: dict[str, object]) -> tuple[bool, int | None]:
+    """From `nft -j list ruleset` of a router namespace: whether it can forward (its gate open, or no gate
+    at all) and the packets the probe counted (None: no probe there yet). Pure."""
+    gated, is_open, packets = False, False, None
+    items = ruleset.get("nftables", [])
+    for item in items if isinstance(items, list) else []:
+        table = item.get("table", {})
+        if table.get("family") == "inet" and table.get("name") == TABLE:
+            gated = True
+        found = item.get("set", {})
+        if (found.get("family"), found.get("table"), found.get("name")) == ("inet", TABLE, "alive"):
+            is_open = bool(found.get("elem"))
+        rule = item.get("rule", {})
+        if rule.get("table") == PROBE_TABLE:
+            for expr in rule.get("expr", []):
+                if "counter" in expr:
+                    packets = int(expr["counter"]["packets"])
+    return (is_open or not gated), packets
 
 
 def dual_active(samples: Sequence[Sample]) -> dict[str, float]:
@@ -33,6 +68,19 @@ def dual_active(samples: Sequence[Sample]) -> dict[str, float]:
         for router, nodes in here.open.items():
             if len(nodes) >= 2:
                 out[router] = out.get(router, 0.0) + (after.t - here.t)
+    return out
+
+
+def dual_forwarding(samples: Sequence[Sample]) -> dict[str, float]:
+    """Per router, seconds of the sampling intervals in which two or more nodes' counters rose: packets of
+    one router forwarded on two nodes at once (an upper bound at the sampling resolution). Pure."""
+    out: dict[str, float] = {}
+    for before, after in itertools.pairwise(samples):
+        for router, counts in after.forwarded.items():
+            old = before.forwarded.get(router, {})
+            rose = [n for n, c in counts.items() if n in old and c > old[n]]
+            if len(rose) >= 2:
+                out[router] = out.get(router, 0.0) + (after.t - before.t)
     return out
 
 
@@ -56,7 +104,7 @@ class GateSampler(threading.Thread):
         self.netns_of, self.interval_s, self.max_s = netns_of, interval_s, max_s
         self.samples: list[Sample] = []
         self.done = threading.Event()
-        self.gates = Gates()
+        self.readers: dict[str, tuple[int, Any]] = {}  # namespace -> (inode, libnftables context)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -68,25 +116,47 @@ class GateSampler(threading.Thread):
         except Exception as e:  # reported by stop(): a sampler that died must not read as "no dual-active"
             self.error = e
         finally:
-            self.gates.keep_only([])
+            self._remove_probes()
 
     def sample(self) -> Sample:
         opened: dict[str, set[str]] = {}
         counts: dict[str, dict[str, int]] = {}
-        alive = []
         for (node, router), ns in self.netns_of.items():
-            if not system.netns_exists(ns):
-                continue
             try:
-                is_open = self.gates.is_open(ns)
-                counts.setdefault(router, {})[node] = self.gates.forwarded(ns)
-            except GateError:
-                continue  # removed between the check and the read
-            alive.append(ns)
+                is_open, packets = read_namespace(self._list(ns))
+            except (GateError, OSError, ValueError):
+                self.readers.pop(ns, None)
+                continue  # no such namespace (not built, removed meanwhile)
+            if packets is not None:
+                counts.setdefault(router, {})[node] = packets
             if is_open:
                 opened.setdefault(router, set()).add(node)
-        self.gates.keep_only(alive)  # never keep a deleted namespace alive
         return Sample(time.time(), {r: frozenset(n) for r, n in opened.items()}, counts)
+
+    def _list(self, ns: str) -> dict[str, Any]:
+        """The namespace's ruleset; the probe put in first if this namespace (by inode) has none yet."""
+        inode = os.stat(netns_path(ns)).st_ino
+        held = self.readers.get(ns)
+        if held is None or held[0] != inode:
+            nft = in_netns_thread(ns, _nft_context)
+            rc, out, _err = nft.cmd(f"list table inet {PROBE_TABLE}")
+            if rc != 0 and nft.cmd(PROBE)[0] != 0:
+                raise GateError(f"no probe in {ns}")
+            held = self.readers[ns] = (inode, nft)
+        rc, out, err = held[1].cmd("list ruleset")
+        if rc != 0:
+            raise GateError(f"{ns}: {str(err).strip()}")
+        data = json.loads(out)
+        return data if isinstance(data, dict) else {}
+
+    def _remove_probes(self) -> None:
+        for ns, (inode, nft) in list(self.readers.items()):
+            try:
+                if os.stat(netns_path(ns)).st_ino == inode:
+                    nft.cmd(f"delete table inet {PROBE_TABLE}")
+            except OSError:
+                pass  # gone: its probe went with it
+        self.readers.clear()  # never keep a deleted namespace alive
 
     def stop(self) -> list[Sample]:
         """The samples; RuntimeError if sampling failed or left a gap longer than a second."""
@@ -98,3 +168,14 @@ class GateSampler(threading.Thread):
         if longest > 1.0:
             raise RuntimeError(f"the gate sampler paused for {longest:.1f} s: dual-active unmeasured")
         return self.samples
+
+
+def _nft_context() -> Any:
+    import nftables  # type: ignore[import-untyped]  # Debian's python3-nftables, linked by setup.sh
+
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    rc, _out, err = nft.cmd("list tables")  # opens its socket now, in this namespace
+    if rc != 0:
+        raise GateError(str(err).strip())
+    return nft
