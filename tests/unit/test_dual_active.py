@@ -53,9 +53,10 @@ def test_two_nodes_forwarding_in_one_interval_is_dual_forwarding() -> None:
     assert dual_forwarding(samples) == {"r1": pytest.approx(0.01)}
 
 
-def test_a_namespace_without_a_gate_counts_as_open_and_the_probe_is_read() -> None:
+def test_a_namespace_without_a_gate_counts_as_open_once_it_forwards_and_the_probe_is_read() -> None:
     ungated = {"nftables": [{"table": {"family": "inet", "name": PROBE_TABLE}}, probe_rule(42)]}
-    assert read_namespace(ungated) == (True, 42)
+    assert read_namespace(ungated, forwarding=True) == (True, 42)
+    assert read_namespace(ungated, forwarding=False) == (False, 42)  # being built: nothing can pass
     shut = {
         "nftables": [
             {"table": {"family": "inet", "name": "fence"}},

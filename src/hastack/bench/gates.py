@@ -2,7 +2,8 @@
 
 A sampler reads, every few milliseconds, each router namespace on each network node (through in-process
 libnftables handles: reading a frozen node's kernel needs none of its processes), gated or not: whether
-its gate's `alive` element is present (a namespace without a gate counts as open: nothing stops it), and
+its gate's `alive` element is present (a namespace without a gate counts as open once forwarding is on
+in it: nothing stops it then), and
 the packets a counter of the sampler's own let through (a forward chain of its own, after the gate, put
 into every router namespace it sees and removed when it stops). `dual_active` turns the samples into,
 per router, the time during which two nodes could forward; `dual_forwarding`, the time during which two
@@ -40,9 +41,10 @@ class Sample:
     forwarded: Mapping[str, Mapping[str, int]]  # router -> node -> packets it forwarded so far
 
 
-def read_namespace(ruleset: dict[str, object]) -> tuple[bool, int | None]:
-    """From `nft -j list ruleset` of a router namespace: whether it can forward (its gate open, or no gate
-    at all) and the packets the probe counted (None: no probe there yet). Pure."""
+def read_namespace(ruleset: dict[str, object], forwarding: bool = True) -> tuple[bool, int | None]:
+    """From `nft -j list ruleset` of a router namespace and whether IPv4 forwarding is on in it: whether
+    it can forward (its gate open, or no gate and forwarding on) and the packets the probe counted (None:
+    no probe there yet). Pure."""
     gated, is_open, packets = False, False, None
     items = ruleset.get("nftables", [])
     for item in items if isinstance(items, list) else []:
@@ -57,7 +59,7 @@ def read_namespace(ruleset: dict[str, object]) -> tuple[bool, int | None]:
             for expr in rule.get("expr", []):
                 if "counter" in expr:
                     packets = int(expr["counter"]["packets"])
-    return (is_open or not gated), packets
+    return (is_open or (forwarding and not gated)), packets
 
 
 def dual_active(samples: Sequence[Sample]) -> dict[str, float]:
@@ -104,7 +106,8 @@ class GateSampler(threading.Thread):
         self.netns_of, self.interval_s, self.max_s = netns_of, interval_s, max_s
         self.samples: list[Sample] = []
         self.done = threading.Event()
-        self.readers: dict[str, tuple[int, Any]] = {}  # namespace -> (inode, libnftables context)
+        # namespace -> (inode, libnftables context, its ip_forward sysctl opened inside it)
+        self.readers: dict[str, tuple[int, Any, int]] = {}
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -123,9 +126,10 @@ class GateSampler(threading.Thread):
         counts: dict[str, dict[str, int]] = {}
         for (node, router), ns in self.netns_of.items():
             try:
-                is_open, packets = read_namespace(self._list(ns))
+                is_open, packets = read_namespace(*self._list(ns))
             except (GateError, OSError, ValueError):
-                self.readers.pop(ns, None)
+                if (gone := self.readers.pop(ns, None)) is not None:
+                    os.close(gone[2])
                 continue  # no such namespace (not built, removed meanwhile)
             if packets is not None:
                 counts.setdefault(router, {})[node] = packets
@@ -133,29 +137,34 @@ class GateSampler(threading.Thread):
                 opened.setdefault(router, set()).add(node)
         return Sample(time.time(), {r: frozenset(n) for r, n in opened.items()}, counts)
 
-    def _list(self, ns: str) -> dict[str, Any]:
-        """The namespace's ruleset; the probe put in first if this namespace (by inode) has none yet."""
+    def _list(self, ns: str) -> tuple[dict[str, Any], bool]:
+        """The namespace's ruleset and whether it forwards; the probe put in first if this namespace (by
+        inode) has none yet."""
         inode = os.stat(netns_path(ns)).st_ino
         held = self.readers.get(ns)
         if held is None or held[0] != inode:
-            nft = in_netns_thread(ns, _nft_context)
+            if held is not None:
+                os.close(held[2])
+            nft, forward_fd = in_netns_thread(ns, _open_reader)
             rc, out, _err = nft.cmd(f"list table inet {PROBE_TABLE}")
             if rc != 0 and nft.cmd(PROBE)[0] != 0:
+                os.close(forward_fd)
                 raise GateError(f"no probe in {ns}")
-            held = self.readers[ns] = (inode, nft)
+            held = self.readers[ns] = (inode, nft, forward_fd)
         rc, out, err = held[1].cmd("list ruleset")
         if rc != 0:
             raise GateError(f"{ns}: {str(err).strip()}")
         data = json.loads(out)
-        return data if isinstance(data, dict) else {}
+        return (data if isinstance(data, dict) else {}), os.pread(held[2], 1, 0) == b"1"
 
     def _remove_probes(self) -> None:
-        for ns, (inode, nft) in list(self.readers.items()):
+        for ns, (inode, nft, forward_fd) in list(self.readers.items()):
             try:
                 if os.stat(netns_path(ns)).st_ino == inode:
                     nft.cmd(f"delete table inet {PROBE_TABLE}")
             except OSError:
                 pass  # gone: its probe went with it
+            os.close(forward_fd)
         self.readers.clear()  # never keep a deleted namespace alive
 
     def stop(self) -> list[Sample]:
@@ -170,7 +179,9 @@ class GateSampler(threading.Thread):
         return self.samples
 
 
-def _nft_context() -> Any:
+def _open_reader() -> tuple[Any, int]:
+    """In the namespace's thread: a libnftables context and the namespace's own ip_forward sysctl (a
+    /proc/sys/net file belongs to the network namespace of whoever opened it)."""
     import nftables  # type: ignore[import-untyped]  # Debian's python3-nftables, linked by setup.sh
 
     nft = nftables.Nftables()
@@ -178,4 +189,4 @@ def _nft_context() -> Any:
     rc, _out, err = nft.cmd("list tables")  # opens its socket now, in this namespace
     if rc != 0:
         raise GateError(str(err).strip())
-    return nft
+    return nft, os.open("/proc/sys/net/ipv4/ip_forward", os.O_RDONLY)

@@ -141,8 +141,14 @@ class RouterRealiser:
         system.delete_netns(ns)
         system.ensure_netns(ns)
         tq, tg, qr, qg = f"tq{r.id}", f"tg{r.id}", f"qr-{r.id}", f"qg-{r.id}"
-        # nsenter --net, not ip netns exec: no mount namespace to set up for every command.
-        run(in_netns_shared_mounts(ns, ["sysctl", "-qw", *ROUTER_SYSCTLS]))
+        # The gate goes in first, shut, before forwarding is switched on or any port exists: nothing of
+        # the router can forward before the node agent opens it. One process: nft, then sysctl. nsenter
+        # --net, not ip netns exec: no mount namespace to set up for every command.
+        sysctl = " ".join(["sysctl", "-qw", *ROUTER_SYSCTLS])
+        if self.gated:
+            run(in_netns_shared_mounts(ns, ["sh", "-c", f"nft -f - && {sysctl}"]), stdin=gate.install_batch())
+        else:
+            run(in_netns_shared_mounts(ns, ["sysctl", "-qw", *ROUTER_SYSCTLS]))
         # The host-side ends go with the old namespace (a veth dies with its peer), but only once the kernel
         # has destroyed that namespace, which it does asynchronously (seconds, measured, when several go at
         # once). Delete any that remain, so the old incarnation is off the bridges and the names are free.
@@ -177,12 +183,7 @@ class RouterRealiser:
                 f"link set {qg} up",
             ],
         )
-        # The kernel gate comes in the same atomic batch as the NAT: a router is born shut, and forwards
-        # only once the node agent opens its gate under a live lease.
-        run(
-            in_netns_shared_mounts(ns, ["nft", "-f", "-"]),
-            stdin=self._nat(r, qg) + (gate.RULESET if self.gated else ""),
-        )
+        run(in_netns_shared_mounts(ns, ["nft", "-f", "-"]), stdin=self._nat(r, qg))
         self._record(ns, "ready")
         self.announcer.prepare(ns)  # the packet socket, opened now: a standby's activation only sends
         if active:
@@ -222,7 +223,8 @@ class RouterRealiser:
         dnat = "".join(f"    ip daddr {fip} dnat to {fixed}\n" for fip, fixed in r.floating)
         snat = "".join(f'    oifname "{qg}" ip saddr {fixed} snat to {fip}\n' for fip, fixed in r.floating)
         return (
-            "flush ruleset\ntable ip nat {\n  chain pre {\n    type nat hook prerouting priority -100;\n"
+            "table ip nat\ndelete table ip nat\ntable ip nat {\n  chain pre {\n"
+            "    type nat hook prerouting priority -100;\n"
             f"{dnat}  }}\n  chain post {{\n    type nat hook postrouting priority 100;\n{snat}"
             f'    oifname "{qg}" ip saddr {r.tenant_cidr} snat to {ext}\n  }}\n}}\n'
         )
