@@ -52,6 +52,11 @@ def router() -> Iterator[str]:
             system.delete_netns(ns)
 
 
+def until(seconds: float) -> int:
+    """A wall-clock deadline `seconds` from now, in the kernel's `meta time` nanoseconds."""
+    return int((time.time() + seconds) * 1e9)
+
+
 def _forwards() -> bool:
     """Any echo reply from b through r. Two tries: after the gate dropped ARP, the first resolution of a
     neighbour that had failed can take longer than one short ping waits."""
@@ -64,17 +69,36 @@ def test_the_gate_forwards_only_while_refreshed(router: str) -> None:
     gates = gate.Gates()
     gate.install(router)
     assert not _forwards()  # installed shut: no element yet
-    gates.refresh(router, 600)
+    gates.refresh(router, 600, until(60))
     assert _forwards()
     time.sleep(0.8)  # nobody refreshes: the kernel closes the gate by itself
     assert not _forwards()
-    gates.refresh(router, 5000)
+    gates.refresh(router, 5000, until(60))
     assert _forwards()
     gates.close(router)  # the agent closes it at once (L3 agent died, lease revoked)
     assert not _forwards()
     gate.install(router)  # idempotent: replacing the table leaves it shut, not broken
-    gates.refresh(router, 5000)
+    gates.refresh(router, 5000, until(60))
     assert _forwards()
+
+
+def test_the_wall_clock_deadline_shuts_the_gate_whatever_the_timeout(router: str) -> None:
+    """What a node agent stalled between computing a refresh and the kernel's write would send: a
+    timeout computed before the stall (still long) with the deadline fixed at the keepalive (past)."""
+    gates = gate.Gates()
+    gate.install(router)
+    gates.refresh(router, 5000, until(-0.5))
+    assert not _forwards()  # the deadline has passed: the long timeout opens nothing
+    gates.refresh(router, 5000, until(0.6))
+    assert _forwards()
+    time.sleep(0.8)
+    assert not _forwards()  # shut at the deadline, 4 s before the timeout would have run out
+    gates.refresh(router, 5000, until(60))
+    assert _forwards()
+    listed = system.run(
+        system.in_netns_shared_mounts(router, ["nft", "list", "set", "arp", "fence", "until"])
+    )
+    assert "1970-01-01" in listed.stdout  # one interval from the beginning of time, in the arp table too
 
 
 def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: str) -> None:
@@ -83,7 +107,7 @@ def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: st
     assert gates.forwarded(router) == 0
     assert not _forwards()
     assert not gates.is_open(router)
-    gates.refresh(router, 600)
+    gates.refresh(router, 600, until(60))
     assert gates.is_open(router)
     assert _forwards()
     counted = gates.forwarded(router)
@@ -92,7 +116,7 @@ def test_in_process_handles_drive_the_gate_and_count_what_it_forwards(router: st
     assert not gates.is_open(router)  # run out: not listed, collected or not
     assert not _forwards()
     assert gates.forwarded(router) == counted  # shut: nothing more went through
-    gates.refresh(router, 5000)
+    gates.refresh(router, 5000, until(60))
     gates.close(router)
     assert not _forwards()
     gates.keep_only([])
@@ -108,11 +132,11 @@ def test_a_namespace_made_again_under_the_same_name_is_the_one_gated() -> None:
     try:
         system.ensure_netns(ns)
         gate.install(ns)
-        gates.refresh(ns, 5000)  # a handle on the first namespace of that name
+        gates.refresh(ns, 5000, until(60))  # a handle on the first namespace of that name
         system.delete_netns(ns)
         system.ensure_netns(ns)  # a router rebuilt between two refreshes
         gate.install(ns)
-        gates.refresh(ns, 5000)
+        gates.refresh(ns, 5000, until(60))
         listed = system.run(
             system.in_netns_shared_mounts(ns, ["nft", "list", "set", "inet", "fence", "alive"])
         )

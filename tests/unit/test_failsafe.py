@@ -169,7 +169,17 @@ class Cloud:
 
     def new_agent(self) -> NodeAgent:
         return NodeAgent(
-            self.store, self.backend, self.routers, self.gates, "d", "net1", 1, 100, self.clock, self.peers
+            self.store,
+            self.backend,
+            self.routers,
+            self.gates,
+            "d",
+            "net1",
+            1,
+            100,
+            self.clock,
+            self.clock,
+            self.peers,
         )
 
 

@@ -27,7 +27,8 @@ class FakeGates:
     def close(self, netns: str) -> None:
         self.until.pop(netns, None)
 
-    def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
+    def refresh_many(self, namespaces: list[str], timeout_ms: int, until_ns: int) -> list[str]:
+        self.until_ns = until_ns
         gone = [ns for ns in namespaces if ns in self.gone]
         for ns in namespaces:
             if ns not in gone:
@@ -80,7 +81,9 @@ def world() -> World:
     backend.add_router("r2", "net1")
     backend.add_router("r3", "net2")
     gates, routers = FakeGates(clock), FakeRouters("r1", "r2", "r3")  # r3 left over from an earlier time
-    agent = NodeAgent(store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock)
+    agent = NodeAgent(
+        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
+    )
     return agent, store, backend, gates, routers, clock
 
 
@@ -176,7 +179,9 @@ def test_policy_neutron_fences_nothing(world: World) -> None:
 def test_a_restarted_agent_keeps_the_lease_its_predecessor_held(world: World) -> None:
     agent, store, backend, gates, routers, clock = world
     agent.renew(l3_alive=True)
-    again = NodeAgent(store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock)
+    again = NodeAgent(
+        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
+    )
     assert again.adopt()
     assert again.lease == agent.lease
     assert again.renew(l3_alive=True).startswith("renewed lease")
@@ -204,8 +209,8 @@ def test_a_refresh_that_stalled_past_half_the_margin_is_shut_again(world: World)
     agent, _store, _backend, _gates, _routers, clock = world
 
     class StallingGates(FakeGates):
-        def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
-            gone = super().refresh_many(namespaces, timeout_ms)
+        def refresh_many(self, namespaces: list[str], timeout_ms: int, until_ns: int) -> list[str]:
+            gone = super().refresh_many(namespaces, timeout_ms, until_ns)
             clock.now += 0.06  # frozen for 60 ms between reading the clock and the kernel's update
             return gone
 
@@ -222,8 +227,8 @@ def test_a_refresh_that_stalled_once_is_done_again_with_a_fresh_timeout(world: W
     class StallingOnce(FakeGates):
         calls = 0
 
-        def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
-            gone = super().refresh_many(namespaces, timeout_ms)
+        def refresh_many(self, namespaces: list[str], timeout_ms: int, until_ns: int) -> list[str]:
+            gone = super().refresh_many(namespaces, timeout_ms, until_ns)
             self.calls += 1
             if self.calls == 1:
                 clock.now += 0.06  # one 60 ms stall, then the retry goes through

@@ -43,65 +43,50 @@ class GateError(Exception):
     """nft refused a change to a gate, or the namespace is gone."""
 
 
-# The lookup key is the packet's mark masked to 0: a constant, so one element (0) opens everything. The
-# mark itself is not the key: Neutron's L3 agent marks packets in its iptables mangle chains.
-RULESET = f"""table inet {TABLE} {{
-  set alive {{
+# The lookup key of `alive` is the packet's mark masked to 0: a constant, so one element (0) opens
+# everything. The mark itself is not the key: Neutron's L3 agent marks packets in its iptables mangle chains.
+# Two sets, both needed: `alive` holds one element with a relative timeout (the kernel runs it out by
+# itself), `until` one interval of wall-clock time [0, deadline] (`meta time`): the relative timeout is
+# computed before the write, so an agent stalled between the two would set a stale one; the absolute
+# deadline is fixed from the keepalive's send time and a stall cannot move it. A clock stepped back could
+# lengthen the absolute bound; the relative one still holds then.
+_SETS = """  set alive {
     type mark
     flags timeout
-  }}
-  chain gate {{
+  }
+  set until {
+    typeof meta time
+    flags interval
+  }
+"""
+_OPEN = "meta mark & 0x00000000 @alive meta time @until"
+RULESET = f"""table inet {TABLE} {{
+{_SETS}  chain gate {{
     type filter hook forward priority -300; policy drop;
-    meta mark & 0x00000000 @alive counter accept
+    {_OPEN} counter accept
   }}
   chain local_out {{
     type filter hook output priority -300; policy drop;
-    meta mark & 0x00000000 @alive accept
+    {_OPEN} accept
   }}
 }}
 table arp {TABLE} {{
-  set alive {{
-    type mark
-    flags timeout
-  }}
-  chain arp_in {{
+{_SETS}  chain arp_in {{
     type filter hook input priority -300; policy drop;
-    meta mark & 0x00000000 @alive accept
+    {_OPEN} accept
   }}
   chain arp_out {{
     type filter hook output priority -300; policy drop;
-    meta mark & 0x00000000 @alive accept
+    {_OPEN} accept
   }}
 }}
 """
-
-
-def gate_timeout_ms(t_send: float, ttl_s: float, margin_ms: float, now: float) -> int | None:
-    """How long the gate may stay open after a keepalive sent at `t_send` succeeded; None: keep it shut.
-
-    The store expires the lease no earlier than t_send + TTL (it cannot have received the request before
-    it was sent), so the gate closes `margin_ms` before that, whatever the reply's delay."""
-    remaining = round((t_send + ttl_s - now) * 1000 - margin_ms, 3)
-    return int(remaining) if remaining >= 1 else None
 
 
 def install_batch() -> str:
     """Replace the gate tables whole, shut (no element yet). Idempotent; part of a router's first batch."""
     tables = "".join(f"table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in ("inet", "arp"))
     return tables + RULESET
-
-
-def refresh_batch(timeout_ms: int) -> str:
-    """One atomic nft transaction: works whether the elements exist or not, never closes the gate."""
-    lines = []
-    for family in ("inet", "arp"):
-        element = f"add element {family} {TABLE} alive {{ 0 timeout {timeout_ms}ms }}"
-        lines += [element, f"delete element {family} {TABLE} alive {{ 0 }}", element]
-    return "\n".join(lines) + "\n"
-
-
-def close_batch() -> str:
-    return f"flush set inet {TABLE} alive\nflush set arp {TABLE} alive\n"
 
 
 def _nft(netns: str, batch: str) -> None:
@@ -122,8 +107,9 @@ def install(netns: str) -> None:
 
 def ensure_installed(netns: str) -> bool:
     """Install the gate, shut, unless the namespace has one already (a gate must never be reset: that
-    would shut an open one); whether it was installed now. For routers built by others (Neutron)."""
-    argv = ["nsenter", f"--net={netns_path(netns)}", "--", "nft", "list", "table", "inet", TABLE]
+    would shut an open one); whether it was installed now. For routers built by others (Neutron). A gate
+    of an earlier make (no wall-clock deadline set) is replaced."""
+    argv = ["nsenter", f"--net={netns_path(netns)}", "--", "nft", "list", "set", "arp", TABLE, "until"]
     try:
         listed = subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -149,17 +135,19 @@ class Gates:
         self._handles: dict[str, _Handle] = {}
         self._seq = 1
 
-    def refresh(self, netns: str, timeout_ms: int) -> None:
-        self._send(netns, lambda seq: nfnl.refresh(TABLE, timeout_ms, seq))
+    def refresh(self, netns: str, timeout_ms: int, until_ns: int) -> None:
+        """Open the gate for `timeout_ms` from the kernel's write, and never past `until_ns` (wall clock)."""
+        self._send(netns, lambda seq: nfnl.refresh(TABLE, timeout_ms, until_ns, seq))
 
     def close(self, netns: str) -> None:
         self._send(netns, lambda seq: nfnl.close(TABLE, seq))
 
-    def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]:
-        """Refresh many gates with one timeout: one batch, built once, sent on every namespace's socket,
-        then every acknowledgement read. The namespaces whose gate could not be refreshed (gone)."""
+    def refresh_many(self, namespaces: list[str], timeout_ms: int, until_ns: int) -> list[str]:
+        """Refresh many gates with one timeout and deadline: one batch, built once, sent on every
+        namespace's socket, then every acknowledgement read. The namespaces whose gate could not be
+        refreshed (gone)."""
         self._seq = (self._seq + 16) % 2**31
-        data, acks = nfnl.refresh(TABLE, timeout_ms, self._seq)
+        data, acks = nfnl.refresh(TABLE, timeout_ms, until_ns, self._seq)
         sent, failed = [], []
         for ns in namespaces:
             try:
@@ -201,7 +189,7 @@ class Gates:
 
     def _send(self, netns: str, batch: Callable[[int], tuple[bytes, list[int]]]) -> None:
         handle = self._handle(netns)
-        self._seq = (self._seq + 16) % 2**31  # a batch uses at most 8 sequence numbers
+        self._seq = (self._seq + 16) % 2**31  # a batch uses at most 12 sequence numbers
         try:
             nfnl.send(handle.sock, batch(self._seq))
         except OSError as e:

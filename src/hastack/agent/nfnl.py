@@ -3,11 +3,12 @@
 A node that hosts or stands by for a thousand routers holds a gate in each namespace. A libnftables
 context per namespace costs ~1.7 MB and ~6 ms to open (measured); the node agent's writes are two fixed
 transactions, so it sends them itself on a plain NETLINK_NETFILTER socket opened inside the namespace
-(a file descriptor, ~0.2 ms to open): refresh = add, delete, add the timed element (one atomic batch:
-works whether or not it exists, never closes the gate, and sets the new timeout, which a bare "add" of
-an existing element would not), close = flush the set; both in the `inet` and the `arp` table. The
-encoding follows include/uapi/linux/netfilter/nf_tables.h; the contract tests check it on the kernel
-against what `nft` lists. Encoding is pure; `send` is the I/O.
+(a file descriptor, ~0.2 ms to open): refresh = add, delete, add the timed element (works whether or
+not it exists, never closes the gate, and sets the new timeout, which a bare "add" of an existing
+element would not), then flush the `until` interval set and add the one interval [0, deadline] of
+wall-clock nanoseconds (`meta time`); close = flush both sets; each one atomic batch over the `inet`
+and the `arp` table. The encoding follows include/uapi/linux/netfilter/nf_tables.h; the contract tests
+check it on the kernel against what `nft` lists. Encoding is pure; `send` is the I/O.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES = 0x10, 0x11, 10
 NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM = 12, 14
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
 NFTA_LIST_ELEM = 1
-NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_TIMEOUT = 1, 4
+NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_TIMEOUT = 1, 3, 4
+NFT_SET_ELEM_INTERVAL_END = 1
 NFTA_DATA_VALUE = 1
 FAMILIES = (1, 3)  # NFPROTO_INET, NFPROTO_ARP: the gate's two tables
 KEY = struct.pack("=I", 0)  # the one element: mark 0, what every packet carries in the gate's namespaces
@@ -53,6 +55,20 @@ def _elements(table: str, timeout_ms: int | None, with_element: bool = True) -> 
     return body + attr(NFTA_SET_ELEM_LIST_ELEMENTS, attr(NFTA_LIST_ELEM, element, nested=True), nested=True)
 
 
+def _until(table: str, until_ns: int | None) -> bytes:
+    """The `until` set: flushed (None), or its one interval [0, until_ns]. An interval set holds keys in
+    network order (the rule converts `meta time` with a byteorder expression before the lookup) and an
+    interval as a start element and an end element, the end one past the last value, flagged END."""
+    body = attr(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + attr(NFTA_SET_ELEM_LIST_SET, b"until\0")
+    if until_ns is None:
+        return body
+    start = attr(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, struct.pack(">Q", 0)), nested=True)
+    end = attr(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, struct.pack(">Q", until_ns + 1)), nested=True)
+    end += attr(NFTA_SET_ELEM_FLAGS, struct.pack(">I", NFT_SET_ELEM_INTERVAL_END))
+    both = attr(NFTA_LIST_ELEM, start, nested=True) + attr(NFTA_LIST_ELEM, end, nested=True)
+    return body + attr(NFTA_SET_ELEM_LIST_ELEMENTS, both, nested=True)
+
+
 def _batch(ops: list[tuple[int, int, bytes]], seq: int) -> tuple[bytes, list[int]]:
     """BEGIN, the ops (each acknowledged), END; the bytes and the sequence numbers to expect acks for."""
     subsys = NFNL_SUBSYS_NFTABLES << 8
@@ -66,20 +82,25 @@ def _batch(ops: list[tuple[int, int, bytes]], seq: int) -> tuple[bytes, list[int
     return b"".join(out), acks
 
 
-def refresh(table: str, timeout_ms: int, seq: int) -> tuple[bytes, list[int]]:
-    """Add, delete, add the element with `timeout_ms`, in both families, atomically. Pure."""
+def refresh(table: str, timeout_ms: int, until_ns: int, seq: int) -> tuple[bytes, list[int]]:
+    """Add, delete, add the element with `timeout_ms`, and make [0, until_ns] the one interval of the
+    `until` set, in both families, atomically. Pure."""
     ops = []
     for family in FAMILIES:
         add = (NFT_MSG_NEWSETELEM, family, _elements(table, timeout_ms))
         ops += [add, (NFT_MSG_DELSETELEM, family, _elements(table, None)), add]
+        ops += [(NFT_MSG_DELSETELEM, family, _until(table, None))]
+        ops += [(NFT_MSG_NEWSETELEM, family, _until(table, until_ns))]
     return _batch(ops, seq)
 
 
 def close(table: str, seq: int) -> tuple[bytes, list[int]]:
-    """Flush the set in both families: the gate shuts at once. Pure."""
-    return _batch(
-        [(NFT_MSG_DELSETELEM, f, _elements(table, None, with_element=False)) for f in FAMILIES], seq
-    )
+    """Flush both sets in both families: the gate shuts at once. Pure."""
+    ops = []
+    for family in FAMILIES:
+        ops += [(NFT_MSG_DELSETELEM, family, _elements(table, None, with_element=False))]
+        ops += [(NFT_MSG_DELSETELEM, family, _until(table, None))]
+    return _batch(ops, seq)
 
 
 def errors(data: bytes) -> dict[int, int]:

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from hastack import faultpoints
 from hastack.agent.gate import GateError
 from hastack.backends.base import BackendError
+from hastack.faultpoints import FaultPoint
 from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import Store, StoreError, keys
 
@@ -45,7 +47,7 @@ class RouterHost(Protocol):
 
 
 class GateDriver(Protocol):
-    def refresh_many(self, namespaces: list[str], timeout_ms: int) -> list[str]: ...
+    def refresh_many(self, namespaces: list[str], timeout_ms: int, until_ns: int) -> list[str]: ...
     def close(self, netns: str) -> None: ...
     def keep_only(self, namespaces: list[str]) -> None: ...
     def exists(self, netns: str) -> bool:
@@ -88,14 +90,21 @@ class NodeAgent:
         ttl_s: int,
         margin_ms: int,
         clock: Callable[[], float],
+        wall: Callable[[], float],
         peers: Confirmer | None = None,
+        fault: FaultPoint = faultpoints.none,
     ) -> None:
+        """`clock` is monotonic: every duration is counted on it. `wall` is the kernel's `meta time` clock
+        (CLOCK_REALTIME): each gate also gets its deadline as a wall-clock instant, fixed when the
+        keepalive is sent, which no stall of this process before the write can move."""
         self.store, self.bindings, self.routers, self.gates = store, bindings, routers, gates
         self.deployment, self.host = deployment, host
-        self.ttl_s, self.margin_ms, self.clock, self.peers = ttl_s, margin_ms, clock, peers
+        self.ttl_s, self.margin_ms, self.clock, self.wall, self.peers = ttl_s, margin_ms, clock, wall, peers
+        self.fault = fault  # faultpoints: where a test stops this process for real
         self.key = keys.node_key(deployment, host)
         self.lease = 0
         self.open_until = 0.0  # clock time at which the gates must be shut; 0: shut now
+        self.until_wall = 0.0  # the same deadline on the wall clock, for the kernel
         self.bound: frozenset[str] = frozenset()
         self.last_policy = "hastack"
         self.failsafe_on = True  # the control key `failsafe`, as last read
@@ -119,18 +128,21 @@ class NodeAgent:
                 # The bindings are read after the keepalive was sent, and only a renewal that read them
                 # opens anything: a deadline never goes with bindings older than its keepalive.
                 bound = self._bound()
-                self.last_policy, self.bound, self.open_until, self.held = policy, bound, deadline, False
+                self.last_policy, self.bound, self.held = policy, bound, False
+                self.open_until, self.until_wall = deadline
                 return f"{said}; {self.gate()}"
             self.last_policy = policy
             if policy != "hastack":
                 self._drop_lease()
                 # Neutron keeps forwarding on a dead agent's node; the seed's cleanup removed the routers.
                 unfenced = l3_alive or policy == "neutron"
-                self.open_until = self.clock() + ANCHOR_OPEN_S if unfenced else 0.0
+                self.open_until, self.until_wall = (
+                    (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)
+                )
                 said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
             else:
                 self._drop_lease()
-                self.open_until = 0.0
+                self.open_until = self.until_wall = 0.0
                 said = "no L3 agent running: holding no lease"
             self.bound, self.held = self._bound(), False
         except (StoreError, BackendError) as e:
@@ -146,27 +158,29 @@ class NodeAgent:
             return f"{why}; gates close by themselves in {left} ms"
         if left < 1:
             return f"{why}; gates shut, failsafe keeps open only what is open"
-        t_round = self.clock()
+        t_round, t_wall = self.clock(), self.wall()
         confirmed, said = self.peers.confirm(self.host)
         if not confirmed:
             return f"{why}; failsafe refused ({said}): gates close by themselves in {self._left_ms()} ms"
-        deadline = t_round + self.ttl_s - self.margin_ms / 1000
+        extra = self.ttl_s - self.margin_ms / 1000
         if self.open_until <= self.clock():
             return f"{why}; failsafe confirmed too late: gates shut"
-        self.open_until, self.held = max(self.open_until, deadline), True
+        self.open_until = max(self.open_until, t_round + extra)
+        self.until_wall, self.held = max(self.until_wall, t_wall + extra), True
         return f"{why}; failsafe: {said}; {self.gate()}"
 
-    def _keepalive(self) -> tuple[str, float]:
+    def _keepalive(self) -> tuple[str, tuple[float, float]]:
         """Keep the lease alive (or take a new one, with its node key); what was done, and the deadline
-        this keepalive allows: its send time + TTL - margin (one clock read)."""
-        t_send = self.clock()
+        this keepalive allows, on both clocks: its send time + TTL - margin (read once, before sending)."""
+        t_send, t_wall = self.clock(), self.wall()
         ttl = self.store.keepalive(self.lease) if self.lease else -1
         if ttl >= 0:
-            return f"renewed lease {self.lease:x}", t_send + ttl - self.margin_ms / 1000
+            extra = ttl - self.margin_ms / 1000
+            return f"renewed lease {self.lease:x}", (t_send + extra, t_wall + extra)
         # Gates shut before the new lease exists: nothing forwards on a lease the store has ended.
-        self.lease, self.open_until = 0, 0.0
+        self.lease, self.open_until, self.until_wall = 0, 0.0, 0.0
         self.gate()
-        t_send = self.clock()
+        t_send, t_wall = self.clock(), self.wall()
         lease = self.store.grant(self.ttl_s)
         try:
             self.store.put(self.key, json.dumps({"host": self.host, "lease": lease}), lease=lease)
@@ -177,7 +191,8 @@ class NodeAgent:
                 self.store.revoke(lease)
             raise
         self.lease = lease
-        return f"took lease {lease:x}", t_send + self.ttl_s - self.margin_ms / 1000
+        extra = self.ttl_s - self.margin_ms / 1000
+        return f"took lease {lease:x}", (t_send + extra, t_wall + extra)
 
     def adopt(self) -> bool:
         """After a restart: keep the lease a previous process of this agent left, if it still lives."""
@@ -273,14 +288,16 @@ class NodeAgent:
         if left < 1:
             late = [ns for ns in chunk if self._close_quietly(ns)]
             return [ns for ns in chunk if ns not in late], late
-        gone = self.gates.refresh_many(chunk, left)
+        self.fault("gate-write")
+        gone = self.gates.refresh_many(chunk, left, self._until_ns())
+        self.fault("gate-written")
         if self.clock() - before <= self.margin_ms / 2000:
             return gone, []
         # Stalled: refresh once more with a timeout read now (it replaces the stale one), and shut the
         # chunk only if that stalls too. Shutting at the first stall made gates flap on a loaded machine.
         before, left = self.clock(), self._left_ms()
         if left >= 1:
-            gone += self.gates.refresh_many([ns for ns in chunk if ns not in gone], left)
+            gone += self.gates.refresh_many([ns for ns in chunk if ns not in gone], left, self._until_ns())
             if self.clock() - before <= self.margin_ms / 2000:
                 return gone, []
         late = [ns for ns in chunk if ns not in gone and self._close_quietly(ns)]
@@ -293,6 +310,9 @@ class NodeAgent:
             return False
         return True
 
+    def _until_ns(self) -> int:
+        return int(self.until_wall * 1e9)
+
     def _left_ms(self) -> int:
         # Rounded to 1 us first: binary floating point must not turn 900 ms into 899.
         return max(0, int(round((self.open_until - self.clock()) * 1000, 3)))
@@ -302,7 +322,7 @@ class NodeAgent:
         a gate whose namespace still exists cannot be shut, the lease is not revoked but left to run out:
         that gate runs out before it (revoking would let the controller move the router at once)."""
         present = self.routers.present()
-        self.open_until = 0.0
+        self.open_until = self.until_wall = 0.0
         self.applied = {}
         stuck = []
         for ns in present.values():

@@ -65,8 +65,11 @@ class NeutronRouterHost:
                 if self.gated.get(ns) != inode:
                     gate.ensure_installed(ns)
                 gated[ns] = inode
+            except FileNotFoundError:
+                continue  # removed since the listing
             except (OSError, gate.GateError) as e:
-                log.info("router namespace %s not gated yet: %s", ns, e)
+                # Not a router of ours until it is gated: it opens nothing, and this is said every time.
+                log.error("router namespace %s has no gate (it is not served from here): %s", ns, e)
         self.gated = gated
         for ns in set(self.announcer.namespaces()) - set(found.values()):
             # Deleted (Neutron moved the router away): an open socket would keep the namespace, and its

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from hastack import faultpoints
 from hastack.agent import daemon as agent_daemon
 from hastack.agent.gate import Gates
 from hastack.agent.node import NodeAgent, RouterHost
@@ -101,7 +102,9 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         t.lease_ttl_s,
         t.fence_margin_ms,
         time.monotonic,
+        time.time,
         peers,
+        _fault_points(),
     )
     pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
     stop, bindings_changed = _stop_on_signals(), threading.Event()
@@ -157,6 +160,13 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
         controller_daemon.run(ctl, api, store, _stop_on_signals())
     finally:
         server.shutdown()
+
+
+def _fault_points() -> faultpoints.FaultPoint:
+    try:
+        return faultpoints.from_environment()
+    except ValueError as e:
+        raise CliError(str(e), EXIT_BAD_INPUT) from e
 
 
 def _openstack(dep: Deployment) -> bool:
