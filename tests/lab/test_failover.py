@@ -56,6 +56,29 @@ def test_a_frozen_node_never_forwards_beside_its_successor(lab: Lab) -> None:
     assert other in trial.forwarders  # the router really forwarded again, on the other node
 
 
+def test_losing_etcds_quorum_stops_no_router_and_moves_nothing(lab: Lab) -> None:
+    # Two of three etcd members killed for 30 s: every node agent keeps its open gates on the controllers'
+    # failsafe confirmations (none of them reaches etcd either).
+    trial = failover.run_trial(lab.plan, INVENTORY, "etcd-quorum", "hastack")
+    assert trial.gap_s is not None, "the VM stopped answering for the whole outage"
+    assert trial.gap_s <= 0.5, f"gap {trial.gap_s} s while etcd had no quorum"
+    assert trial.gap_after_heal_s is not None
+    assert trial.gap_after_heal_s <= 0.5, f"gap {trial.gap_after_heal_s} s after etcd came back"
+    assert trial.moved == 0, f"{trial.moved} routers moved because etcd was lost"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+
+
+def test_a_node_cut_off_from_etcd_alone_fails_over_and_nothing_goes_dark_after_the_heal(lab: Lab) -> None:
+    # The controllers reach etcd: they refuse the node's failsafe rounds, so it fences as before.
+    trial = _trial(lab, "etcd-partition")
+    assert trial.gap_s is not None, "the VM never answered again"
+    assert trial.gap_s <= 3.0, f"gap {trial.gap_s} s"
+    assert trial.gap_after_heal_s is not None, "the VM went dark after the heal and never came back"
+    assert trial.gap_after_heal_s <= 0.5, f"a second outage of {trial.gap_after_heal_s} s after the heal"
+    assert trial.dual_active_s == 0.0, trial.dual_active_by_router
+    assert trial.dual_forwarding_s == 0.0
+
+
 def _leader(lab: Lab) -> str:
     return str(ctl(lab.plan, INVENTORY, "status")["host"])
 

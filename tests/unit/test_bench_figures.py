@@ -99,8 +99,9 @@ def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
         json.dumps({"trials": [t.as_dict() for t in trials], "summary": "ignored"})
     )
     text = report.write(tmp_path).read_text()
-    assert "| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.0 s | <= 0.5 s, 0 s dual-active |" in text
-    assert "| neutron | l3-kill | 1 | — | — | 1 | 0.0 s | — |" in text
+    goal = "<= 0.5 s, <= 0.3 s after the heal, 0 s dual-active"
+    assert f"| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.0 s | 0 | 0.0 s / 0.0 s | {goal} |" in text
+    assert "| neutron | l3-kill | 1 | — | — | 1 | 0.0 s | 0 | 0.0 s / 0.0 s | — |" in text
 
 
 def test_stateful_figures_from_samples() -> None:
@@ -141,6 +142,15 @@ def test_the_report_recomputes_gaps_from_the_pings_not_the_stored_figure(tmp_pat
     (tmp_path / "l3.json").write_text(json.dumps({"trials": [t.as_dict()]}))
     text = report.write(tmp_path).read_text()
     assert "| hastack | l3-kill | 1 | 0.3 s | 0.3 s | 0 |" in text
+
+
+def test_the_report_splits_the_stored_pings_at_the_heal(tmp_path: Path) -> None:
+    t = trial("hastack", 0.0)  # stored figures the samples contradict: 0 s, and nothing after the heal
+    t.after_fault = [{"t": s["t"], "ok": s["ok"], "seq": s["seq"]} for s in pings("..xx......xxxx....", 0)]
+    t.healed_at_s = 0.8
+    (tmp_path / "l3.json").write_text(json.dumps({"trials": [t.as_dict()]}))
+    text = report.write(tmp_path).read_text()
+    assert "| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.4 s |" in text
 
 
 def test_the_gap_is_time_not_a_count_when_ping_slows_down() -> None:

@@ -102,6 +102,19 @@ def gap_s(samples: Sequence[dict[str, Any]], since: float, interval_s: float) ->
     return round(max(longest, 0.0), 3), len(lost)
 
 
+def gaps(
+    samples: Sequence[dict[str, Any]], injected: float, healed: float | None
+) -> tuple[float | None, int, float | None]:
+    """The gap while the fault held (and how many pings were lost then), and the worst gap from the heal
+    on (0 when the trial healed after it stopped pinging, as trials did before). Pure."""
+    until = float("inf") if healed is None else healed
+    gap, lost = gap_s([s for s in samples if s["t"] < until], injected, INTERVAL_S)
+    if healed is None:
+        return gap, lost, 0.0
+    after, _lost = gap_s([s for s in samples if s["t"] >= healed - INTERVAL_S], healed, INTERVAL_S)
+    return gap, lost, after
+
+
 def trial_seconds(policy: str, openstack: bool = False) -> float:
     """How long to watch: past the policy's worst-case detection (paper: 9 + 40 s; neutron: 150 + 37.5 s),
     and under profile openstack past Neutron rebuilding the routers too (seconds each, not prebuilt).
@@ -224,9 +237,7 @@ def _trial(
     moved: int,
 ) -> Trial:
     """The figures of one trial from its samples. Pure."""
-    during = [s for s in samples if s["t"] < healed]
-    gap, lost = gap_s(during, injected, INTERVAL_S)
-    after_heal, _lost = gap_s([s for s in samples if s["t"] >= healed - INTERVAL_S], healed, INTERVAL_S)
+    gap, lost, after_heal = gaps(samples, injected, healed)
     overlap = dual_active(gates)
     return Trial(
         policy,

@@ -143,7 +143,8 @@ class GateSampler(threading.Thread):
         inode = os.stat(netns_path(ns)).st_ino
         held = self.readers.get(ns)
         if held is None or held[0] != inode:
-            if held is not None:
+            if held is not None:  # rebuilt: out of the map before closing, so nothing closes it twice
+                del self.readers[ns]
                 os.close(held[2])
             nft, forward_fd = in_netns_thread(ns, _open_reader)
             rc, out, _err = nft.cmd(f"list table inet {PROBE_TABLE}")

@@ -270,9 +270,10 @@ def scale_(inventory: Path, sizes: tuple[int, ...], scenario: str, repeat: int, 
 @OUT
 def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     """Every experiment in one run on one lab: api; l3 for hastack and the two anchor policies; controller
-    (the leader killed with an L3 agent, hastack); vip; db; mq; scale (54, 200, 1000 routers); then
-    REPORT.md. Roughly 4 + 24 x REPEAT minutes, most of it the anchors' slow detection and building
-    1000 routers twice per scale trial.
+    (the leader killed with an L3 agent, hastack); fencing (etcd's quorum lost, a node cut off from etcd,
+    etcd's leader frozen, a node agent frozen; hastack); vip; db; mq; scale (54, 200, 1000 routers);
+    then REPORT.md. Roughly 4 + 25 x REPEAT minutes, most of it the anchors' slow detection and
+    building 1000 routers twice per scale trial.
 
     Example: hastack bench all examples/paper.yaml --repeat 3
     """
@@ -301,6 +302,16 @@ def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
         out_dir,
         progress,
         name="controller",
+    )
+    experiment.run(
+        p,
+        str(inventory),
+        ["hastack"],
+        ["etcd-quorum", "etcd-partition", "etcd-leader-freeze", "agent-freeze"],
+        {"hastack": repeat},
+        out_dir,
+        progress,
+        name="fencing",
     )
     for scenario in ("vip", "db", "mq"):
         stateful.run(p, scenario, repeat, out_dir, progress)
