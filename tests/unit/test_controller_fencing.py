@@ -114,7 +114,7 @@ def test_a_failsafe_round_over_http_is_answered_signed_and_refused_unsigned(w: W
         w.store.reachable = False
         assert ctl.tick().startswith("store unreachable")
         assert ControllerPeers([peer], TOKEN, 2.0).confirm("net1") == (True, "all 1 controllers confirmed")
-        assert "failsafe: promised net1" in ctl.history[-1]["sentence"]
+        assert ctl.history[-1]["sentence"].startswith("failsafe: etcd unreachable; promised")
         impostor = ControllerPeers([peer], "not-the-token", 2.0).confirm("net1")
         assert impostor == (False, "ctl1: refused its answer: missing or wrong X-Hastack-Signature")
         unsigned = requests.post(peer.url + "/failsafe", data=b'{"host": "net1"}', timeout=5)
@@ -134,3 +134,18 @@ def test_a_controller_that_promised_waits_one_ttl_after_the_store_is_back(w: Wor
     assert ctl.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
     w.advance(1.25, ctl)
     assert w.backend.routers_by_agent()["net1"] == []
+
+
+def test_a_controller_that_just_started_counts_nodes_healthy_at_its_first_look_as_stable(w: World) -> None:
+    old = w.controller("ctl1")
+    w.advance(5, old)
+    new = w.controller("ctl2")  # the old leader's process is gone; this one has no history
+    w.store.revoke(w.leases.pop("net1"))
+    w.store.delete(keys.leader_key("d"))
+    assert new.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    w.advance(1.25, new)
+    assert w.backend.routers_by_agent()["net1"] == []  # moved after one TTL, not one TTL + 2 s
+    w.alive("net1")  # it comes back: this controller saw it fail, so it waits the 2 s again
+    w.advance(1, new)
+    assert new.status()["nodes"][0]["failed"] is None
+    assert next(n for n in new.status()["nodes"] if n["host"] == "net1")["routers"] == []

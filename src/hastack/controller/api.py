@@ -53,8 +53,8 @@ class Api:
         else:
             said = self.guard.answer()
             yes, reason = said.yes, said.reason
-        if yes:
-            self.controller.note(f"failsafe: promised {q.host} no binding write for one lease TTL")
+        if yes:  # one line while it lasts, whichever node agents ask
+            self.controller.note("failsafe: etcd unreachable; promised the node agents no binding write")
         reply, signed = protocol.answer(self.token, self.controller.election.name, q, yes, reason)
         return 200, reply, {protocol.HEADER: signed}
 

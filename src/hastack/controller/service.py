@@ -78,6 +78,7 @@ class Controller:
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
         self.policy_seen = ("", 0.0)  # the policy in force and since when (monotonic)
         self.store_ok_since: float | None = None  # first good read after the last failure (monotonic)
+        self.looked = False  # whether this process has read the store once
         # Nodes seen holding a lease since the policy last became `hastack`: their gates run out by
         # themselves. None: every node (no switch from a policy without fencing seen by this process).
         self.leased_since_switch: frozenset[str] | None = None
@@ -143,7 +144,13 @@ class Controller:
             else:
                 self.leased_since_switch |= o.node_keys
         current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since, mono)
-        self.healthy_since = observe.track_health(self.healthy_since, current, policy, mono)
+        # The hysteresis guards against a node this process saw flap. At its first look it has seen none:
+        # a node healthy then counts as stable (a restarted controller that wins the election would
+        # otherwise wait 2 s more before it has a node to move routers to).
+        first_look = not self.looked
+        self.looked = True
+        since = mono - policy.stable_s if first_look else mono
+        self.healthy_since = observe.track_health(self.healthy_since, current, policy, since)
         return policy, now
 
     def settled_for_s(self) -> float:
