@@ -4,6 +4,8 @@ values in the store nobody should have written."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 
@@ -149,3 +151,18 @@ def test_a_controller_that_just_started_counts_nodes_healthy_at_its_first_look_a
     w.advance(1, new)
     assert new.status()["nodes"][0]["failed"] is None
     assert next(n for n in new.status()["nodes"] if n["host"] == "net1")["routers"] == []
+
+
+def test_a_bad_content_length_is_a_400_not_a_dropped_connection(w: World) -> None:
+    ctl, guard = guarded_controller(w)
+    ctl.tick()
+    server = serve(Api(ctl, ctl.metrics, TOKEN, 0.1, guard), "127.0.0.1", 0)
+    try:
+        for length in ("abc", "-5", "99999999"):
+            with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5) as conn:
+                conn.sendall(
+                    f"POST /failsafe HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+                )
+                assert conn.recv(200).startswith(b"HTTP/1.0 400"), length
+    finally:
+        server.shutdown()

@@ -108,6 +108,14 @@ class Api:
         return bool(given) and hmac.compare_digest(given, self.token)
 
 
+def body_length(header: str | None) -> int | None:
+    """The request body's length from its Content-Length header; None if it is not one we accept. Pure."""
+    text = (header or "0").strip()
+    if not text.isascii() or not text.isdigit() or int(text) > 65536:
+        return None
+    return int(text)
+
+
 def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
     """Start the server on a thread of its own; the caller shuts it down."""
 
@@ -117,15 +125,17 @@ def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             path = self.path.split("?")[0]
+            length = body_length(self.headers.get("Content-Length"))
+            if length is None:
+                self._reply(400, {"error": "Content-Length must be a whole number from 0 to 65536"})
+                return
             if path == protocol.PATH:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(min(length, 4096)) if length > 0 else b""
+                raw = self.rfile.read(length)
                 self._reply(*api.failsafe(raw, self.headers.get(protocol.HEADER)))
                 return
             if not api.authorised(self.headers.get("Authorization")):
                 self._reply(401, {"error": "changes need Authorization: Bearer TOKEN"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
             except ValueError:
