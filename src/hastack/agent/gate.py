@@ -89,7 +89,7 @@ def install_batch() -> str:
     return tables + RULESET
 
 
-def _nft(netns: str, batch: str) -> None:
+def apply(netns: str, batch: str) -> None:
     """Apply one nft batch (atomic) inside the named network namespace, with a process of its own."""
     argv = ["nsenter", f"--net={netns_path(netns)}", "--", "nft", "-f", "-"]
     try:
@@ -102,7 +102,7 @@ def _nft(netns: str, batch: str) -> None:
 
 def install(netns: str) -> None:
     """Put the gate in a namespace, shut, with a process of its own (routers get it in their first batch)."""
-    _nft(netns, install_batch())
+    apply(netns, install_batch())
 
 
 def ensure_installed(netns: str) -> bool:

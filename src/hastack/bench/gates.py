@@ -18,10 +18,11 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hastack.agent.gate import TABLE, GateError, in_netns_thread, netns_path
+from hastack.agent.gate import TABLE, GateError, apply, in_netns_thread, netns_path
 
 PROBE_TABLE = "hastack_probe"
 # After the gate (priority -300) and before nothing else of hastack's: counts what the namespace forwarded.
@@ -108,6 +109,7 @@ class GateSampler(threading.Thread):
         self.done = threading.Event()
         # namespace -> (inode, libnftables context, its ip_forward sysctl opened inside it)
         self.readers: dict[str, tuple[int, Any, int]] = {}
+        self.installer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-installer")
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -138,8 +140,10 @@ class GateSampler(threading.Thread):
         return Sample(time.time(), {r: frozenset(n) for r, n in opened.items()}, counts)
 
     def _list(self, ns: str) -> tuple[dict[str, Any], bool]:
-        """The namespace's ruleset and whether it forwards; the probe put in first if this namespace (by
-        inode) has none yet."""
+        """The namespace's probe and gate tables, and whether it forwards. Only reads: a namespace seen
+        for the first time (by inode) gets its probe from the installer thread, since an nf_tables write
+        waits for the namespace's commit lock, which Neutron's iptables-restore holds for a second or
+        more while it builds a router (the sampler stalled on it)."""
         inode = os.stat(netns_path(ns)).st_ino
         held = self.readers.get(ns)
         if held is None or held[0] != inode:
@@ -147,23 +151,18 @@ class GateSampler(threading.Thread):
                 del self.readers[ns]
                 os.close(held[2])
             nft, forward_fd = in_netns_thread(ns, _open_reader)
-            rc, out, _err = nft.cmd(f"list table inet {PROBE_TABLE}")
-            if rc != 0 and nft.cmd(PROBE)[0] != 0:
-                os.close(forward_fd)
-                raise GateError(f"no probe in {ns}")
             held = self.readers[ns] = (inode, nft, forward_fd)
-        # Two small tables, not the whole ruleset: a Neutron router's iptables rules make that slow (a
-        # listing of every namespace each 10 ms then stalled the sampler for a second).
-        rc, out, err = held[1].cmd(f"list table inet {PROBE_TABLE}")
-        if rc != 0:
-            raise GateError(f"{ns}: {str(err).strip()}")
-        items = json.loads(out).get("nftables", [])
-        rc, out, _err = held[1].cmd(f"list table inet {TABLE}")
-        if rc == 0:  # else: no gate in this namespace
-            items += json.loads(out).get("nftables", [])
+            if nft.cmd(f"list table inet {PROBE_TABLE}")[0] != 0:
+                self.installer.submit(_install_probe, ns, inode)
+        items: list[Any] = []
+        for table in (PROBE_TABLE, TABLE):  # either may be missing: no probe yet, no gate
+            rc, out, _err = held[1].cmd(f"list table inet {table}")
+            if rc == 0:
+                items += json.loads(out).get("nftables", [])
         return {"nftables": items}, os.pread(held[2], 1, 0) == b"1"
 
     def _remove_probes(self) -> None:
+        self.installer.shutdown(wait=True, cancel_futures=True)
         for ns, (inode, nft, forward_fd) in list(self.readers.items()):
             try:
                 if os.stat(netns_path(ns)).st_ino == inode:
@@ -183,6 +182,16 @@ class GateSampler(threading.Thread):
         if longest > 1.0:
             raise RuntimeError(f"the gate sampler paused for {longest:.1f} s: dual-active unmeasured")
         return self.samples
+
+
+def _install_probe(ns: str, inode: int) -> None:
+    """Put the probe into the namespace, unless it was replaced meanwhile (best effort: a namespace
+    without its probe is still sampled, its packets not counted)."""
+    try:
+        if os.stat(netns_path(ns)).st_ino == inode:
+            apply(ns, f"table inet {PROBE_TABLE}\ndelete table inet {PROBE_TABLE}\n{PROBE}")
+    except (OSError, GateError):
+        pass
 
 
 def _open_reader() -> tuple[Any, int]:
