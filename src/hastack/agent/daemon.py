@@ -69,14 +69,17 @@ def run(
 ) -> None:
     wake = bindings_changed or threading.Event()
     lock = threading.Lock()
-    watcher = Watcher(agent, watch, lock, stop)
-    watcher.start()
-    watcher.l3_alive.wait(1.0)  # give the watcher a moment to find a running L3 agent
+    # First of all, keep the lease a previous run of this agent left, before it runs out (a restart takes
+    # about a second here, the lease lasts one): keeping it alive opens no gate, and if the L3 agent
+    # turns out to be dead, the first renewal below revokes it.
     try:
-        if watcher.l3_alive.is_set() and agent.adopt():
+        if agent.adopt():
             log.info("kept the lease %x a previous run of this agent held", agent.lease)
     except StoreError as e:
         log.warning("could not look for a previous lease: %s", e)
+    watcher = Watcher(agent, watch, lock, stop)
+    watcher.start()
+    watcher.l3_alive.wait(1.0)  # give the watcher a moment to find a running L3 agent
     said, version, next_renew, ready = "", routers.version(), 0.0, False
     while not stop.is_set():
         now = time.monotonic()

@@ -125,8 +125,19 @@ def trial_seconds(policy: str, openstack: bool = False) -> float:
     return {"hastack": 8.0, "paper": 60.0, "neutron": 200.0}.get(policy, 30.0)
 
 
-def hosting(p: LabPlan, inventory: str) -> dict[str, list[str]]:
-    return {n["host"]: n["routers"] for n in ctl(p, inventory, "status")["nodes"]}
+def hosting(p: LabPlan, inventory: str, timeout_s: float = 15.0) -> dict[str, list[str]]:
+    """Network node -> its routers, in the view of a controller that has read the store. While no
+    controller leads (one was just killed) `ctl status` asks any, and one whose last tick could not reach
+    etcd (a loaded machine) knows no nodes: ask again."""
+    status: dict[str, Any] = {}
+
+    def has_nodes() -> bool:
+        nonlocal status
+        status = ctl(p, inventory, "status")
+        return "nodes" in status
+
+    system.poll("a controller's view of the network nodes", has_nodes, timeout=timeout_s, interval=0.2)
+    return {n["host"]: n["routers"] for n in status["nodes"]}
 
 
 def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str, Any]:
