@@ -16,6 +16,10 @@ from hastack.lab.network import network_plan
 from hastack.store import Absent
 from tests.lab_openstack.conftest import Neutron
 
+# The first test here pays for bringing the OpenStack lab up (~5 min on 2 cores, Neutron's API slower on
+# a loaded machine): more than the suite's 300 s per test.
+pytestmark = pytest.mark.timeout(900)
+
 TEST_KEY = "/hastack-test/neutron-contract/node-key"
 
 

@@ -20,6 +20,10 @@ from hastack.lab.state import LabState
 from tests.lab.conftest import Lab
 from tests.lab_openstack.conftest import OPENSTACK_INVENTORY, Neutron
 
+# The first test here pays for bringing the OpenStack lab up (~5 min on 2 cores, Neutron's API slower on
+# a loaded machine): more than the suite's 300 s per test.
+pytestmark = pytest.mark.timeout(900)
+
 INVENTORY = str(OPENSTACK_INVENTORY)
 
 

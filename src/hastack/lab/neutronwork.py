@@ -122,6 +122,19 @@ def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None
     return {name: {"id": rid, "host": host_of.get(rid)} for name, rid in sorted(ids.items())}
 
 
+def _init_retried(dep: Deployment, conn: Connection, tries: int = 3) -> dict[str, Any]:
+    """`init`, again after a gateway timeout (HAProxy gave up on a Neutron call that may still complete):
+    every step finds what exists before it creates, so a second run picks up where Neutron got to."""
+    for attempt in range(1, tries + 1):
+        try:
+            return init(dep, conn)
+        except sdk_exceptions.HttpException as e:
+            if getattr(e, "status_code", None) != 504 or attempt == tries:
+                raise
+            print(f"neutronwork: gateway timeout, running init again ({attempt} of {tries})", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -130,7 +143,7 @@ def main(argv: list[str]) -> int:
     conn = connect(dep)
     try:
         if argv[1] == "init":
-            answer: Any = init(dep, conn)
+            answer: Any = _init_retried(dep, conn)
         elif argv[1] == "routers":
             answer = routers(dep, conn)
         else:
