@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -122,16 +123,21 @@ def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None
     return {name: {"id": rid, "host": host_of.get(rid)} for name, rid in sorted(ids.items())}
 
 
-def _init_retried(dep: Deployment, conn: Connection, tries: int = 3) -> dict[str, Any]:
-    """`init`, again after a gateway timeout (HAProxy gave up on a Neutron call that may still complete):
-    every step finds what exists before it creates, so a second run picks up where Neutron got to."""
+def _init_retried(dep: Deployment, conn: Connection, tries: int = 6, pause_s: float = 15.0) -> dict[str, Any]:
+    """`init`, again after a gateway's answer (HAProxy gave up on a slow Neutron call that may still
+    complete, or Neutron could not reach Keystone in time while the lab is still starting on a loaded
+    machine): every step finds what exists before it creates, so a later run picks up where Neutron got."""
     for attempt in range(1, tries + 1):
         try:
             return init(dep, conn)
         except sdk_exceptions.HttpException as e:
-            if getattr(e, "status_code", None) != 504 or attempt == tries:
+            if getattr(e, "status_code", None) not in (502, 503, 504) or attempt == tries:
                 raise
-            print(f"neutronwork: gateway timeout, running init again ({attempt} of {tries})", file=sys.stderr)
+            print(
+                f"neutronwork: {e.status_code}, init again in {pause_s:g} s ({attempt} of {tries})",
+                file=sys.stderr,
+            )
+            time.sleep(pause_s)
     raise AssertionError("unreachable")
 
 
