@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -204,15 +205,15 @@ def _stop_all(state: LabState, group: list[ProcessRecord], progress: Progress) -
             state.save()
 
 
-def etcd_healthy(p: LabPlan) -> bool:
+def _etcd_endpoints_json(p: LabPlan, what: str) -> subprocess.CompletedProcess[str]:
+    """`etcdctl endpoint WHAT -w json` over every member, run from the first etcd host (not checked)."""
     first = p.host(p.deployment.hosts_of("etcd")[0])
-    out = run(
-        in_netns(
-            first.netns, ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", "health", "-w", "json"]
-        ),
-        check=False,
-        timeout=10,
-    )
+    argv = ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", what, "-w", "json"]
+    return run(in_netns(first.netns, argv), check=False, timeout=10)
+
+
+def etcd_healthy(p: LabPlan) -> bool:
+    out = _etcd_endpoints_json(p, "health")
     try:
         return all(e["health"] for e in json.loads(out.stdout)) if out.returncode == 0 else False
     except (ValueError, KeyError, TypeError):
@@ -222,14 +223,7 @@ def etcd_healthy(p: LabPlan) -> bool:
 def etcd_leader(p: LabPlan) -> str:
     """The etcd host whose member leads now (`etcdctl endpoint status`); LabError if none answers so."""
     hosts = p.deployment.hosts_of("etcd")
-    first = p.host(hosts[0])
-    out = run(
-        in_netns(
-            first.netns, ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", "status", "-w", "json"]
-        ),
-        check=False,
-        timeout=10,
-    )
+    out = _etcd_endpoints_json(p, "status")
     try:
         members = json.loads(out.stdout)
         urls = {str(m["Endpoint"]): m["Status"] for m in members}
