@@ -109,6 +109,13 @@ CASES = [
         "timing.api_response_timeout_ms",
         "must exceed health_check_timeout_ms",
     ),
+    (
+        "token timeout below the API's",
+        ("  lease_ttl_s: 1\n", "  lease_ttl_s: 1\n  token_issue_timeout_ms: 1000\n"),
+        22,
+        "timing.token_issue_timeout_ms",
+        "at least api_response_timeout_ms",
+    ),
     ("missing field", ("deployment: test\n", ""), 1, "deployment", "required field is missing"),
     ("unknown field", ("timing:\n", "timming:\n"), 20, "timming", "unknown field"),
     (

@@ -64,6 +64,10 @@ def test_haproxy_health_checks_follow_the_timing_knobs(paper: Deployment) -> Non
     assert (
         "http-request disable-l7-retry if METH_POST !{ path /v3/auth/tokens } || { method PATCH }" in keystone
     )
+    # ...but a token, whose password check took 1.2-1.7 s on a loaded lab host, gets 15 s.
+    assert "http-request set-timeout server 15000ms if METH_POST { path /v3/auth/tokens }" in keystone
+    neutron = cfg[cfg.index("\nbackend neutron-server") :].split("\n\n")[0]
+    assert "set-timeout" not in neutron
 
 
 def test_haproxy_sends_galera_writes_to_one_node(paper: Deployment) -> None:

@@ -123,19 +123,30 @@ def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None
     return {name: {"id": rid, "host": host_of.get(rid)} for name, rid in sorted(ids.items())}
 
 
+GATEWAY_ANSWERS = (502, 503, 504)
+
+
+def gateway_status(e: Exception) -> int | None:
+    """The HTTP status of a gateway's answer (HAProxy gave up on the servers, or a server could not reach
+    the identity service), else None. The SDK raises its own exceptions for the service's answers, but
+    keystoneauth's for the token it fetches first: both are looked at."""
+    status = getattr(e, "status_code", None) or getattr(e, "http_status", None)
+    return status if status in GATEWAY_ANSWERS else None
+
+
 def _init_retried(dep: Deployment, conn: Connection, tries: int = 6, pause_s: float = 15.0) -> dict[str, Any]:
-    """`init`, again after a gateway's answer (HAProxy gave up on a slow Neutron call that may still
-    complete, or Neutron could not reach Keystone in time while the lab is still starting on a loaded
+    """`init`, again after a gateway's answer (HAProxy gave up on a slow Neutron or Keystone call that may
+    still complete, or Neutron could not reach Keystone in time while the lab is still starting on a loaded
     machine): every step finds what exists before it creates, so a later run picks up where Neutron got."""
     for attempt in range(1, tries + 1):
         try:
             return init(dep, conn)
-        except sdk_exceptions.HttpException as e:
-            if getattr(e, "status_code", None) not in (502, 503, 504) or attempt == tries:
+        except (sdk_exceptions.HttpException, ksa_exceptions.HttpError) as e:
+            status = gateway_status(e)
+            if status is None or attempt == tries:
                 raise
             print(
-                f"neutronwork: {e.status_code}, init again in {pause_s:g} s ({attempt} of {tries})",
-                file=sys.stderr,
+                f"neutronwork: {status}, init again in {pause_s:g} s ({attempt} of {tries})", file=sys.stderr
             )
             time.sleep(pause_s)
     raise AssertionError("unreachable")

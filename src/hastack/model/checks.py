@@ -191,6 +191,12 @@ def timing_problems(t: Timing) -> list[Problem]:
             " a replica that answers its health check in time must get as long for a request",
         ),
         (
+            t.token_issue_timeout_ms < t.api_response_timeout_ms,
+            "token_issue_timeout_ms",
+            "token_issue_timeout_ms must be at least api_response_timeout_ms "
+            f"({t.api_response_timeout_ms} ms): a token costs a password check on top of an ordinary request",
+        ),
+        (
             t.network_api_timeout_ms <= t.health_check_timeout_ms,
             "network_api_timeout_ms",
             f"network_api_timeout_ms must exceed health_check_timeout_ms ({t.health_check_timeout_ms} ms)",

@@ -57,6 +57,9 @@ class Timing(Frozen):
     # HAProxy `timeout server` for the HTTP APIs: a replica silent this long (frozen, say) is given up on,
     # and an idempotent request is retried on another. Keep it above the slowest legitimate response.
     api_response_timeout_ms: int = Field(default=2_000, ge=100, le=3_600_000)
+    # The same for issuing a Keystone token (POST /v3/auth/tokens): the password is checked with bcrypt,
+    # which took 1.2-1.7 s on a loaded 2-core lab host, near the 2 s above.
+    token_issue_timeout_ms: int = Field(default=15_000, ge=100, le=3_600_000)
     # The same for Neutron's API, whose router and port changes take seconds on a loaded server.
     network_api_timeout_ms: int = Field(default=60_000, ge=100, le=3_600_000)
     # HAProxy `timeout connect`: a server that does not answer a SYN this long (its host cut) is given up on

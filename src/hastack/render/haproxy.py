@@ -97,6 +97,7 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
         "    # after `timeout server`, not after a minute) is retried on another server...",
         "    retry-on all-retryable-errors",
         f"    timeout server {ms(timeout)}",
+        *_token_timeout(dep, name),
         "    # ...unless it may not be idempotent: those are retried only when the connection failed.",
         f"    http-request disable-l7-retry if {no_retry}",
         f"    option httpchk GET {comp.health_path}",
@@ -105,6 +106,16 @@ def _http_api(dep: Deployment, name: str, checks: str) -> list[str]:
     ]
     out += [f"    server {h} {dep.host(h).address}:{dep.port(name)}" for h in dep.hosts_of(name)]
     return out
+
+
+def _token_timeout(dep: Deployment, name: str) -> list[str]:
+    if name != "keystone":
+        return []
+    return [
+        "    # A token costs a bcrypt password check, over 1 s on a loaded host: it gets longer than a read.",
+        f"    http-request set-timeout server {ms(dep.inventory.timing.token_issue_timeout_ms)}"
+        " if METH_POST { path /v3/auth/tokens }",
+    ]
 
 
 def _database(dep: Deployment, checks: str) -> list[str]:
