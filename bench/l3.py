@@ -1,4 +1,4 @@
-"""Benchmark: network-node failover on the paper lab, hastack beside the seed's and Neutron's policies.
+"""Benchmark: network-node failover on the paper lab, hastack beside the paper's and Neutron's policies.
 
     sudo .venv/bin/hastack lab up examples/paper.yaml
     sudo .venv/bin/python bench/l3.py [--quick]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what it needs (scripts/setup.sh), analyses the example deployments, renders every
 # daemon's configuration, then brings the lab up (the paper's deployment with the real daemons), verifies
-# it with the real clients, runs the seed's two experiments (api: Keystone while a replica fails, ~1 minute;
-# l3: network-node failover for hastack beside the seed's and Neutron's policies, ~20 minutes; --quick:
+# it with the real clients, runs the paper's two experiments (api: Keystone while a replica fails, ~1 minute;
+# l3: network-node failover for hastack beside the paper's and Neutron's policies, ~20 minutes; --quick:
 # hastack only, ~3 minutes), prints results/REPORT.md, and tears the lab down (--keep leaves it up).
 # --openstack then runs the same l3 experiment on real Neutron 29 (`lab up --profile openstack`): hastack
 # beside Neutron's own allow_automatic_l3agent_failover, into results/openstack/ (~45 minutes more).
@@ -40,9 +40,9 @@ echo "[main] hastack lab up examples/paper.yaml" >&2
 echo "[main] hastack lab verify" >&2
 "${hastack[@]}" lab verify
 "${hastack[@]}" lab status
-echo "[main] hastack bench api examples/paper.yaml --repeat 1 -o results  (the seed's Fig. 4a)" >&2
+echo "[main] hastack bench api examples/paper.yaml --repeat 1 -o results  (the paper's Fig. 4a)" >&2
 "${hastack[@]}" bench api examples/paper.yaml --repeat 1 -o results
-echo "[main] hastack bench l3 examples/paper.yaml ${bench_args[*]} -o results  (the seed's Fig. 4b)" >&2
+echo "[main] hastack bench l3 examples/paper.yaml ${bench_args[*]} -o results  (the paper's Fig. 4b)" >&2
 "${hastack[@]}" bench l3 examples/paper.yaml "${bench_args[@]}" -o results
 cat results/REPORT.md
 if [ "$openstack" -eq 1 ]; then

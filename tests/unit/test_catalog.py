@@ -1,4 +1,4 @@
-"""The catalog reproduces the seed paper's Table 1: checked against the paper's own text."""
+"""The catalog reproduces the paper's Table 1: checked against the paper's own text."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def _paper_table() -> dict[str, tuple[Severity, bool, bool, bool]]:
     files = sorted(PAPER_DIR.glob("*.txt"))
     if not files:
         if os.environ.get("CI"):
-            pytest.fail(f"the seed paper is missing from {PAPER_DIR}")
-        pytest.skip(f"the seed paper is not at {PAPER_DIR}")
+            pytest.fail(f"the paper is missing from {PAPER_DIR}")
+        pytest.skip(f"the paper is not at {PAPER_DIR}")
     text = files[0].read_text(encoding="utf-8")
     start = text.index("| Component")
     rows = {}

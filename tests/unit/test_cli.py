@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,18 +61,60 @@ def test_analyze_refuses_an_unknown_graph_format(capsys: pytest.CaptureFixture[s
     assert err == "hastack: error: --graph x.gif: the file must end in .png or .svg\n"
 
 
-def test_render_writes_every_host_and_replaces_the_old_tree(
+def test_render_writes_every_host_and_replaces_its_own_old_tree(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "out"
-    (out_dir / "stale").mkdir(parents=True)
-    code, out, _err = _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(out_dir)], capsys)
+    out_dir.mkdir()  # empty: may be used
+    paper = str(EXAMPLES / "paper.yaml")
+    assert _run(["render", paper, "-o", str(out_dir), "--host", "db1"], capsys)[0] == 0
+    code, out, _err = _run(["render", paper, "-o", str(out_dir)], capsys)
     assert code == 0
     assert "wrote 53 files for 10 hosts" in out
-    assert not (out_dir / "stale").exists()
     assert (out_dir / "db1" / "haproxy.cfg").read_text().startswith("# Rendered by hastack")
+    assert (out_dir / "db1" / "haproxy.cfg").stat().st_mode & 0o777 == 0o644
     assert (out_dir / "db1" / "erlang.cookie").stat().st_mode & 0o777 == 0o400
+    assert (out_dir / "db1" / "rabbitmq.conf").stat().st_mode & 0o777 == 0o600
+    assert (out_dir / "ctl1" / "keystone" / "keystone.conf").stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left behind
+    # Rendered again with one host: the tree hastack wrote is replaced as a whole.
+    assert _run(["render", paper, "-o", str(out_dir), "--host", "net1"], capsys)[0] == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == [".hastack-render", "net1"]
+
+
+@pytest.mark.parametrize("foreign", ["notes.txt", "db1/local.cfg", "db1/extra/"])
+def test_render_refuses_a_directory_holding_what_it_did_not_write(
+    foreign: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    paper = str(EXAMPLES / "paper.yaml")
+    assert _run(["render", paper, "-o", str(out_dir)], capsys)[0] == 0
+    target = out_dir / foreign
+    if foreign.endswith("/"):
+        target.mkdir()
+    else:
+        target.write_text("the operator's own")
+    before = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*"))
+    code, _out, err = _run(["render", paper, "-o", str(out_dir)], capsys)
+    assert code == 2
+    assert err == (
+        f"hastack: error: {target.as_posix().rstrip('/')} was not written by hastack: render into a new or "
+        "empty directory, or one hastack rendered\n"
+    )
+    assert sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")) == before
+    if not foreign.endswith("/"):
+        assert target.read_text() == "the operator's own"
+
+
+def test_render_refuses_a_directory_it_never_rendered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine").write_text("keep me")
+    code, _out, err = _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(tmp_path)], capsys)
+    assert code == 2
+    assert "is not empty and hastack did not render it" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert (tmp_path / "mine").read_text() == "keep me"
 
 
 def test_render_bad_inventory_leaves_the_old_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,3 +243,81 @@ def test_bench_report_without_results_says_so(capsys: pytest.CaptureFixture[str]
     code, _out, err = _run(["bench", "report", "-o", str(tmp_path)], capsys)
     assert code == 2
     assert "no experiment results in" in err
+
+
+def test_ctl_refuses_a_bad_endpoint_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for endpoint in ("foo", "http://127.0.0.1:99999", "ftp://127.0.0.1:7480", "http://127.0.0.1:7480/x"):
+        code, _out, err = _run(["ctl", "--endpoint", endpoint, "--token", "abcdefgh", "status"], capsys)
+        assert code == 2
+        assert (
+            err
+            == f"hastack: error: --endpoint {endpoint}: must be a controller's URL, like http://10.0.0.1:7480\n"
+        )
+
+
+def test_ctl_help_and_explicit_endpoints_need_no_inventory(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(["ctl", "--inventory", "/nonexistent.yaml", "status", "--help"], capsys)
+    assert code == 0
+    assert "The leader's view" in out
+    code, _out, err = _run(
+        [
+            "ctl",
+            "--inventory",
+            "/nonexistent.yaml",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--token",
+            "t" * 8,
+            "pause",
+        ],
+        capsys,
+    )
+    assert code == 1  # refused by the network, not for the missing inventory
+    assert "no controller leads right now (asked http://127.0.0.1:1)" in err
+
+
+def test_ctl_sends_an_argument_as_one_path_segment(capsys: pytest.CaptureFixture[str]) -> None:
+    paths: list[str] = []
+
+    class Controller(http.server.BaseHTTPRequestHandler):
+        def _answer(self, code: int, body: dict[str, str]) -> None:
+            paths.append(self.path)
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._answer(200, {"leader": "ctl1"})
+
+        def do_POST(self) -> None:
+            self._answer(404, {"error": "no such host"})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Controller)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, _out, err = _run(["ctl", "--endpoint", url, "--token", "t" * 8, "drain", "a b/c"], capsys)
+    finally:
+        server.shutdown()
+    assert (code, err) == (2, "hastack: error: no such host\n")
+    assert paths[-1] == "/drain/a%20b%2Fc"
+
+
+def test_controller_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "controller",
+        "--inventory",
+        str(EXAMPLES / "paper.yaml"),
+        "--host",
+        "ctl1",
+        "--listen",
+        "1.2.3.4:99999",
+    ]
+    code, _out, err = _run(argv, capsys)
+    assert code == 2
+    assert err == "hastack: error: --listen 1.2.3.4:99999: expected ADDRESS:PORT, the port from 1 to 65535\n"

@@ -9,6 +9,7 @@ import socket
 import pytest
 import requests
 
+from hastack.backends.lab import parse_report
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
@@ -33,6 +34,23 @@ def test_a_malformed_value_in_the_store_does_not_stop_the_loop(w: World) -> None
     said = ctl.tick()
     assert "ignored 2 malformed value(s), first /hastack/d/net/agents/net2" in said
     assert ctl.status()["leader"] is True
+
+
+def test_a_setting_the_api_would_not_write_counts_as_unset_and_is_said(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)
+    w.store.put(keys.policy_key("d"), "fastest")
+    w.store.put(keys.paused_key("d"), "yes")
+    said = ctl.tick()
+    assert "ignored 2 malformed value(s), first /hastack/d/control/paused" in said
+    assert ctl.status()["policy"] == "hastack"
+
+
+def test_an_infinite_heartbeat_is_no_report() -> None:
+    # It would keep a dead agent alive forever.
+    assert parse_report('{"heartbeat": 1e999}') is None
+    assert parse_report('{"heartbeat": NaN}') is None
+    assert parse_report('{"heartbeat": 12.5, "admin_up": false}') == (12.5, False)
 
 
 def test_an_election_whose_create_committed_but_timed_out_still_leads() -> None:

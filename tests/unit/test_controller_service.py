@@ -164,6 +164,8 @@ def test_api_answers_reads_and_guards_changes(w: World) -> None:
     assert b"hastack_controller_ticks_total" in api.get("/metrics")[1]
     assert not api.authorised("Bearer wrong")
     assert not api.authorised(None)
+    assert not api.authorised("Bearer ü")  # was a TypeError, and a dropped connection
+    assert api.authorised(f"Bearer {TOKEN}")
     assert api.post("/policy/bogus", {}) == (
         400,
         {"error": "unknown policy 'bogus': one of hastack, paper, neutron"},

@@ -116,6 +116,20 @@ CASES = [
         "timing.token_issue_timeout_ms",
         "at least api_response_timeout_ms",
     ),
+    (
+        "path with a placeholder other than {host}",
+        ("deployment: test\n", 'deployment: test\npaths: {state_dir: "/x/{y}"}\n'),
+        2,
+        "paths.state_dir",
+        "{host} is the only placeholder",
+    ),
+    (
+        "recursive alias",
+        ("deployment: test\n", "deployment: test\nlab: &n {a: *n}\n"),
+        2,
+        "lab.a",
+        "a YAML alias refers to itself",
+    ),
     ("missing field", ("deployment: test\n", ""), 1, "deployment", "required field is missing"),
     ("unknown field", ("timing:\n", "timming:\n"), 20, "timming", "unknown field"),
     (
@@ -221,6 +235,17 @@ def test_bad_cli_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert err.splitlines() == [
         "hastack analyze: error: No such option '--frobnicate' (see `hastack analyze --help`)"
     ]
+
+
+def test_aliases_that_expand_exponentially_are_refused(
+    write_inventory: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    laughs = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = write_inventory(BASE + "\n".join(laughs) + "\n")
+    code, _out, err = _run(["inventory", "check", str(path)], capsys)
+    assert code == 2
+    assert err == f"{path}:1: the inventory expands to over 100000 values (aliases?)\n"
 
 
 def test_inventory_that_is_not_a_mapping(

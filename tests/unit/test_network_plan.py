@@ -13,7 +13,7 @@ from hastack.lab.network import EXTERNAL_VLAN, Router, network_plan
 from hastack.model import Deployment, InventoryError, load_deployment
 
 
-def test_paper_plan_has_the_seeds_54_vms_behind_6_routers(paper: Deployment) -> None:
+def test_paper_plan_has_the_papers_54_vms_behind_6_routers(paper: Deployment) -> None:
     n = network_plan(paper)
     assert (len(n.routers), len(n.vms)) == (6, 54)
     assert n.data_hosts == ("net1", "net2", "cmp1", "cmp2")

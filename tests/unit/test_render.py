@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import yaml
 
-from hastack.model import Deployment
+from hastack.model import Deployment, load_deployment
 from hastack.render import render_all
 from hastack.render.rabbitmq import password_hash
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _file(dep: Deployment, host: str, path: str) -> str:
@@ -179,3 +182,30 @@ def test_neutron_on_galera_rabbitmq_and_keystone_with_provider_bridges(paper: De
         assert "[privsep]\nthread_pool_size = 32\n" in agent
         assert "[privsep_link]\nthread_pool_size = 32\n" in agent
     assert "network_vlan_ranges = tenant:100:999" in _file(paper, "ctl1", "neutron/ml2_conf.ini")
+
+
+def test_every_file_holding_a_secret_is_readable_by_its_owner_only(paper: Deployment, tmp_path: Path) -> None:
+    secrets = {
+        "rabbitmq_password": "Secret-Rabbit-1",
+        "erlang_cookie": "SecretCookie22",
+        "db_password": "Secret-Db-3",
+        "keystone_admin_password": "Secret-Admin-4",
+        "neutron_password": "Secret-Neutron-5",
+        "controller_token": "Secret-Token-6",
+    }
+    text = (
+        (EXAMPLES / "paper.yaml").read_text()
+        + "secrets:\n"
+        + "".join(f"  {k}: {v}\n" for k, v in secrets.items())
+    )
+    (tmp_path / "inv.yaml").write_text(text)
+    dep = load_deployment(tmp_path / "inv.yaml")
+    holding = {
+        (f.host, f.path, f.mode)
+        for f in render_all(dep)
+        if any(v in f.text for v in secrets.values()) or "password_hash" in f.text
+    }
+    assert {path for _host, path, _mode in holding} >= {"rabbitmq.conf", "keystone/keystone.conf"}
+    assert all(mode & 0o077 == 0 for _host, _path, mode in holding), holding
+    # ...and only those: a file without a secret stays readable by the daemons' users.
+    assert all(f.mode == 0o644 for f in render_all(dep) if (f.host, f.path, f.mode) not in holding)

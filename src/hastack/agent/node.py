@@ -4,7 +4,7 @@ Under policy `hastack` (DESIGN-fencing.md), while the local L3 agent lives the n
 node key bound to it, renews it every heartbeat, and after each renewal opens the gates of the routers the
 store binds to this host until `t_send + TTL - margin`; gates of any other router here stay shut. When the L3
 agent dies it shuts every gate, revokes the lease (the controller sees the node key vanish at once) and
-removes the routers here (the seed's cleanup). Under `paper` the gates stay open with no lease, and the
+removes the routers here (the paper's cleanup). Under `paper` the gates stay open with no lease, and the
 cleanup still runs when the L3 agent dies; under `neutron` nothing is fenced and nothing cleaned up.
 
 Two steps, both observe -> decide -> act and both returning a sentence: `renew` (every heartbeat: the lease
@@ -134,7 +134,7 @@ class NodeAgent:
             self.last_policy = policy
             if policy != "hastack":
                 self._drop_lease()
-                # Neutron keeps forwarding on a dead agent's node; the seed's cleanup removed the routers.
+                # Neutron keeps forwarding on a dead agent's node; the paper's cleanup removed the routers.
                 unfenced = l3_alive or policy == "neutron"
                 self.open_until, self.until_wall = (
                     (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)

@@ -1,4 +1,4 @@
-"""Failure-impact analysis of a deployment (the seed paper's section 3, applied to a concrete inventory)."""
+"""Failure-impact analysis of a deployment (the paper's section 3, applied to a concrete inventory)."""
 
 from hastack.analysis.impact import Effect, Failure, Outcome, Status, dependencies, evaluate
 from hastack.analysis.report import Analysis, Spof, analyze

@@ -1,5 +1,5 @@
 """The analysis report of a deployment: every single host and instance failure, the single points of
-failure, and every pair of host failures (the seed's claim: hosts of different roles may fail together).
+failure, and every pair of host failures (the paper's claim: hosts of different roles may fail together).
 Pure: a Deployment in, an Analysis out; `to_dict` gives the JSON shape of `hastack analyze --json`.
 """
 

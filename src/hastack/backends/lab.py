@@ -9,6 +9,7 @@ Keys, under /hastack/<deployment>/net/:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
@@ -24,6 +25,19 @@ def agent_report(deployment: str, host: str, admin_up: bool, heartbeat: float) -
     """An L3 agent's report, where the controller reads heartbeats (controller/observe.py)."""
     value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": heartbeat})
     return Put(f"{net_prefix(deployment)}agents/{host}", value)
+
+
+def parse_report(raw: str) -> tuple[float, bool] | None:
+    """(heartbeat, admin_up) from an L3 agent's report in the store; None if `raw` is not one (written by
+    hand, or damaged): a value someone wrote must not stop the control loop. Pure."""
+    try:
+        data = json.loads(raw)
+        heartbeat = float(data["heartbeat"])
+        admin_up = bool(data.get("admin_up", True))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    # An infinite heartbeat would keep a dead agent alive forever.
+    return (heartbeat, admin_up) if math.isfinite(heartbeat) else None
 
 
 class LabNetworkBackend(NetworkBackend):
@@ -54,10 +68,9 @@ class LabNetworkBackend(NetworkBackend):
         now = self.clock()
         agents = []
         for host, raw in self._read("agents/").items():
-            data = json.loads(raw)
-            agents.append(
-                Agent(host, now - float(data["heartbeat"]) <= self.agent_down_s, bool(data["admin_up"]))
-            )
+            report = parse_report(raw)
+            if report is not None:  # a value that is not a report counts as no report: the agent is absent
+                agents.append(Agent(host, now - report[0] <= self.agent_down_s, report[1]))
         return agents
 
     def routers(self) -> list[str]:

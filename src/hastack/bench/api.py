@@ -1,4 +1,4 @@
-"""The seed's Figure 4a: Keystone through the VIP while a replica fails.
+"""The paper's Figure 4a: Keystone through the VIP while a replica fails.
 
 A client on a compute host lists users (`GET /v3/users`, token auth) through the VIP every 50 ms; after a
 few seconds one Keystone replica is killed (or frozen, or its controller host cut), later healed. Reported
@@ -179,7 +179,8 @@ def run(
                 f"down on every HAProxy after {t.detected_s} s"
             )
     result = {
-        "experiment": "Keystone GET /v3/users via the VIP every 50 ms while a replica fails (seed Fig. 4a)",
+        "experiment": "Keystone GET /v3/users via the VIP every 50 ms while a replica fails"
+        " (the paper's Fig. 4a)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "started": started,
         "seconds": round(time.time() - started, 1),

@@ -1,6 +1,6 @@
 """The failover experiment: every policy x scenario on one lab, repeated, written as JSON and a figure.
 
-The figure follows the seed's Figure 4b (pongs over time around the failure), one row per scenario and one
+The figure follows the paper's Figure 4b (pongs over time around the failure), one row per scenario and one
 colour per policy, beside a bar chart of the gaps (median, with every trial's value) and the goals.
 """
 
@@ -105,7 +105,7 @@ def run(
 
 def _result(p: LabPlan, started: float, trials: Sequence[Trial]) -> dict[str, Any]:
     return {
-        "experiment": "network-node failover, 100 ms pings to a VM's floating IP (seed Fig. 4b)",
+        "experiment": "network-node failover, 100 ms pings to a VM's floating IP (the paper's Fig. 4b)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "deployment": p.deployment.name,
         "started": started,

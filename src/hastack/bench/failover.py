@@ -1,4 +1,4 @@
-"""Network-node failover, measured the way the seed's Figure 4b does, and on the data plane besides.
+"""Network-node failover, measured the way the paper's Figure 4b does, and on the data plane besides.
 
 One trial: pick a VM whose router lives on a network node, ping its floating IP from the client every
 100 ms, sample every router's kernel gate on every network node, inject a fault (`l3-kill`: SIGKILL of
@@ -8,7 +8,7 @@ its node agent; `etcd-quorum`: two of three etcd members killed; `etcd-partition
 from every etcd host, nothing else; `etcd-leader-freeze`: SIGSTOP of etcd's leader), hold it, heal it
 inside the measured window and keep watching a few seconds after the heal (a failover is over only when
 the fault is healed and the system has settled), and report:
-- the connectivity gap while the fault held: pings lost in a row x the interval (the seed: "a gap of
+- the connectivity gap while the fault held: pings lost in a row x the interval (the paper: "a gap of
   pongs ... about 11 s"), and the worst gap after the heal, apart;
 - dual-active time: how long any router's gate was open on two nodes at once (0 is the promise);
 - which nodes actually forwarded the VM's router (gate counters), and how many routers the controller

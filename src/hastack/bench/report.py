@@ -103,8 +103,12 @@ def write(results: Path) -> Path:
     parts = ["# hastack failover report", ""]
     found = False
     for name, title, table in (
-        ("l3.json", "Network-node failover: 100 ms pings to a VM's floating IP (seed Fig. 4b)", l3_table),
-        ("api.json", "Keystone through the VIP while a replica fails (seed Fig. 4a)", api_table),
+        (
+            "l3.json",
+            "Network-node failover: 100 ms pings to a VM's floating IP (the paper's Fig. 4b)",
+            l3_table,
+        ),
+        ("api.json", "Keystone through the VIP while a replica fails (the paper's Fig. 4a)", api_table),
         ("controller.json", "The leader controller killed with an L3 agent (goal: 2 s extra)", l3_table),
         (
             "fencing.json",

@@ -1,4 +1,4 @@
-"""The component catalog: the seed paper's Table 1 as data, plus hastack's own building blocks."""
+"""The component catalog: the paper's Table 1 as data, plus hastack's own building blocks."""
 
 from hastack.catalog.components import (
     CATALOG,

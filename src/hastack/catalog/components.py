@@ -1,6 +1,6 @@
 """Every component hastack knows, with the facts the analysis and the renderers need.
 
-The rows whose `table1` is set reproduce the seed paper's Table 1 (Brenner et al., DAIS 2014) to the letter:
+The rows whose `table1` is set reproduce the paper's Table 1 (Brenner et al., DAIS 2014) to the letter:
 severity and the database / message-queue / stateful marks are the paper's, even where a modern OpenStack
 differs (the paper marks "API Services" as using neither DB nor MQ). Several deployable components can share
 one Table 1 row ("API Services" covers nova-api, glance-api and cinder-api). Rows without `table1` are the
@@ -31,7 +31,7 @@ _SEVERITY_RANK = {Severity.NONE: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severit
 
 
 class Role(StrEnum):
-    """Host roles of the seed's architecture (section 5), plus the load balancer it co-locates."""
+    """Host roles of the paper's architecture (section 5), plus the load balancer it co-locates."""
 
     PERSISTENCE = "persistence"
     CONTROLLER = "controller"

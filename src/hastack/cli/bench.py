@@ -13,7 +13,7 @@ from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.cli.files import profile_inventory
-from hastack.controller.service import POLICIES
+from hastack.controller.decide import POLICIES
 from hastack.lab.network import ScaleError, scale_routers
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import STATE_FILE, LabState
@@ -22,7 +22,7 @@ from hastack.model import load_deployment
 
 @click.group()
 def bench() -> None:
-    """Measure failover on the lab, the way the seed's Figure 4 does, and more."""
+    """Measure failover on the lab, the way the paper's Figure 4 does, and more."""
 
 
 INVENTORY = click.argument("inventory", type=click.Path(dir_okay=False, exists=True, path_type=Path))
@@ -111,7 +111,7 @@ def l3(
         inventory = profile_inventory("openstack", STATE_FILE.parent)
         if "paper" in policies:
             raise CliError(
-                "--profile openstack: --policy paper is not offered: the seed's 9 s agent-down time needs "
+                "--profile openstack: --policy paper is not offered: the paper's 9 s agent-down time needs "
                 "4 s agent reports, and the OpenStack lab runs Neutron's defaults (30 s)",
                 EXIT_BAD_INPUT,
             )
@@ -160,7 +160,7 @@ def l3(
 @OUT
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def api_(inventory: Path, fault_names: tuple[str, ...], repeat: int, out_dir: Path, as_json: bool) -> None:
-    """Keystone while a replica fails (the seed's Figure 4a): GET /v3/users through the VIP every 50 ms
+    """Keystone while a replica fails (the paper's Figure 4a): GET /v3/users through the VIP every 50 ms
     while a Keystone replica is killed, frozen, or its host cut (healed 6 s later). Reports failed
     requests, p99 before, worst latency after, and when it was steady again.
 

@@ -6,10 +6,13 @@ when no leader does; changes go to the leader only, with the inventory's control
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +84,43 @@ def _decode(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
+def endpoint_url(value: str) -> str:
+    """`value` if it is a controller URL (http or https, a host, a port in range), else CliError."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise CliError(
+            f"--endpoint {value}: must be a controller's URL, like http://10.0.0.1:7480", EXIT_BAD_INPUT
+        )
+    return value.rstrip("/")
+
+
+def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None) -> Client:
+    """The client the options describe; the inventory is read only for what the options leave out."""
+    urls = [endpoint_url(e) for e in endpoints]
+    if urls and token:
+        return Client(urls, token)
+    dep = load_deployment(inventory)
+    urls = urls or [
+        f"http://{dep.host(h).address}:{dep.port('hastack-controller')}"
+        for h in dep.hosts_of("hastack-controller")
+    ]
+    if not urls:
+        raise CliError(f"{inventory}: no host runs hastack-controller", EXIT_BAD_INPUT)
+    return Client(urls, token or dep.inventory.secrets.controller_token)
+
+
 @click.group()
 @click.option(
     "--inventory",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     default="/etc/hastack/inventory.yaml",
     show_default=True,
-    help="Where the controllers are and the token for changes.",
+    help="Where the controllers are and the token for changes (unread given --endpoint and --token).",
 )
 @click.option("--endpoint", "endpoints", multiple=True, help="A controller's URL (repeatable; default: all).")
 @click.option("--token", envvar="HASTACK_TOKEN", help="Token for changes (default: the inventory's).")
@@ -97,14 +130,19 @@ def ctl(ctx: click.Context, inventory: Path, endpoints: tuple[str, ...], token: 
 
     Example: hastack ctl --inventory examples/paper.yaml status
     """
-    dep = load_deployment(inventory)
-    urls = list(endpoints) or [
-        f"http://{dep.host(h).address}:{dep.port('hastack-controller')}"
-        for h in dep.hosts_of("hastack-controller")
-    ]
-    if not urls:
-        raise CliError(f"{inventory}: no host runs hastack-controller", EXIT_BAD_INPUT)
-    ctx.obj = Client(urls, token or dep.inventory.secrets.controller_token)
+    # Connected when a command runs, not here: `hastack ctl status --help` needs no inventory.
+    ctx.obj = functools.cache(functools.partial(_connect, inventory, endpoints, token))
+
+
+def pass_client(f: Callable[..., None]) -> Callable[..., None]:
+    """Like click.pass_obj, with the client the group's options describe."""
+
+    @click.pass_context
+    @functools.wraps(f)
+    def with_client(ctx: click.Context, /, *args: Any, **kwargs: Any) -> None:
+        f(ctx.obj(), *args, **kwargs)
+
+    return with_client
 
 
 def _show(answer: Any, as_json: bool) -> None:
@@ -116,7 +154,7 @@ def _show(answer: Any, as_json: bool) -> None:
 
 @ctl.command()
 @JSON
-@click.pass_obj
+@pass_client
 def status(client: Client, as_json: bool) -> None:
     """The leader's view: policy, pause, drained hosts, each network node's lease and routers."""
     s = client.read("/status")
@@ -138,7 +176,7 @@ def status(client: Client, as_json: bool) -> None:
 
 @ctl.command()
 @JSON
-@click.pass_obj
+@pass_client
 def history(client: Client, as_json: bool) -> None:
     """What the leader did, newest last."""
     entries = client.read("/history")
@@ -150,9 +188,13 @@ def history(client: Client, as_json: bool) -> None:
 
 
 def _change(name: str, path: str, doc: str, argument: str | None = None) -> click.Command:
-    @click.pass_obj
+    @pass_client
     def command(client: Client, /, as_json: bool, **args: str) -> None:
-        _show(client.change(path.format(**args)), as_json)
+        # A value is one path segment, whatever it holds: "a b" or "x/y" is an unknown name, not a URL error.
+        _show(
+            client.change(path.format(**{k: urllib.parse.quote(v, safe="") for k, v in args.items()})),
+            as_json,
+        )
 
     command.__doc__ = doc
     cmd = click.command(name=name)(JSON(command))
@@ -193,7 +235,7 @@ for _name, _path, _doc, _arg in (
 @click.argument("router")
 @click.argument("node")
 @JSON
-@click.pass_obj
+@pass_client
 def move(client: Client, router: str, node: str, as_json: bool) -> None:
     """Move ROUTER to network node NODE (fenced: it stops on its old node before it starts on NODE)."""
     _show(client.change("/move", {"router": router, "node": node}), as_json)

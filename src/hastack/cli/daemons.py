@@ -130,6 +130,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     Example: hastack controller --inventory /etc/hastack/inventory.yaml --host ctl1
     """
     dep = _setup(inventory, host, "hastack-controller")
+    address, port = _listen(dep, host, listen)  # bad input is refused before anything starts
     t = dep.inventory.timing
     # A slow etcd member must not eat the leader's one-second lease: give up on it early, try the next.
     # Every call goes through the guard, which answers the node agents' failsafe rounds and keeps the
@@ -151,7 +152,6 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
     ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
     api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s, store)
-    address, port = _listen(dep, host, listen)
     try:
         server = serve(api, address, port)
     except OSError as e:
@@ -204,6 +204,6 @@ def _listen(dep: Deployment, host: str, listen: str | None) -> tuple[str, int]:
     if listen is None:
         return str(dep.host(host).address), dep.port("hastack-controller")
     address, _, port = listen.rpartition(":")
-    if not address or not port.isdigit():
-        raise CliError(f"--listen {listen}: expected ADDRESS:PORT", EXIT_BAD_INPUT)
+    if not address or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"--listen {listen}: expected ADDRESS:PORT, the port from 1 to 65535", EXIT_BAD_INPUT)
     return address, int(port)

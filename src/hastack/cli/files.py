@@ -10,38 +10,79 @@ from pathlib import Path
 
 import yaml
 
-from hastack.cli.errors import CliError
+from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.render import RenderedFile
 
-SECRET_FILES = {"erlang.cookie"}
+MANIFEST = ".hastack-render"  # in a rendered directory: every file hastack wrote there, one per line
+
+
+def foreign_entry(out_dir: Path) -> str | None:
+    """Why `out_dir` may not be replaced, or None: it must be missing, empty, or hold only what an earlier
+    render wrote (its manifest lists every file; the directories are those files' parents)."""
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        return f"{out_dir} exists and is not a directory"
+    entries = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*"))
+    if not entries:
+        return None
+    try:
+        listed = set((out_dir / MANIFEST).read_text(encoding="utf-8").split("\n")[1:]) - {""}
+    except (OSError, UnicodeDecodeError):
+        return f"{out_dir} is not empty and hastack did not render it (no readable {MANIFEST})"
+    parents = {parent.as_posix() for entry in listed for parent in Path(entry).parents} - {"."}
+    for entry in entries:
+        is_dir = (out_dir / entry).is_dir() and not (out_dir / entry).is_symlink()
+        if entry != MANIFEST and entry not in (parents if is_dir else listed):
+            return f"{out_dir / entry} was not written by hastack"
+    return None
 
 
 def write_tree(files: Iterable[RenderedFile], out_dir: Path) -> None:
-    """Write every file under a temporary sibling of `out_dir`, then swap it in: all or nothing."""
+    """Write every file under a temporary sibling of `out_dir`, then swap it in: all or nothing. The old
+    directory is replaced only if hastack rendered all of it (or it is empty): nothing else is removed."""
     out_dir = out_dir.resolve()
     parent = out_dir.parent
+    refused = foreign_entry(out_dir)
+    if refused is not None:
+        raise CliError(
+            f"{refused}: render into a new or empty directory, or one hastack rendered", EXIT_BAD_INPUT
+        )
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     except OSError as e:
         raise CliError(f"cannot write to {parent}: {e.strerror}") from e
     try:
-        for f in files:
-            path = staging / f.host / f.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f.text, encoding="utf-8")
-            path.chmod(0o400 if path.name in SECRET_FILES else 0o644)
-        staging.chmod(0o755)
+        _write_files(files, staging)
         old = None
         if out_dir.exists():
             old = parent / f".{out_dir.name}.old-{os.getpid()}"
             out_dir.rename(old)
         staging.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         raise CliError(f"cannot write {out_dir}: {e.strerror or e}") from e
+    if old is not None:
+        # Checked again once moved aside: something written into it meanwhile is kept, and said.
+        if foreign_entry(old) is not None:
+            raise CliError(f"{out_dir} was rendered, but its old copy {old} gained files meanwhile: kept")
+        shutil.rmtree(old)
+
+
+def _write_files(files: Iterable[RenderedFile], staging: Path) -> None:
+    """The files with their modes, and the manifest that lets a later render replace them. The staging
+    directory is 0700 until every file has its mode: a secret is never readable by others on the way."""
+    written = []
+    for f in files:
+        path = staging / f.host / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.text, encoding="utf-8")
+        path.chmod(f.mode)
+        written.append(f"{f.host}/{f.path}")
+    header = "# Written by `hastack render`: a later render may replace exactly these files."
+    (staging / MANIFEST).write_text("\n".join([header, *sorted(written)]) + "\n", encoding="utf-8")
+    staging.chmod(0o755)
 
 
 def render_graph(dot_source: str, target: Path) -> None:

@@ -71,7 +71,7 @@ def inventory_check(inventory: Path, as_json: bool) -> None:
 @cli.command()
 @JSON
 def catalog(as_json: bool) -> None:
-    """Print the component catalog: the seed paper's Table 1 plus hastack's own building blocks.
+    """Print the component catalog: the paper's Table 1 plus hastack's own building blocks.
 
     Example: hastack catalog --json | jq '.[] | select(.severity == "high")'
     """
@@ -133,14 +133,15 @@ def analyze(inventory: Path, as_json: bool, graph: Path | None) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to write into: one subdirectory per host. Replaced as a whole.",
+    help="Directory to write into, one subdirectory per host: a new or empty one, or one an earlier render "
+    "wrote (then replaced as a whole). A directory holding anything else is refused.",
 )
 @click.option("--host", "only_host", help="Render only this host.")
 @JSON
 def render(inventory: Path, out_dir: Path, only_host: str | None, as_json: bool) -> None:
     """Write the configuration of every real daemon (HAProxy, keepalived, Galera, RabbitMQ, etcd, and
     hastack's systemd units), one directory per host. The old directory is replaced only once every file
-    is written, so a failure leaves it as it was.
+    is written, so a failure leaves it as it was; files holding secrets are readable by their owner only.
 
     Example: hastack render examples/paper.yaml -o out/
     """

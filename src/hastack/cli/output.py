@@ -36,7 +36,7 @@ def _mark(flag: bool) -> str:
 
 
 def catalog_table() -> Table:
-    t = Table(title="hastack component catalog (rows marked * are the seed paper's Table 1)")
+    t = Table(title="hastack component catalog (rows marked * are the paper's Table 1)")
     for col in ("component", "Table 1 row", "severity", "DB", "MQ", "stateful", "HA mechanism", "roles"):
         t.add_column(col)
     for c in CATALOG:

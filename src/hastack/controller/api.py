@@ -105,7 +105,11 @@ class Api:
 
     def authorised(self, header: str | None) -> bool:
         given = (header or "").removeprefix("Bearer ").strip()
-        return bool(given) and hmac.compare_digest(given, self.token)
+        # As bytes: compare_digest refuses a str with non-ASCII characters ("Bearer ü") with a TypeError.
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+
+CONNECTION_TIMEOUT_S = 10.0
 
 
 def body_length(header: str | None) -> int | None:
@@ -120,6 +124,9 @@ def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
     """Start the server on a thread of its own; the caller shuts it down."""
 
     class Handler(BaseHTTPRequestHandler):
+        # A client that connects and then sends nothing (or stops half-way) holds a thread this long at most.
+        timeout = CONNECTION_TIMEOUT_S
+
         def do_GET(self) -> None:
             self._reply(*api.get(self.path.split("?")[0]))
 

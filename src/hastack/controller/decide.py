@@ -41,6 +41,9 @@ class Snapshot:
     unbound: tuple[str, ...] = ()  # routers no agent hosts (a move cut short half-way, a new router)
 
 
+POLICIES = ("hastack", "paper", "neutron")
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -58,7 +61,7 @@ class Policy:
     def named(
         cls, name: str, lease_ttl_s: float, tick_s: float = 0.1, backend_schedules: bool = False
     ) -> Policy:
-        """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the seed's periodic
+        """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the paper's periodic
         check every 40 s (its footnote 7) of agents dead by Grizzly's agent_down_time (9 s), one router at a
         time. `neutron`: Neutron's rescheduler with its defaults (agent_down_time 75 s): a router moves
         once its agent has not reported for 2 x 75 s (agent_dead_limit_seconds), checked every 75/2 s,

@@ -4,11 +4,11 @@ that `decide` takes. Reading is I/O (`read`); everything after it is pure and te
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hastack.controller.decide import Node, Policy, Snapshot, failure_reason
+from hastack.backends.lab import parse_report
+from hastack.controller.decide import POLICIES, Node, Policy, Snapshot, failure_reason
 from hastack.store import KeyValue, Store, keys
 
 
@@ -30,15 +30,16 @@ def read(store: Store, deployment: str) -> Observed:
     agents, _ = store.get_prefix(keys.net_prefix(deployment) + "agents/")
     bindings, _ = store.get_prefix(keys.bindings_prefix(deployment))
     control, revision = store.get_prefix(keys.control_prefix(deployment))
-    reports, malformed = parse_reports(agents)
+    reports, bad_reports = parse_reports(agents)
+    settings, bad_settings = parse_control(control, keys.control_prefix(deployment))
     return Observed(
         frozenset(kv.key.rsplit("/", 1)[1] for kv in nodes),
         {h: r[0] for h, r in reports.items()},
         {h: r[1] for h, r in reports.items()},
         {kv.key.rsplit("/", 1)[1]: kv.value for kv in bindings},
-        {kv.key.removeprefix(keys.control_prefix(deployment)): kv.value for kv in control},
+        settings,
         revision,
-        malformed,
+        bad_reports + bad_settings,
     )
 
 
@@ -47,14 +48,29 @@ def parse_reports(kvs: list[KeyValue]) -> tuple[dict[str, tuple[float, bool]], t
     value someone wrote by hand must not stop the control loop: it counts as no report. Pure."""
     reports, malformed = {}, []
     for kv in kvs:
-        try:
-            data = json.loads(kv.value)
-            report = (float(data["heartbeat"]), bool(data.get("admin_up", True)))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        report = parse_report(kv.value)
+        if report is None:
+            malformed.append(kv.key)
+        else:
+            reports[kv.key.rsplit("/", 1)[1]] = report
+    return reports, tuple(malformed)
+
+
+# The operator's settings and the one value each may hold (a drained host's key may hold anything).
+CONTROL_VALUES = {"policy": POLICIES, "paused": ("true",), "failsafe": ("off",)}
+
+
+def parse_control(kvs: list[KeyValue], prefix: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The operator's settings under `prefix`, and the keys whose value is not one the API writes: those
+    count as unset (the default: policy hastack, not paused, failsafe on), and the tick says so. Pure."""
+    control, malformed = {}, []
+    for kv in kvs:
+        name = kv.key.removeprefix(prefix)
+        if name in CONTROL_VALUES and kv.value not in CONTROL_VALUES[name]:
             malformed.append(kv.key)
             continue
-        reports[kv.key.rsplit("/", 1)[1]] = report
-    return reports, tuple(malformed)
+        control[name] = kv.value
+    return control, tuple(malformed)
 
 
 def policy_name(o: Observed) -> str:

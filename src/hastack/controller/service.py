@@ -18,14 +18,13 @@ from typing import Any, Protocol
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
-from hastack.controller.decide import Move, Policy, Snapshot, decide, failure_reason, rebalance
+from hastack.controller.decide import POLICIES, Move, Policy, Snapshot, decide, failure_reason, rebalance
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
-POLICIES = ("hastack", "paper", "neutron")
 log = logging.getLogger("hastack.controller")
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
 

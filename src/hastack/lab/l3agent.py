@@ -272,7 +272,7 @@ class L3Agent:
         self.realiser = realiser
         self.host = host
         # Whether to build every router bound elsewhere too, shut (see the module docstring): asked each
-        # tick, because the anchor policies (Neutron's, the seed's) have no standbys.
+        # tick, because the anchor policies (Neutron's, the paper's) have no standbys.
         self.standby = standby
         self.mine: frozenset[str] = frozenset()  # bound here at the last tick
         self.definitions: dict[str, Router] = {}  # a router's definition does not change: read it once

@@ -182,7 +182,7 @@ def _configs(p: LabPlan, state: LabState, progress: Progress) -> None:
     for f in render_all(p.deployment):
         target = root / f.host / "etc" / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f.text)
+        system.write_with_mode(target, f.text, f.mode)
 
 
 def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:

@@ -54,6 +54,15 @@ def run(
     return result
 
 
+def write_with_mode(path: Path, text: str, mode: int) -> None:
+    """Write `text` to `path` with `mode` set before the first byte: a secret is never readable by others,
+    not even while the file is written (an existing file gets the mode too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, mode)
+        f.write(text)
+
+
 def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     """argv in `netns` through `ip netns exec`: a private mount namespace with /etc/netns/NS files."""
     return ["ip", "netns", "exec", netns, *argv]

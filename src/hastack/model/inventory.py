@@ -7,6 +7,7 @@ problem at once. All models are frozen: the inventory crosses module boundaries 
 
 from __future__ import annotations
 
+import string
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
@@ -102,6 +103,21 @@ class Paths(Frozen):
     config_dir: str = "/etc/hastack/{host}"
     hastack_bin: str = "/usr/local/bin/hastack"
     inventory: str = "/etc/hastack/inventory.yaml"
+
+    @field_validator("state_dir", "run_dir", "config_dir")
+    @classmethod
+    def _host_template(cls, value: str) -> str:
+        try:
+            parts = [
+                (f, spec, conv) for _text, f, spec, conv in string.Formatter().parse(value) if f is not None
+            ]
+        except ValueError as e:
+            raise ValueError(f"braces must pair up as in {{host}}: {e}") from e
+        if any(part != ("host", "", None) for part in parts):
+            raise ValueError("{host} is the only placeholder (write {{ and }} for a brace)")
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path")
+        return value
 
 
 class Lab(Frozen):

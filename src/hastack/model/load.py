@@ -54,7 +54,7 @@ def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
         raise InventoryError(
             [f"{name}:1: the inventory must be a YAML mapping (deployment, networks, hosts, ...)"]
         )
-    lines, dup_keys = _line_map(root)
+    lines, dup_keys = _line_map(root, name)
     problems = [Problem(path, "key appears twice; the second would silently win") for path in dup_keys]
     try:
         inv = Inventory.model_validate(data)
@@ -69,7 +69,7 @@ def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
 
 def _problem_of(err: Any) -> Problem:
     loc = tuple(p for p in err["loc"] if p != "[key]")
-    kind, msg = err["type"], err["msg"]
+    kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
     if kind == "missing":
         msg = "required field is missing"
     elif kind == "extra_forbidden":
@@ -110,12 +110,23 @@ def _line_of(path: Path, lines: dict[Path, int]) -> int:
     return 1
 
 
-def _line_map(root: yaml.Node | None) -> tuple[dict[Path, int], list[Path]]:
-    """The 1-based line of every key and item in the document, and the paths of duplicated keys."""
+MAX_NODES = 100_000  # far above any real deployment; aliases could expand a small file exponentially
+
+
+def _line_map(root: yaml.Node | None, name: str = "<inventory>") -> tuple[dict[Path, int], list[Path]]:
+    """The 1-based line of every key and item in the document, and the paths of duplicated keys.
+    InventoryError for an alias that contains itself or a document that expands past MAX_NODES."""
     lines: dict[Path, int] = {}
     dups: list[Path] = []
+    open_nodes: set[int] = set()  # the nodes being walked: meeting one again is a cycle
 
     def walk(node: yaml.Node, path: Path) -> None:
+        if id(node) in open_nodes:
+            line = node.start_mark.line + 1
+            raise InventoryError([f"{name}:{line}: {format_path(path)}: a YAML alias refers to itself"])
+        if len(lines) > MAX_NODES:
+            raise InventoryError([f"{name}:1: the inventory expands to over {MAX_NODES} values (aliases?)"])
+        open_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = (*path, str(key.value))
@@ -127,6 +138,7 @@ def _line_map(root: yaml.Node | None) -> tuple[dict[Path, int], list[Path]]:
             for i, item in enumerate(node.value):
                 lines[(*path, i)] = item.start_mark.line + 1
                 walk(item, (*path, i))
+        open_nodes.discard(id(node))
 
     if root is not None:
         lines[()] = root.start_mark.line + 1

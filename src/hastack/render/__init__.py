@@ -54,10 +54,20 @@ _FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
 }
 
 
+# The files that hold a secret (a password, its hash, the Erlang cookie): readable by their owner only.
+SECRET_MODES: dict[str, int] = {
+    "rabbitmq.conf": 0o600,
+    "rabbitmq-definitions.json": 0o600,
+    "erlang.cookie": 0o400,
+    "keystone/keystone.conf": 0o600,
+    "neutron/neutron.conf": 0o600,
+}
+
+
 def render_all(dep: Deployment) -> tuple[RenderedFile, ...]:
     """Every file of every host, in inventory order."""
     return tuple(
-        RenderedFile(host=h.name, path=path, text=fn(dep, h.name))
+        RenderedFile(host=h.name, path=path, text=fn(dep, h.name), mode=SECRET_MODES.get(path, 0o644))
         for h in dep.hosts
         for comp in dep.components_on(h.name)
         for path, fn in _FILES.get(comp, ())

@@ -14,6 +14,7 @@ class RenderedFile:
     host: str
     path: str
     text: str
+    mode: int = 0o644  # 0o600 for a file holding a secret; erlang.cookie 0o400, as RabbitMQ demands
 
 
 @dataclass(frozen=True)
