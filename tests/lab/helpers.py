@@ -13,9 +13,9 @@ from hastack.lab.plan import LabPlan
 class Probe:
     """`python -m hastack.bench.probe ...` inside a lab host, running while the test acts."""
 
-    def __init__(self, p: LabPlan, host: str, *args: str) -> None:
+    def __init__(self, p: LabPlan, host: str, *args: str, password: str | None = None) -> None:
         netns = p.host(host).netns if host in {h.name for h in p.hosts} else dataplane.client_netns()
-        self.proc = lablink.start_probe(netns, *args)
+        self.proc = lablink.start_probe(netns, *args, password=password)
 
     def samples(self, timeout: float = 120) -> list[dict[str, Any]]:
         out, err = self.proc.communicate(timeout=timeout)

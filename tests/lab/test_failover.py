@@ -147,12 +147,11 @@ def test_drain_takes_a_controller_out_of_rotation_with_no_failed_request(lab: La
         "keystone",
         "--url",
         "http://10.240.0.100:5000/v3",
-        "--password",
-        PASSWORD,
         "--seconds",
         "9",
         "--interval",
         "0.05",
+        password=PASSWORD,
     )
     time.sleep(2)
     ctl(lab.plan, INVENTORY, "drain", "ctl1")

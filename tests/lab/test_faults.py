@@ -23,12 +23,11 @@ def test_killed_keystone_replica_fails_no_request(lab: Lab) -> None:
         "keystone",
         "--url",
         KEYSTONE,
-        "--password",
-        PASSWORD,
         "--seconds",
         "8",
         "--interval",
         "0.05",
+        password=PASSWORD,
     )
     time.sleep(2.5)
     fail(lab.plan, "kill", "keystone:ctl1")
@@ -46,14 +45,13 @@ def test_killed_master_load_balancer_moves_the_vip_and_requests_continue(lab: La
         "keystone",
         "--url",
         KEYSTONE,
-        "--password",
-        PASSWORD,
         "--seconds",
         "10",
         "--interval",
         "0.05",
         "--timeout",
         "2",
+        password=PASSWORD,
     )
     time.sleep(2.5)
     killed_at = time.time()
@@ -76,14 +74,13 @@ def test_killed_galera_writer_loses_no_acknowledged_commit_and_rejoins(lab: Lab)
         "sql",
         "--host",
         "10.240.0.100",
-        "--password",
-        PASSWORD,
         "--run",
         run,
         "--seconds",
         "12",
         "--interval",
         "0.05",
+        password=PASSWORD,
     )
     time.sleep(3)
     fail(lab.plan, "kill", "database:db1")  # db1 takes the writes through the VIP
@@ -156,14 +153,13 @@ def test_whole_galera_cluster_restarts_from_the_most_advanced_node(lab: Lab) -> 
         "sql",
         "--host",
         "10.240.0.100",
-        "--password",
-        PASSWORD,
         "--run",
         run,
         "--seconds",
         "2",
         "--interval",
         "0.02",
+        password=PASSWORD,
     ).samples()
     acknowledged = {s["seq"] for s in samples if s["ok"]}
     assert len(acknowledged) > 50

@@ -67,6 +67,23 @@ def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:
     assert any(r.name == "supervisor" for r in state.processes)
 
 
+def test_no_lab_process_shows_a_secret_on_its_command_line(lab: Lab) -> None:
+    # /proc/PID/cmdline is readable by every user of the machine.
+    secrets = lab.plan.deployment.inventory.secrets
+    values = {secrets.rabbitmq_password, secrets.db_password, secrets.keystone_admin_password}
+    values |= {secrets.neutron_password, secrets.controller_token, secrets.erlang_cookie}
+    shown = []
+    for rec in LabState.load().processes:
+        try:
+            argv = Path(f"/proc/{rec.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # exited since the state was read
+        for arg in argv:
+            if any(arg == v or arg.endswith(f"={v}") or f":{v}@" in arg for v in values):
+                shown.append(f"{rec.name}@{rec.host}: {arg}")
+    assert shown == []
+
+
 def test_up_again_changes_nothing(lab: Lab) -> None:
     pids = [r.pid for r in LabState.load().processes]
     with locked():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from hastack.bench.probe import parse_ping_line
+import os
+import subprocess
+import sys
+
+from hastack.bench.probe import PASSWORD_ENV, parse_ping_line
 
 
 def test_ping_reply_lost_and_other_lines() -> None:
@@ -28,3 +32,15 @@ def test_echo_request_and_reply_parsing() -> None:
     assert sweep.parse_reply(bytes(reply), 0x9999) is None  # another sweeper's
     assert sweep.parse_reply(bytes(reply[:24]), 0x1234) is None  # truncated
     assert sweep.parse_reply(b"\x45" + bytes(19) + request, 0x1234) is None  # a request, not a reply
+
+
+def test_a_probe_takes_its_password_from_the_environment_only() -> None:
+    # An argument would be readable by every user of the machine in /proc/PID/cmdline.
+    probe = [sys.executable, "-m", "hastack.bench.probe", "keystone", "--url", "http://127.0.0.1:1/v3"]
+    env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
+    given = subprocess.run([*probe, "--password", "pw"], capture_output=True, text=True, env=env, check=False)
+    assert given.returncode == 2
+    assert "unrecognized arguments: --password pw" in given.stderr
+    missing = subprocess.run(probe, capture_output=True, text=True, env=env, check=False)
+    assert missing.returncode == 2
+    assert f"keystone needs its password in the environment variable {PASSWORD_ENV}" in missing.stderr

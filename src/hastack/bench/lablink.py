@@ -4,19 +4,23 @@ they measure."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
+from hastack.bench.probe import PASSWORD_ENV
 from hastack.lab import faults, neutron, realise, system
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 
 
-def start_probe(netns: str, *args: str) -> subprocess.Popen[str]:
-    """`python -m hastack.bench.probe ARGS` inside `netns`; its JSON samples on stdout, errors on stderr."""
+def start_probe(netns: str, *args: str, password: str | None = None) -> subprocess.Popen[str]:
+    """`python -m hastack.bench.probe ARGS` inside `netns`; its JSON samples on stdout, errors on stderr.
+    The password goes in the environment: an argument is readable by every user in /proc/PID/cmdline."""
     argv = system.in_netns(netns, [sys.executable, "-m", "hastack.bench.probe", *args])
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, PASSWORD_ENV: password} if password is not None else None
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def keystone_url(p: LabPlan) -> str:
@@ -30,14 +34,13 @@ def keystone_probe(p: LabPlan, client: str, seconds: float, interval: float) -> 
         "keystone",
         "--url",
         keystone_url(p),
-        "--password",
-        p.deployment.inventory.secrets.keystone_admin_password,
         "--seconds",
         str(seconds),
         "--interval",
         str(interval),
         "--timeout",
         "5",
+        password=p.deployment.inventory.secrets.keystone_admin_password,
     )
 
 

@@ -1,9 +1,12 @@
 """Load probes that run inside a lab host and print one JSON sample per operation on stdout.
 
-    python -m hastack.bench.probe keystone --url http://VIP:5000/v3 --password PW --seconds 8
-    python -m hastack.bench.probe sql --host VIP --password PW --run RUN --seconds 10
-    python -m hastack.bench.probe amqp --hosts db1,db2,db3 --password PW --queue Q --count 500
-    python -m hastack.bench.probe drain --hosts db1,db2,db3 --password PW --queue Q
+    python -m hastack.bench.probe keystone --url http://VIP:5000/v3 --seconds 8
+    python -m hastack.bench.probe sql --host VIP --run RUN --seconds 10
+    python -m hastack.bench.probe amqp --hosts db1,db2,db3 --queue Q --count 500
+    python -m hastack.bench.probe drain --hosts db1,db2,db3 --queue Q
+
+The password of keystone, sql, amqp and drain is read from HASTACK_PROBE_PASSWORD: an argument would be
+readable by every user of the machine.
     python -m hastack.bench.probe sweep --targets A,B,C --seconds 60 --interval 0.2   (bench/sweep.py)
 
 Every loop is bounded in count and time and stops by itself. A sample is {"t": wall clock, "ok": bool,
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import signal
 import subprocess
@@ -30,6 +34,8 @@ import pika
 import pymysql
 
 from hastack.bench import sweep
+
+PASSWORD_ENV = "HASTACK_PROBE_PASSWORD"
 
 
 def emit(**sample: Any) -> None:
@@ -265,11 +271,13 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--queue", required=True)
         q.add_argument("--count", type=int, default=1000)
     for p in sub.choices.values():
-        p.add_argument("--password", required=p not in (pg, sw))
         p.add_argument("--seconds", type=float, default=10.0)
         p.add_argument("--interval", type=float, default=0.05)
         p.add_argument("--timeout", type=float, default=5.0)
     a = parser.parse_args(argv)
+    a.password = os.environ.get(PASSWORD_ENV)
+    if a.password is None and a.kind not in ("ping", "sweep"):
+        parser.error(f"{a.kind} needs its password in the environment variable {PASSWORD_ENV}")
     if a.seconds > 600:
         parser.error("--seconds is at most 600: probes are bounded")
     runners = {

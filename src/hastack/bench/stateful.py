@@ -91,14 +91,13 @@ def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "sql",
         "--host",
         vip,
-        "--password",
-        password,
         "--run",
         run_id,
         "--seconds",
         "12",
         "--interval",
         "0.05",
+        password=password,
     )
     time.sleep(3)
     at = lablink.inject(p, ("kill", f"database:{writer}"))
@@ -127,8 +126,6 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "amqp",
         "--hosts",
         addresses,
-        "--password",
-        password,
         "--queue",
         queue,
         "--count",
@@ -137,6 +134,7 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         "20",
         "--interval",
         "0.02",
+        password=password,
     )
     time.sleep(3)
     leader = rabbitmq.queue_leader(p, hosts[0], queue)
@@ -150,12 +148,11 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
             "drain",
             "--hosts",
             survivors,
-            "--password",
-            password,
             "--queue",
             queue,
             "--seconds",
             "30",
+            password=password,
         ),
         at,
         90,

@@ -34,10 +34,16 @@ def _own_dirs(host: str) -> None:
             shutil.chown(item, "mysql", "mysql")
 
 
+def literal(value: str) -> str:
+    """`value` as a MariaDB string literal: a quote or backslash in a password cannot end it early."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def sql(p: LabPlan, host: str, statement: str, timeout: float = 10) -> str:
-    """Run SQL as root over the node's local socket; the output, tab-separated, without headers."""
-    argv = ["mariadb", f"--defaults-file={cnf(host)}", "-N", "-B", "-e", statement]
-    return run(in_netns(p.host(host).netns, argv), timeout=timeout).stdout
+    """Run SQL as root over the node's local socket; the output, tab-separated, without headers. The
+    statement goes on stdin: it may hold a password."""
+    argv = ["mariadb", f"--defaults-file={cnf(host)}", "-N", "-B"]
+    return run(in_netns(p.host(host).netns, argv), timeout=timeout, stdin=statement).stdout
 
 
 def status(p: LabPlan, host: str) -> dict[str, str]:
@@ -145,18 +151,18 @@ def _wait_synced(p: LabPlan, host: str, cluster_size: int) -> None:
 def _users(p: LabPlan, host: str) -> None:
     """Accounts the lab's clients need; idempotent, replicated to the joiners by Galera."""
     s = p.deployment.inventory.secrets
-    pw = s.db_password.replace("'", "''")
+    pw, check_user = literal(s.db_password), literal(s.db_check_user)
     sql(
         p,
         host,
         "; ".join(
             [
-                f"CREATE USER IF NOT EXISTS '{s.db_check_user}'@'%'",
+                f"CREATE USER IF NOT EXISTS {check_user}@'%'",
                 "CREATE DATABASE IF NOT EXISTS keystone",
-                f"CREATE USER IF NOT EXISTS 'keystone'@'%' IDENTIFIED BY '{pw}'",
+                f"CREATE USER IF NOT EXISTS 'keystone'@'%' IDENTIFIED BY {pw}",
                 "GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'%'",
                 "CREATE DATABASE IF NOT EXISTS hastack",
-                f"CREATE USER IF NOT EXISTS 'hastack'@'%' IDENTIFIED BY '{pw}'",
+                f"CREATE USER IF NOT EXISTS 'hastack'@'%' IDENTIFIED BY {pw}",
                 "GRANT ALL PRIVILEGES ON hastack.* TO 'hastack'@'%'",
             ]
         ),

@@ -35,10 +35,10 @@ def config_dir(host: str) -> Path:
     return Path(LAB_ROOT) / host / "etc" / "keystone"
 
 
-def manage(p: LabPlan, host: str, *args: str) -> str:
+def manage(p: LabPlan, host: str, *args: str, env: dict[str, str] | None = None) -> str:
     conf = str(config_dir(host) / "keystone.conf")
     argv = [openstack_bin("keystone-manage"), "--config-file", conf, *args]
-    return run(in_netns(p.host(host).netns, argv), timeout=180).stdout
+    return run(in_netns(p.host(host).netns, argv), timeout=180, env=env).stdout
 
 
 def uwsgi_argv(address: str, module: str) -> tuple[str, ...]:
@@ -103,8 +103,6 @@ def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.
         p,
         first,
         "bootstrap",
-        "--bootstrap-password",
-        dep.inventory.secrets.keystone_admin_password,
         "--bootstrap-admin-url",
         url,
         "--bootstrap-internal-url",
@@ -113,6 +111,7 @@ def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.
         url,
         "--bootstrap-region-id",
         "RegionOne",
+        env={"OS_BOOTSTRAP_PASSWORD": dep.inventory.secrets.keystone_admin_password},
     )
 
 
@@ -131,8 +130,6 @@ def openstack_cli(p: LabPlan, host: str, *args: str) -> str:
         keystone_url(dep),
         "--os-username",
         "admin",
-        "--os-password",
-        dep.inventory.secrets.keystone_admin_password,
         "--os-project-name",
         "admin",
         "--os-user-domain-name",
@@ -143,4 +140,5 @@ def openstack_cli(p: LabPlan, host: str, *args: str) -> str:
         "3",
         *args,
     ]
-    return run(in_netns(p.host(host).netns, argv), timeout=60).stdout
+    env = {"OS_PASSWORD": dep.inventory.secrets.keystone_admin_password}
+    return run(in_netns(p.host(host).netns, argv), timeout=60, env=env).stdout

@@ -63,7 +63,7 @@ def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> Non
         _prepare_dirs(host)
     marker = Path(LAB_ROOT) / "neutron.bootstrapped"
     if not marker.exists():
-        _bootstrap(p, hosts[0], progress)
+        _bootstrap(p, state, hosts[0], progress)
         marker.touch()
     for host in hosts:
         env = {
@@ -111,26 +111,25 @@ def set_auto_failover(p: LabPlan, state: LabState, on: bool, progress: system.Pr
     ensure_server(p, state, progress)  # starts the periodic workers stopped above, with the new file
 
 
-def _bootstrap(p: LabPlan, first: str, progress: system.Progress) -> None:
+def _bootstrap(p: LabPlan, state: LabState, first: str, progress: system.Progress) -> None:
     """Once per lab: the database and its schema, the Keystone user, service and endpoints."""
     dep = p.deployment
-    pw = dep.inventory.secrets.db_password.replace("'", "''")
+    pw = galera.literal(dep.inventory.secrets.db_password)
     progress("neutron: database, schema (neutron-db-manage upgrade heads, about a minute)")
     galera.sql(
         p,
         dep.hosts_of("database")[0],
         "CREATE DATABASE IF NOT EXISTS neutron; "
-        f"CREATE USER IF NOT EXISTS 'neutron'@'%' IDENTIFIED BY '{pw}'; "
+        f"CREATE USER IF NOT EXISTS 'neutron'@'%' IDENTIFIED BY {pw}; "
         "GRANT ALL PRIVILEGES ON neutron.* TO 'neutron'@'%'",
     )
     argv = [openstack_bin("neutron-db-manage"), *_config_args(first, "ml2_conf.ini"), "upgrade", "heads"]
     run(in_netns(p.host(first).netns, argv), timeout=600)
     progress("neutron: Keystone user, service and endpoints")
-    secret = dep.inventory.secrets.neutron_password
-    openstack_cli(p, first, "project", "create", "--or-show", "--domain", "default", "service")
-    openstack_cli(
-        p, first, "user", "create", "--or-show", "--domain", "default", "--password", secret, "neutron"
-    )
+    # The user's password is set from the inventory by neutronwork: `openstack user create --password`
+    # would show it to every user of the machine in /proc/PID/cmdline.
+    argv = [sys.executable, "-m", "hastack.lab.neutronwork", state.inventory, "service-user"]
+    run(in_netns(p.host(first).netns, argv), timeout=120)
     openstack_cli(p, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
     if "network" not in openstack_cli(p, first, "service", "list", "-f", "value", "-c", "Type").split():
         openstack_cli(p, first, "service", "create", "--name", "neutron", "network")

@@ -2,6 +2,7 @@
 
 python -m hastack.lab.neutronwork INVENTORY init     ensure networks, routers, VM ports, floating IPs
 python -m hastack.lab.neutronwork INVENTORY routers  each router's id and the host of its L3 agent
+python -m hastack.lab.neutronwork INVENTORY service-user  project `service`, user `neutron` and its password
 
 The addresses are the lab's network plan's (lab/network.py): router i's gateway port, VM j's fixed and
 floating IPs are the same as under the lab profile, so experiments ping the same floating IPs. Every step
@@ -115,6 +116,24 @@ def init(dep: Deployment, conn: Connection) -> dict[str, Any]:
     return {"vms": vms, "routers": routers(dep, conn)}
 
 
+def service_user(dep: Deployment, conn: Connection) -> dict[str, str]:
+    """Project `service` and Neutron's user `neutron` in it, with the inventory's password (set again if
+    the user exists: the inventory may have changed it)."""
+    identity: Any = conn.identity  # typed as the v2 or v3 proxy; the lab's Keystone speaks v3
+    project = identity.find_project("service", domain_id="default") or identity.create_project(
+        name="service", domain_id="default"
+    )
+    password = dep.inventory.secrets.neutron_password
+    user = identity.find_user("neutron", domain_id="default")
+    if user is None:
+        user = identity.create_user(
+            name="neutron", domain_id="default", default_project_id=project.id, password=password
+        )
+    else:
+        identity.update_user(user, password=password)
+    return {"project": str(project.id), "user": str(user.id)}
+
+
 def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None]]:
     """Router name -> its id and the host of the L3 agent hosting it in Neutron (None: not scheduled)."""
     ids = {str(r.name): str(r.id) for r in conn.network.routers()}
@@ -163,6 +182,8 @@ def main(argv: list[str]) -> int:
             answer: Any = _init_retried(dep, conn)
         elif argv[1] == "routers":
             answer = routers(dep, conn)
+        elif argv[1] == "service-user":
+            answer = service_user(dep, conn)
         else:
             print(f"unknown command {argv[1]!r}", file=sys.stderr)
             return 2

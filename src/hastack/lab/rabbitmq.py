@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from hastack.lab import procs, runtime, system
@@ -74,8 +73,9 @@ def prepare(p: LabPlan, state: LabState) -> None:
         for sub in ("mnesia", "log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
         cookie = home / ".erlang.cookie"
-        if not cookie.exists():
-            shutil.copyfile(Path(LAB_ROOT) / host / "etc" / "erlang.cookie", cookie)
+        if not cookie.exists():  # mode 0400 from the first byte: Erlang refuses a cookie others can read
+            source = Path(LAB_ROOT) / host / "etc" / "erlang.cookie"
+            system.write_with_mode(cookie, source.read_text(encoding="utf-8"), 0o400)
         os.chmod(cookie, 0o400)
         (Path(LAB_ROOT) / host / "etc" / "enabled_plugins").write_text("[].\n")
         etc = NETNS_ETC / p.host(host).netns

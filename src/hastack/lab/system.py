@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,23 @@ class LabError(Exception):
 
 
 def run(
-    argv: Sequence[str], timeout: float = 30, check: bool = True, stdin: str | None = None
+    argv: Sequence[str],
+    timeout: float = 30,
+    check: bool = True,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """Run argv; LabError with its stderr if it fails. A secret goes in `env` or `stdin`, never in argv:
+    an argument is readable by every user in /proc/PID/cmdline, and is quoted in this function's errors."""
     try:
         result = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False, input=stdin
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            input=stdin,
+            env={**os.environ, **env} if env else None,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise LabError(f"`{' '.join(argv)}` failed: {e}") from e
