@@ -2,7 +2,7 @@
 
 python -m hastack.lab.netservice INVENTORY init            define routers, bind unbound ones round-robin
 python -m hastack.lab.netservice INVENTORY show            agents and routers per agent, as JSON
-python -m hastack.lab.netservice INVENTORY move ROUTER HOST   remove + add, as an operator would
+python -m hastack.lab.netservice INVENTORY move ROUTER HOST   one transaction, as the controller moves
 python -m hastack.lab.netservice INVENTORY scale-add COUNT HOST   define `bench scale`'s extra routers there
 python -m hastack.lab.netservice INVENTORY scale-remove [KEEP]    forget extra routers (but the first KEEP)
 """
@@ -13,11 +13,11 @@ import json
 import sys
 import time
 
-from hastack.backends import LabNetworkBackend
+from hastack.backends import BackendError, LabNetworkBackend
 from hastack.lab.network import SCALE_PREFIX, network_plan, scale_router_id, scale_routers
 from hastack.model import Deployment, load_deployment
 from hastack.render.etcd import client_endpoints
-from hastack.store import EtcdStore
+from hastack.store import EtcdStore, StoreError
 
 AGENT_DOWN_S = 3.0
 
@@ -73,6 +73,13 @@ def show(backend: LabNetworkBackend) -> dict[str, object]:
 
 
 def main() -> None:
+    try:
+        _main()
+    except (BackendError, StoreError) as e:  # one line, as every hastack command says what went wrong
+        raise SystemExit(f"netservice: {e}") from e
+
+
+def _main() -> None:
     dep = load_deployment(sys.argv[1])
     backend = backend_for(dep)
     verb = sys.argv[2]
@@ -83,16 +90,21 @@ def main() -> None:
     elif verb == "move":
         router, host = sys.argv[3], sys.argv[4]
         current = backend.bindings().get(router)
+        # One transaction: removed, then added, a router is unbound in between, and the controller places
+        # every router it finds unbound (CI saw it placed back on its old node between the two).
         if current:
-            backend.remove_router(router, current)
-        backend.add_router(router, host)
+            backend.move_router(router, current, host)
+        else:
+            backend.add_router(router, host)
         result = {"router": router, "from": current, "to": host}
     elif verb == "move-all":
         source, target = sys.argv[3], sys.argv[4]
         routers = backend.routers_by_agent().get(source, [])
-        for router in routers:
-            backend.remove_router(router, source)
-            backend.add_router(router, target)
+        failed = {r: e for r, e in backend.move_routers(routers, source, target).items() if e is not None}
+        if failed:
+            raise BackendError(
+                f"{len(failed)} of {len(routers)} routers not moved: {next(iter(failed.values()))}"
+            )
         result = {"moved": len(routers), "from": source, "to": target}
     elif verb == "scale-add":
         result = scale_add(dep, backend, int(sys.argv[3]), sys.argv[4])
