@@ -159,7 +159,7 @@ def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str,
     return status
 
 
-def _routers(p: LabPlan, inventory: str) -> tuple[dict[str, str], Callable[[str, str], str]]:
+def router_namespaces(p: LabPlan, inventory: str) -> tuple[dict[str, str], Callable[[str, str], str]]:
     """The lab's router names -> the backend's router ids, and (node, router name) -> the namespace whose
     gate the sampler reads: the lab L3 agent's, or under profile openstack Neutron's qrouter- one."""
     routers = network_plan(p.deployment).routers
@@ -205,7 +205,7 @@ def run_trial(
     placed = hosting(p, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers
     n = network_plan(p.deployment)
-    ids, namespace = _routers(p, inventory)
+    ids, namespace = router_namespaces(p, inventory)
     vm = next(v for v in n.vms if ids[v.router] in placed[node])
     nodes = p.deployment.hosts_of("l3-agent")
     sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers})

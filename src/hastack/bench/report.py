@@ -98,6 +98,28 @@ def scale_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def chaos_table(data: dict[str, Any]) -> list[str]:
+    inv = data["invariants"]
+    out = [
+        f"{data['faults']} faults, seed {data['seed']} (`bench chaos --replay chaos.json` reruns it); "
+        f"{len(inv['beyond_tolerance'])} beyond what the analysis tolerates, {inv['skipped']} skipped.",
+        "",
+        f"- dual-active (could / did forward on two nodes): {inv['dual_active_s']} s / "
+        f"{inv['dual_forwarding_s']} s",
+        f"- lost commits: {inv['lost_commits']}; lost messages: {inv['lost_messages']}; "
+        f"VMs never back: {len(inv['unrecovered'])}",
+        f"- breaches: {len(inv['breaches'])}"
+        + "".join(f"\n  - #{b['index']} {b['fault']}: {b['breach']}" for b in inv["breaches"]),
+        "",
+        "| fault kind (tolerated) | faults | gap median | gap worst |",
+        "| --- | --- | --- | --- |",
+    ]
+    out += [
+        f"| {k} | {v['faults']} | {v['median_s']} s | {v['worst_s']} s |" for k, v in inv["gap_s"].items()
+    ]
+    return out
+
+
 def write(results: Path) -> Path:
     """Write results/REPORT.md from whatever experiments' JSON is there; its path."""
     parts = ["# hastack failover report", ""]
@@ -119,6 +141,11 @@ def write(results: Path) -> Path:
         ("vip.json", "The VIP holder cut while Keystone is used through the VIP", stateful_table),
         ("db.json", "The Galera writer killed during a write loop through the VIP", stateful_table),
         ("mq.json", "The node of a quorum queue's leader killed during confirmed publishing", stateful_table),
+        (
+            "chaos.json",
+            "Fault campaign: random overlapping faults with invariants on the data plane",
+            chaos_table,
+        ),
         (
             "scale.json",
             "A network node hosting N routers fails: until every router answers again",

@@ -11,6 +11,7 @@ import click
 from hastack.bench import api, experiment, report, scale, stateful
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
+from hastack.cli.chaos import chaos_
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.cli.files import profile_inventory
 from hastack.controller.decide import POLICIES
@@ -317,6 +318,9 @@ def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
         stateful.run(p, scenario, repeat, out_dir, progress)
     scale.run(p, str(inventory), scale.SIZES, "node-cut", repeat, out_dir, progress)
     click.echo(report.write(out_dir).read_text())
+
+
+bench.add_command(chaos_)
 
 
 @bench.command(name="report")

@@ -23,6 +23,11 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
+def stderr_console() -> Console:
+    """For progress: on stderr, so that stdout holds only the result."""
+    return Console(stderr=True, highlight=False)
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
 

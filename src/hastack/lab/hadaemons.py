@@ -67,14 +67,14 @@ def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
 
 
 def ensure_agents(p: LabPlan, state: LabState) -> list[str]:
-    return [_ensure(p, state, AGENT, host) for host in p.deployment.hosts_of(AGENT)]
+    return [ensure_one(p, state, AGENT, host) for host in p.deployment.hosts_of(AGENT)]
 
 
 def ensure_controllers(p: LabPlan, state: LabState) -> list[str]:
-    return [_ensure(p, state, CONTROLLER, host) for host in p.deployment.hosts_of(CONTROLLER)]
+    return [ensure_one(p, state, CONTROLLER, host) for host in p.deployment.hosts_of(CONTROLLER)]
 
 
-def _ensure(p: LabPlan, state: LabState, name: str, host: str) -> str:
+def ensure_one(p: LabPlan, state: LabState, name: str, host: str) -> str:
     if runtime.running(state, name, host) is not None:
         return f"{name} runs on {host}"
     rec = start(p, state, name, host)

@@ -80,12 +80,17 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     for host in hosts:
         if runtime.running(state, "keystone", host) is None:
             progress(f"keystone: starting uwsgi on {host}")
-            env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
-            addr = f"{p.host(host).address}:{dep.port('keystone')}"
-            runtime.launch(p, state, "keystone", host, uwsgi_argv(addr, "keystone.wsgi.api:application"), env)
+            start(p, state, host)
     for host in hosts:
         _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
     _wait_answers(p, first, keystone_url(dep))
+
+
+def start(p: LabPlan, state: LabState, host: str) -> None:
+    """The replica on `host`, once bootstrapped; waits for nothing."""
+    env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
+    addr = f"{p.host(host).address}:{p.deployment.port('keystone')}"
+    runtime.launch(p, state, "keystone", host, uwsgi_argv(addr, "keystone.wsgi.api:application"), env)
 
 
 def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.Progress) -> None:

@@ -102,9 +102,7 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     for host in agents:
         if runtime.running(state, "l3-agent", host) is None:
             progress(f"lab L3 agent: starting on {host}")
-        argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
-        # It creates router namespaces: they must be visible outside its own process.
-        hadaemons.record_l3_pid(runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True))
+        start_l3_agent(p, state, host)
     for said in hadaemons.ensure_agents(p, state):
         progress(f"node agent: {said}")
     progress(f"network service: {len(n.routers)} routers scheduled over {', '.join(agents)}")
@@ -113,6 +111,13 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
         progress(f"HA controller: {said}")
     dataplane.ensure_vms(p, n, state, progress)
     _wait_reachable(n, progress)
+
+
+def start_l3_agent(p: LabPlan, state: LabState, host: str) -> None:
+    """The lab's own L3 agent on `host` (unless it runs); waits for nothing."""
+    argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
+    # It creates router namespaces: they must be visible outside its own process.
+    hadaemons.record_l3_pid(runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True))
 
 
 def _openstack_plane(p: LabPlan, state: LabState, progress: Progress) -> None:

@@ -1,0 +1,289 @@
+"""`hastack bench chaos`: a fault campaign run against the lab that is up.
+
+The workloads run from start to end: one sweep pings every VM's floating IP every 100 ms, Keystone is read
+through the VIP, rows are committed to Galera through the VIP and messages published with confirms to a
+quorum queue (both recorded as acknowledged), and a sampler reads every router's gate on every network node
+every 20 ms. The schedule's actions are injected and healed at their times (a heal is `lab heal TARGET`:
+the fault undone, then whatever is dead restarted, as systemd would). Then the campaign waits for the lab to
+settle, drains the queue, reads back the commits from every Galera node and computes the invariants
+(`bench/chaosfigures.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hastack.bench import chaos, chaosfigures, failover, lablink
+from hastack.bench.chaosfigures import Done
+from hastack.bench.gates import GateSampler, dual_active, dual_forwarding
+from hastack.lab import dataplane, faults, galera, restart, system
+from hastack.lab.network import network_plan
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState, locked
+from hastack.lab.system import LabError
+
+BEFORE_S = 3.0  # the workloads run alone this long first: a baseline
+SETTLE_S = 10.0  # after the last heal, before the verdict
+SLACK_S = 600.0  # the probes' bound beyond the schedule: heals take time (a Galera node rejoins in ~10 s)
+SWEEP_INTERVAL_S = 0.1
+
+Progress = Callable[[int, int, str], None]  # (actions done, actions planned, what happened)
+
+
+def services_running(state: LabState) -> list[tuple[str, str]]:
+    """(service, host) for every service `lab fail` can name that the lab runs."""
+    names = {name: service for service, names in faults.SERVICES.items() for name in names}
+    return sorted({(names[r.name], r.host) for r in state.processes if r.name in names})
+
+
+def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
+    """Inject and heal each action at its time after `t0` (wall clock); late when a heal ran long."""
+    events = sorted([(x.start_s, 1, x) for x in plan] + [(x.end_s, 0, x) for x in plan], key=lambda e: e[:2])
+    injected: dict[int, float] = {}
+    done: dict[int, Done] = {}
+    for at, is_start, x in events:
+        time.sleep(max(0.0, t0 + at - time.time()))
+        a = x.action
+        if is_start:
+            try:
+                injected[x.index] = _inject(p, a)
+            except LabError as e:  # e.g. the service was still down from an earlier kill
+                _heal(p, a)
+                done[x.index] = Done(x.index, a.label, a.kind, x.tolerated, a.goal_s, None, None, str(e))
+                progress(len(done), len(plan), f"#{x.index} {a.label}: skipped ({e})")
+            continue
+        if x.index in injected:
+            healed = _heal(p, a)
+            done[x.index] = Done(
+                x.index, a.label, a.kind, x.tolerated, a.goal_s, injected[x.index], time.time()
+            )
+            beyond = "" if x.tolerated else " (beyond what the analysis tolerates)"
+            progress(len(done), len(plan), f"#{x.index} {a.label}{beyond}: held {x.hold_s:.1f} s; {healed}")
+    return [done[i] for i in sorted(done)]
+
+
+def _inject(p: LabPlan, a: chaos.Action) -> float:
+    """Inject the action's faults at once; the wall-clock instant just before the first takes effect."""
+    with locked():
+        at = time.time()
+        for kind, target in a.faults:
+            loss = chaos.LOSS_PCT if kind == "degrade" else 0.0
+            faults.inject(p, LabState.load(), faults.parse(p, kind, target, loss_pct=loss))
+    return at
+
+
+def _heal(p: LabPlan, a: chaos.Action) -> str:
+    """End the action's faults as production would see them end: the link back, the process thawed, a
+    killed process started again by its unit (lab/restart.py). Nothing else is touched or waited for."""
+    said = []
+    with locked():
+        state = LabState.load()
+        for fault in [f for f in faults.recorded(state, None) if (f.kind, f.target) in a.faults]:
+            said.append(faults.undo(p, state, fault))
+            faults.forget(state, fault)
+        for kind, target in a.faults:
+            if kind == "kill":
+                service, _, host = target.partition(":")
+                try:
+                    said.append(restart.restart(p, state, service, host))
+                except LabError as e:
+                    said.append(str(e))  # the final heal of the campaign brings it back
+    return "; ".join(said)
+
+
+def run(
+    p: LabPlan, inventory: str, plan: Sequence[chaos.Planned], seed: int, progress: Progress
+) -> dict[str, Any]:
+    n = network_plan(p.deployment)
+    bound = chaos.duration_s(plan) + BEFORE_S + SETTLE_S + SLACK_S
+    workloads = Workloads(p, bound)
+    _ids, namespace = failover.router_namespaces(p, inventory)
+    nodes = p.deployment.hosts_of("l3-agent")
+    sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers}, 0.02, bound)
+    sampler.start()
+    t0 = time.time() + BEFORE_S
+    try:
+        try:
+            dones = execute(p, plan, t0, progress)
+        except BaseException:
+            lablink.heal(p)  # interrupted or failed: the lab is not left with faults in it
+            raise
+        # Whatever no unit brings back by itself (a Galera cluster that lost every node) is the operator's
+        # `lab heal`: timed, and reported.
+        started, final_heal = time.time(), "every service runs"
+        try:
+            lablink.heal(p)
+        except LabError as e:
+            final_heal = f"failed: {e}"
+        final_heal_s = round(time.time() - started, 1)
+        time.sleep(SETTLE_S)
+    finally:
+        samples = sampler.stop()
+        recorded = workloads.stop()
+    verdict, rows = chaosfigures.invariants(
+        dones,
+        recorded["rounds"],
+        len(n.vms),
+        {"could": dual_active(samples), "did": dual_forwarding(samples)},
+        recorded["lost_commits"],
+        recorded["lost_messages"],
+    )
+    return {
+        "experiment": "fault campaign: random overlapping faults, invariants on the data plane",
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "seed": seed,
+        "faults": len(plan),
+        "started": t0,
+        "duration_s": round(time.time() - t0, 1),
+        "schedule": [x.as_dict() for x in plan],
+        "done": rows,
+        "invariants": verdict,
+        "workloads": {k: v for k, v in recorded.items() if k != "rounds"},
+        "final_heal": {"seconds": final_heal_s, "said": final_heal},
+        "vms": [vm.floating for vm in n.vms],
+        "rounds": recorded["rounds"],
+    }
+
+
+class Workloads:
+    """The campaign's four workloads, started at once and stopped (then checked) at once."""
+
+    def __init__(self, p: LabPlan, seconds: float) -> None:
+        self.p = p
+        dep = p.deployment
+        secrets = dep.inventory.secrets
+        client = dep.hosts_of("keystone")[0]
+        self.run_id, self.queue = f"chaos-{time.time_ns()}", f"chaos-{time.time_ns()}"
+        self.mq_hosts = [str(p.host(h).address) for h in dep.hosts_of("rabbitmq")]
+        vms = ",".join(vm.floating for vm in network_plan(dep).vms)
+        s = str(seconds)
+        self.sweep = lablink.start_probe(
+            dataplane.client_netns(),
+            "sweep",
+            "--targets",
+            vms,
+            "--seconds",
+            s,
+            "--interval",
+            str(SWEEP_INTERVAL_S),
+        )
+        self.keystone = lablink.keystone_probe(p, client, seconds, 0.2)
+        args = ("--seconds", s, "--interval", "0.1")
+        netns = p.host(client).netns
+        self.sql = lablink.start_probe(
+            netns, "sql", "--host", lablink.vip(p), "--run", self.run_id, *args, password=secrets.db_password
+        )
+        count = str(int(seconds / 0.1))
+        mq = ("--hosts", ",".join(self.mq_hosts), "--queue", self.queue)
+        self.amqp = lablink.start_probe(
+            netns, "amqp", *mq, "--count", count, *args, password=secrets.rabbitmq_password
+        )
+        self.netns, self.mq_password = netns, secrets.rabbitmq_password
+
+    def stop(self) -> dict[str, Any]:
+        out = {name: _stop(proc) for name, proc in self._probes().items()}
+        rounds = [r for r in out["sweep"] if "missing" in r]
+        acknowledged = {s["seq"] for s in out["sql"] if s.get("ok")}
+        confirmed = {s["seq"] for s in out["amqp"] if s.get("ok")}
+        drained = _lines(self._drain())
+        received = set(drained[-1].get("received", [])) if drained else set()
+        lost = max(
+            (len(acknowledged - rows) for rows in self._committed().values()), default=len(acknowledged)
+        )
+        keystone = out["keystone"]
+        return {
+            "rounds": rounds,
+            "sweep_rounds": len(rounds),
+            "keystone_requests": len(keystone),
+            "keystone_failed": sum(1 for s in keystone if not s.get("ok")),
+            "acknowledged_commits": len(acknowledged),
+            "lost_commits": lost,
+            "confirmed_messages": len(confirmed),
+            "lost_messages": len(confirmed - received),
+        }
+
+    def _probes(self) -> dict[str, subprocess.Popen[str]]:
+        return {"sweep": self.sweep, "keystone": self.keystone, "sql": self.sql, "amqp": self.amqp}
+
+    def _drain(self, tries: int = 6) -> str:
+        """The drain probe's output; tried again while RabbitMQ is still coming back."""
+        for _ in range(tries - 1):
+            out, ok = self._drain_once()
+            if ok:
+                return out
+            time.sleep(10)
+        return self._drain_once()[0]
+
+    def _drain_once(self) -> tuple[str, bool]:
+        proc = lablink.start_probe(
+            self.netns,
+            "drain",
+            "--hosts",
+            ",".join(self.mq_hosts),
+            "--queue",
+            self.queue,
+            "--seconds",
+            "60",
+            password=self.mq_password,
+        )
+        out, _err = proc.communicate(timeout=120)
+        return out, proc.returncode == 0
+
+    def _committed(self) -> dict[str, set[int]]:
+        """seq of every row the SQL workload committed, as each Galera node holds them."""
+        stored = {}
+        query = f"SELECT seq FROM hastack.probe_writes WHERE run = {galera.literal(self.run_id)}"
+        for host in self.p.deployment.hosts_of("database"):
+            # A node still rejoining after the last heal answers within its join timeout.
+            system.poll(f"galera on {host} to answer", functools.partial(self._answers, host), 180, 2)
+            stored[host] = {int(x) for x in galera.sql(self.p, host, query, 30).split()}
+        return stored
+
+    def _answers(self, host: str) -> bool:
+        return bool(galera.status(self.p, host))
+
+
+def _stop(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """Stop a probe (its samples so far are on its stdout, one JSON line each) and read them."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, _err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _err = proc.communicate()
+    return _lines(out)
+
+
+def _lines(out: str) -> list[dict[str, Any]]:
+    rows = []
+    for line in out.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short when the probe stopped
+    return rows
+
+
+def write(result: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "chaos.json"
+    target.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+def load_schedule(path: Path) -> tuple[int, tuple[chaos.Planned, ...]]:
+    """The seed and schedule of an earlier campaign's chaos.json; ValueError saying what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return int(data["seed"]), tuple(chaos.Planned.from_dict(x) for x in data["schedule"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a campaign's chaos.json ({e})") from e

@@ -1,0 +1,239 @@
+"""The fault campaign's schedule: seeded, reproducible, overlapping faults drawn from what the lab can do,
+each judged by the failure analysis as tolerated or beyond. Pure: the runner is `bench/campaign.py`.
+
+An action is one fault as an operator would name it ("cut net1", "etcd cut off from net1"): the lab faults
+injected together, the hosts it touches and the failure the analysis sees. Actions that overlap in time
+touch disjoint hosts, so that healing one (`lab heal HOST`) never ends another early.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hastack.analysis.impact import Failure, evaluate
+from hastack.bench.experiment import GOALS_S
+from hastack.model import Deployment
+
+# What a fault may cost the data plane when the analysis tolerates it (the goals of `bench l3`): a fault
+# that makes routers move gets the failover goal, the controller leader's the time a standby takes to
+# lead on top, and every other fault must not show on the data plane at all.
+MOVES_ROUTERS_GOAL_S = GOALS_S["node-cut"]
+CONTROLLER_GOAL_S = GOALS_S["leader-kill"]
+UNSEEN_GOAL_S = GOALS_S["etcd-quorum"]
+LOSS_PCT = 20.0  # of a `loss HOST` action's packets on the host's management link
+# Services whose loss on a network node moves its routers.
+NETWORK_NODE_SERVICES = ("l3-agent", "hastack-agent")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One fault of the campaign: the `lab fail` faults it injects at once, and what it breaks."""
+
+    label: str
+    faults: tuple[tuple[str, str], ...]  # (kind, target) as `hastack lab fail KIND TARGET` takes them
+    hosts: frozenset[str]  # every host it touches
+    failed_hosts: frozenset[str] = frozenset()  # for the analysis: hosts it takes away
+    failed_instances: frozenset[tuple[str, str]] = frozenset()  # ... and (component, host) instances
+    goal_s: float = UNSEEN_GOAL_S
+
+    @property
+    def kind(self) -> str:
+        """The label without its target: what figures are grouped by."""
+        return self.label.split(" ", 1)[0]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "faults": [list(f) for f in self.faults],
+            "hosts": sorted(self.hosts),
+            "failed_hosts": sorted(self.failed_hosts),
+            "failed_instances": [list(i) for i in sorted(self.failed_instances)],
+            "goal_s": self.goal_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Action:
+        return cls(
+            str(d["label"]),
+            tuple((str(k), str(t)) for k, t in d["faults"]),
+            frozenset(map(str, d["hosts"])),
+            frozenset(map(str, d["failed_hosts"])),
+            frozenset((str(c), str(h)) for c, h in d["failed_instances"]),
+            float(d["goal_s"]),
+        )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An action at its place in the campaign: started `start_s` after the campaign began, held `hold_s`."""
+
+    index: int
+    start_s: float
+    hold_s: float
+    action: Action
+    tolerated: bool  # by the analysis, together with every action still active at its start
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.hold_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "start_s": round(self.start_s, 3),
+            "hold_s": round(self.hold_s, 3),
+            "tolerated": self.tolerated,
+            **self.action.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Planned:
+        return cls(
+            int(d["index"]),
+            float(d["start_s"]),
+            float(d["hold_s"]),
+            Action.from_dict(d),
+            bool(d["tolerated"]),
+        )
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How the campaign draws: the pause between two starts, how long a fault is held, how many may be
+    active at once, and how often an action the analysis does not tolerate is chosen on purpose."""
+
+    pause_s: tuple[float, float] = (1.0, 5.0)
+    hold_s: tuple[float, float] = (2.0, 8.0)
+    max_active: int = 2
+    beyond_share: float = 0.05
+
+
+def menu(dep: Deployment, services: Iterable[tuple[str, str]]) -> tuple[Action, ...]:
+    """Every action the lab can do to this deployment. `services`: the (service, host) pairs the lab runs
+    (`lab fail` names a service as faults.SERVICES does; the analysis names components the same way)."""
+    actions: list[Action] = []
+    net_nodes = set(dep.hosts_of("l3-agent"))
+    for service, host in sorted(set(services)):
+        goal = _service_goal(service, host in net_nodes)
+        for kind in ("kill", "freeze"):
+            actions.append(
+                Action(
+                    f"{kind}-{service} {host}",
+                    ((kind, f"{service}:{host}"),),
+                    frozenset({host}),
+                    failed_instances=frozenset({(service, host)}),
+                    goal_s=goal,
+                )
+            )
+    for h in dep.hosts:
+        goal = MOVES_ROUTERS_GOAL_S if h.name in net_nodes else UNSEEN_GOAL_S
+        for kind in ("freeze-host", "cut"):
+            actions.append(
+                Action(
+                    f"{kind} {h.name}",
+                    ((kind, h.name),),
+                    frozenset({h.name}),
+                    frozenset({h.name}),
+                    goal_s=goal,
+                )
+            )
+        actions.append(Action(f"loss {h.name}", (("degrade", h.name),), frozenset({h.name})))
+    actions += _partitions(dep, net_nodes)
+    return tuple(actions)
+
+
+def _service_goal(service: str, on_network_node: bool) -> float:
+    if service == "hastack-controller":
+        return CONTROLLER_GOAL_S
+    return MOVES_ROUTERS_GOAL_S if on_network_node and service in NETWORK_NODE_SERVICES else UNSEEN_GOAL_S
+
+
+def _partitions(dep: Deployment, net_nodes: set[str]) -> list[Action]:
+    """A network node cut off from every etcd host, or from every controller; one etcd host cut off from
+    the others (a minority split: etcd keeps its quorum)."""
+    etcd, controllers = dep.hosts_of("etcd"), dep.hosts_of("hastack-controller")
+    out = []
+    for node in sorted(net_nodes):
+        for name, peers in (("etcd-cut-off", etcd), ("controllers-cut-off", controllers)):
+            others = tuple(p for p in peers if p != node)
+            if others:
+                out.append(
+                    Action(
+                        f"{name} {node}",
+                        tuple(("partition", f"{node}:{p}") for p in others),
+                        frozenset({node, *others}),
+                        # Cut off from etcd, a node loses its lease like a failed one; from the controllers
+                        # alone it loses nothing.
+                        failed_instances=frozenset({("l3-agent", node)})
+                        if name == "etcd-cut-off"
+                        else frozenset(),
+                        goal_s=MOVES_ROUTERS_GOAL_S if name == "etcd-cut-off" else UNSEEN_GOAL_S,
+                    )
+                )
+    for member in etcd:
+        others = tuple(p for p in etcd if p != member)
+        if len(others) >= 2:
+            out.append(
+                Action(
+                    f"etcd-minority {member}",
+                    tuple(("partition", f"{member}:{p}") for p in others),
+                    frozenset(etcd),
+                    failed_instances=frozenset({("etcd", member)}),
+                )
+            )
+    return out
+
+
+def tolerated(dep: Deployment, actions: Sequence[Action]) -> bool:
+    """Whether the analysis tolerates these actions together (no component lost cluster-wide)."""
+    failure = Failure(
+        " + ".join(a.label for a in actions),
+        frozenset().union(*(a.failed_hosts for a in actions)),
+        frozenset().union(*(a.failed_instances for a in actions)),
+    )
+    return evaluate(dep, failure).is_tolerated
+
+
+def draw(
+    dep: Deployment, actions: Sequence[Action], count: int, seed: int, shape: Shape = Shape()
+) -> tuple[Planned, ...]:
+    """`count` actions at random times, reproducible from `seed`. Up to `shape.max_active` overlap, on
+    disjoint hosts; each is tolerated with those still active, except a `beyond_share` chosen not to be
+    (when such a choice exists), recorded as such."""
+    rng = random.Random(seed)
+    plan: list[Planned] = []
+    judged: dict[tuple[Action, ...], bool] = {}
+
+    def judge(others: tuple[Action, ...], action: Action) -> bool:
+        key = tuple(sorted((*others, action), key=lambda a: a.label))
+        if key not in judged:  # the analysis takes ~1 ms; a campaign asks the same question often
+            judged[key] = tolerated(dep, key)
+        return judged[key]
+
+    t = 0.0
+    for index in range(count):
+        t += rng.uniform(*shape.pause_s)
+        active = [p for p in plan if p.end_s > t]
+        if len(active) >= shape.max_active:
+            t = min(p.end_s for p in active) + 0.5
+            active = [p for p in plan if p.end_s > t]
+        busy = frozenset().union(*(p.action.hosts for p in active))
+        free = [a for a in actions if not a.hosts & busy]
+        if not free:  # every action touches a busy host: wait for the active faults to end
+            t, active, free = max(p.end_s for p in active) + 0.5, [], list(actions)
+        others = tuple(p.action for p in active)
+        ok = [a for a in free if judge(others, a)]
+        beyond = [a for a in free if a not in ok]
+        pool = beyond if beyond and (not ok or rng.random() < shape.beyond_share) else ok
+        # A kind first, then a target: each kind is as likely, however many targets it has.
+        kind = rng.choice(sorted({a.kind for a in pool}))
+        action = rng.choice([a for a in pool if a.kind == kind])
+        plan.append(Planned(index, t, rng.uniform(*shape.hold_s), action, action in ok))
+    return tuple(plan)
+
+
+def duration_s(plan: Sequence[Planned]) -> float:
+    return max((p.end_s for p in plan), default=0.0)

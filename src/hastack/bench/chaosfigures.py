@@ -1,0 +1,141 @@
+"""The fault campaign's invariants, from what its workloads recorded. Pure.
+
+Times are wall-clock seconds. A VM's outage is a run of sweep rounds it did not answer, from the first
+such round's start to the start of the next round it answered. An outage belongs to every fault that was
+active (injected, not yet healed plus `AFTER_HEAL_S`) when it began; a fault's gap is the longest outage
+that belongs to it, and its gap after the heal the longest that began after its heal.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hastack.bench.experiment import AFTER_HEAL_GOAL_S
+
+AFTER_HEAL_S = 4.0  # a fault is watched this long after its heal: an outage then is still its doing
+
+
+@dataclass(frozen=True)
+class Done:
+    """A planned action as it happened: when it was injected and healed (None: it could not be injected,
+    `skipped` says why)."""
+
+    index: int
+    label: str
+    kind: str
+    tolerated: bool
+    goal_s: float
+    injected_at: float | None
+    healed_at: float | None
+    skipped: str = ""
+
+
+def outages(rounds: Sequence[Mapping[str, Any]], count: int) -> list[tuple[int, float, float]]:
+    """(vm index, start, end) of every outage in the sweep's rounds ({"t", "missing": [indices]}); an
+    outage still going at the last round ends there."""
+    found: list[tuple[int, float, float]] = []
+    since: dict[int, float] = {}
+    for r in rounds:
+        missing = set(r["missing"])
+        for vm in range(count):
+            if vm in missing:
+                since.setdefault(vm, float(r["t"]))
+            elif vm in since:
+                found.append((vm, since.pop(vm), float(r["t"])))
+    end = float(rounds[-1]["t"]) if rounds else 0.0
+    found += [(vm, start, end) for vm, start in since.items()]
+    return sorted(found, key=lambda o: o[1])
+
+
+def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> list[int]:
+    """The VMs that did not answer one round in the campaign's last `last_s` seconds."""
+    if not rounds:
+        return []
+    tail = [set(r["missing"]) for r in rounds if float(r["t"]) >= float(rounds[-1]["t"]) - last_s]
+    return sorted(set.intersection(*tail))
+
+
+def fault_gaps(done: Done, found: Sequence[tuple[int, float, float]]) -> tuple[float, float]:
+    """(gap, gap after the heal) of one fault: its longest outage, and the longest that began after its
+    heal. Outages that began while it was active (to `AFTER_HEAL_S` after the heal) are its."""
+    if done.injected_at is None or done.healed_at is None:
+        return 0.0, 0.0
+    mine = [(s, e) for _vm, s, e in found if done.injected_at <= s <= done.healed_at + AFTER_HEAL_S]
+    after = [e - s for s, e in mine if s >= done.healed_at]
+    return round(max((e - s for s, e in mine), default=0.0), 3), round(max(after, default=0.0), 3)
+
+
+def per_kind(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per fault kind, over the tolerated faults that ran: how many, and the gap's median and worst."""
+    kinds: dict[str, list[float]] = {}
+    for row in rows:
+        if row["tolerated"] and not row["skipped"]:
+            kinds.setdefault(row["kind"], []).append(row["gap_s"])
+    return {
+        kind: {"faults": len(gaps), "median_s": round(statistics.median(gaps), 3), "worst_s": max(gaps)}
+        for kind, gaps in sorted(kinds.items())
+    }
+
+
+def invariants(
+    dones: Sequence[Done],
+    rounds: Sequence[Mapping[str, Any]],
+    vm_count: int,
+    dual: Mapping[str, Mapping[str, float]],
+    lost_commits: int,
+    lost_messages: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The campaign's verdict (key `invariants` of chaos.json) and one row per fault with its figures.
+    `dual`: {"could": router -> s, "did": router -> s} from the gate sampler."""
+    found = outages(rounds, vm_count)
+    rows, breaches = [], []
+    for d in dones:
+        gap, after = fault_gaps(d, found)
+        rows.append({**d.__dict__, "gap_s": gap, "gap_after_heal_s": after})
+        if d.tolerated and not d.skipped and (gap > d.goal_s or after > AFTER_HEAL_GOAL_S):
+            breaches.append(
+                {
+                    "index": d.index,
+                    "fault": d.label,
+                    "breach": f"gap {gap} s, after the heal {after} s, goal {d.goal_s} s",
+                }
+            )
+    could, did = dual.get("could", {}), dual.get("did", {})
+    for router, seconds in sorted(could.items()):
+        if seconds > 0:
+            breaches.append(
+                {"index": None, "fault": router, "breach": f"open on two nodes for {seconds:.3f} s"}
+            )
+    lost = unrecovered(rounds)
+    if lost_commits or lost_messages or lost:
+        breaches.append(
+            {
+                "index": None,
+                "fault": "data",
+                "breach": f"lost {lost_commits} commits, {lost_messages} messages; VMs never back: {lost}",
+            }
+        )
+    verdict = {
+        "dual_active_s": round(max(could.values(), default=0.0), 3),
+        "dual_forwarding_s": round(max(did.values(), default=0.0), 3),
+        "lost_commits": lost_commits,
+        "lost_messages": lost_messages,
+        "unrecovered": lost,
+        "gap_s": per_kind(rows),
+        "beyond_tolerance": [
+            {
+                "index": r["index"],
+                "fault": r["label"],
+                "gap_s": r["gap_s"],
+                "gap_after_heal_s": r["gap_after_heal_s"],
+            }
+            for r in rows
+            if not r["tolerated"] and not r["skipped"]
+        ],
+        "skipped": sum(1 for d in dones if d.skipped),
+        "breaches": breaches,
+    }
+    return verdict, rows

@@ -1,0 +1,70 @@
+"""What systemd does for a unit whose process died: start that one process again, on its host, with the
+arguments bring-up gives it, and wait for nothing else. The fault campaign heals a kill with it, so that
+healing one fault neither waits on nor ends another that is still active (`lab heal` brings the whole lab
+back, and waits for every cluster to be whole)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hastack.lab import galera, hadaemons, keystone, loadbalancer, rabbitmq, realise, runtime
+from hastack.lab.faults import SERVICES
+from hastack.lab.plan import LabPlan
+from hastack.lab.state import LabState
+from hastack.lab.system import LabError
+
+Starter = Callable[[LabPlan, LabState, str], None]
+
+
+def _etcd(p: LabPlan, state: LabState, host: str) -> None:
+    d = next(d for d in p.daemons if (d.name, d.host) == ("etcd", host))
+    runtime.launch(p, state, d.name, host, d.argv)
+
+
+def _database(p: LabPlan, state: LabState, host: str) -> None:
+    if not any(runtime.running(state, "mariadb", h) for h in p.deployment.hosts_of("database")):
+        # With no node to join, a node waits for a bootstrap no unit does: that is `lab heal`'s to choose.
+        raise LabError("every Galera node is down: a whole-cluster restart is `hastack lab heal`'s")
+    position = galera.recover_position(p, host)
+    extra = (f"--wsrep-start-position={position}",) if position else ()
+    runtime.launch(p, state, "mariadb", host, galera.mysqld_argv(host, *extra))
+
+
+def _rabbitmq(p: LabPlan, state: LabState, host: str) -> None:
+    argv = rabbitmq.with_hostname(host, f"{rabbitmq.RABBITMQ_BIN}/rabbitmq-server")
+    runtime.launch(p, state, "rabbitmq", host, argv, rabbitmq.env(host))
+
+
+def _keepalived(p: LabPlan, state: LabState, host: str) -> None:
+    loadbalancer.start_keepalived(p, state, host, adopt_child=False)
+
+
+def _hastack(name: str) -> Starter:
+    def start(p: LabPlan, state: LabState, host: str) -> None:
+        hadaemons.ensure_one(p, state, name, host)
+
+    return start
+
+
+STARTERS: dict[str, Starter] = {
+    "etcd": _etcd,
+    "database": _database,
+    "rabbitmq": _rabbitmq,
+    "haproxy": loadbalancer.start_haproxy,
+    "keepalived": _keepalived,
+    "keystone": keystone.start,
+    "l3-agent": realise.start_l3_agent,
+    "hastack-agent": _hastack(hadaemons.AGENT),
+    "hastack-controller": _hastack(hadaemons.CONTROLLER),
+}
+
+
+def restart(p: LabPlan, state: LabState, service: str, host: str) -> str:
+    """Start `service` on `host` again if none of its processes runs; what was done, in a sentence."""
+    if any(runtime.running(state, name, host) for name in SERVICES[service]):
+        return f"{service} runs on {host}"
+    starter = STARTERS.get(service)
+    if starter is None or (service == "l3-agent" and realise.is_openstack(p)):
+        raise LabError(f"{service} on {host} has no restart of its own here: `hastack lab heal` starts it")
+    starter(p, state, host)
+    return f"restarted {service} on {host}"

@@ -1,0 +1,109 @@
+"""The fault campaign's schedule and verdict: reproducible, overlapping on disjoint hosts, judged by the
+analysis; breaches found in what the workloads recorded."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from hastack.bench import chaos
+from hastack.bench.chaosfigures import Done, fault_gaps, invariants, outages, unrecovered
+from hastack.lab.faults import SERVICES
+from hastack.model import Deployment
+
+
+@pytest.fixture(scope="module")
+def actions(paper: Deployment) -> tuple[chaos.Action, ...]:
+    services = [(s, h) for s in SERVICES for h in paper.hosts_of(s) if s != "dhcp-agent"]
+    return chaos.menu(paper, services)
+
+
+def test_the_menu_holds_every_kind_of_fault(actions: tuple[chaos.Action, ...]) -> None:
+    labels = {a.label for a in actions}
+    assert {"kill-etcd db1", "freeze-hastack-controller ctl2", "cut net1", "freeze-host db3"} <= labels
+    assert {"etcd-cut-off net1", "controllers-cut-off net2", "etcd-minority db2", "loss cmp1"} <= labels
+    cut_off = next(a for a in actions if a.label == "etcd-cut-off net1")
+    assert cut_off.faults == (("partition", "net1:db1"), ("partition", "net1:db2"), ("partition", "net1:db3"))
+    assert cut_off.goal_s == 1.5
+    assert (
+        next(a for a in actions if a.label == "kill-etcd db1").goal_s == 0.3
+    )  # must not show on the data plane
+
+
+def test_a_schedule_is_the_same_for_the_same_seed(
+    paper: Deployment, actions: tuple[chaos.Action, ...]
+) -> None:
+    one = chaos.draw(paper, actions, 40, seed=7)
+    assert one == chaos.draw(paper, actions, 40, seed=7)
+    assert one != chaos.draw(paper, actions, 40, seed=8)
+    replayed = tuple(chaos.Planned.from_dict(x.as_dict()) for x in one)
+    assert [x.as_dict() for x in replayed] == [x.as_dict() for x in one]
+
+
+def test_faults_overlap_on_disjoint_hosts_and_are_judged_with_those_active(
+    paper: Deployment, actions: tuple[chaos.Action, ...]
+) -> None:
+    plan = chaos.draw(paper, actions, 120, seed=1, shape=chaos.Shape(max_active=2, beyond_share=0.2))
+    overlapping = 0
+    for x in plan:
+        active = [y for y in plan if y.index < x.index and y.end_s > x.start_s]
+        assert len(active) < 2
+        assert all(not (y.action.hosts & x.action.hosts) for y in active)
+        assert x.tolerated == chaos.tolerated(paper, [*(y.action for y in active), x.action])
+        overlapping += bool(active)
+    assert overlapping > 20  # they do overlap
+    beyond = [x for x in plan if not x.tolerated]
+    assert beyond  # and some go beyond what the analysis tolerates, on purpose
+    assert all(a.start_s < b.start_s for a, b in itertools.pairwise(plan))
+
+
+ROUNDS = [
+    {"t": 100.0, "missing": []},
+    {"t": 100.1, "missing": [1]},
+    {"t": 100.2, "missing": [1]},
+    {"t": 100.3, "missing": [0, 1]},
+    {"t": 100.4, "missing": []},
+    {"t": 100.5, "missing": []},
+]
+
+
+def test_outages_are_runs_of_missed_rounds() -> None:
+    assert outages(ROUNDS, 2) == [(1, 100.1, 100.4), (0, 100.3, 100.4)]
+    assert unrecovered([*ROUNDS, {"t": 101.0, "missing": [0]}], last_s=0.4) == [0]
+    assert unrecovered(ROUNDS) == []
+
+
+def test_a_fault_owns_the_outages_that_began_while_it_was_active() -> None:
+    found = outages(ROUNDS, 2)
+    during = Done(0, "cut net1", "cut", True, 1.5, 100.05, 100.2)
+    assert fault_gaps(during, found) == (0.3, 0.1)  # the longest, and the one that began after the heal
+    before = Done(1, "cut net2", "cut", True, 1.5, 95.0, 95.5)  # watched to 99.5 s
+    assert fault_gaps(before, found) == (0.0, 0.0)
+
+
+def test_breaches_are_found_and_said() -> None:
+    slow = Done(3, "cut net1", "cut", True, 0.2, 100.05, 100.2)  # a 0.3 s outage against a 0.2 s goal
+    beyond = Done(4, "freeze-host db1", "freeze-host", False, 0.3, 100.05, 100.2)
+    skipped = Done(5, "kill-etcd db1", "kill-etcd", True, 0.3, None, None, "etcd is not running on db1")
+    verdict, rows = invariants(
+        [slow, beyond, skipped], ROUNDS, 2, {"could": {"r1": 0.04}, "did": {"r1": 0.0}}, 0, 2
+    )
+    said = [(b["index"], b["fault"]) for b in verdict["breaches"]]
+    assert said == [(3, "cut net1"), (None, "r1"), (None, "data")]
+    assert verdict["dual_active_s"] == 0.04
+    assert verdict["lost_messages"] == 2
+    assert verdict["skipped"] == 1
+    assert verdict["beyond_tolerance"] == [
+        {"index": 4, "fault": "freeze-host db1", "gap_s": 0.3, "gap_after_heal_s": 0.1}
+    ]
+    assert verdict["gap_s"] == {"cut": {"faults": 1, "median_s": 0.3, "worst_s": 0.3}}
+    assert [r["gap_s"] for r in rows] == [0.3, 0.3, 0.0]
+
+
+def test_a_clean_campaign_has_no_breach() -> None:
+    quiet = [{"t": 100.0 + i / 10, "missing": []} for i in range(20)]
+    done = Done(0, "kill-etcd db1", "kill-etcd", True, 0.3, 100.2, 101.0)
+    verdict, _rows = invariants([done], quiet, 2, {"could": {}, "did": {}}, 0, 0)
+    assert verdict["breaches"] == []
+    assert verdict["gap_s"] == {"kill-etcd": {"faults": 1, "median_s": 0.0, "worst_s": 0.0}}
