@@ -101,3 +101,15 @@ def test_json_shape(minimal: Deployment) -> None:
     assert host["severity"] == "high"
     assert host["tolerated"] is False
     assert {e["component"] for e in host["effects"] if e["status"] == "lost"} >= {"database", "keystone"}
+
+
+def test_a_network_node_without_its_node_agent_forwards_nothing(paper: Deployment) -> None:
+    # Its gates shut when its lease runs out: with both node agents down, no router forwards anywhere.
+    both = frozenset({("hastack-agent", "net1"), ("hastack-agent", "net2")})
+    outcome = evaluate(paper, Failure("agents", instances=both))
+    assert not outcome.is_tolerated
+    assert [e.component for e in outcome.lost] == ["l3-agent"]
+    one = evaluate(paper, Failure("agent", instances=frozenset({("hastack-agent", "net1")})))
+    assert one.is_tolerated
+    l3 = next(e for e in one.effects if e.component == "l3-agent")
+    assert (l3.live, l3.total) == (1, 2)

@@ -105,6 +105,11 @@ def _live_hosts(dep: Deployment, failure: Failure, name: str) -> list[str]:
     if name == "haproxy" and dep.is_deployed("keepalived"):
         # The VIP only lands where keepalived runs beside a live HAProxy (its track script drops it there).
         live = [h for h in live if not failure.kills("keepalived", h)]
+    if name == "l3-agent":
+        # A network node whose node agent is down shuts its gates once its lease runs out: its routers
+        # forward nowhere until they move (found by the fault campaign: both node agents down at once).
+        guarded = set(dep.hosts_of("hastack-agent"))
+        live = [h for h in live if h not in guarded or not failure.kills("hastack-agent", h)]
     return live
 
 

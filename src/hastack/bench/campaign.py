@@ -16,10 +16,11 @@ import json
 import platform
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hastack.bench import chaos, chaosfigures, failover, lablink
 from hastack.bench.chaosfigures import Done
@@ -187,9 +188,11 @@ class Workloads:
             netns, "amqp", *mq, "--count", count, *args, password=secrets.rabbitmq_password
         )
         self.netns, self.mq_password = netns, secrets.rabbitmq_password
+        probes = {"sweep": self.sweep, "keystone": self.keystone, "sql": self.sql, "amqp": self.amqp}
+        self.recorders = {name: Recorder(proc) for name, proc in probes.items()}
 
     def stop(self) -> dict[str, Any]:
-        out = {name: _stop(proc) for name, proc in self._probes().items()}
+        out = {name: recorder.stop() for name, recorder in self.recorders.items()}
         rounds = [r for r in out["sweep"] if "missing" in r]
         acknowledged = {s["seq"] for s in out["sql"] if s.get("ok")}
         confirmed = {s["seq"] for s in out["amqp"] if s.get("ok")}
@@ -209,9 +212,6 @@ class Workloads:
             "confirmed_messages": len(confirmed),
             "lost_messages": len(confirmed - received),
         }
-
-    def _probes(self) -> dict[str, subprocess.Popen[str]]:
-        return {"sweep": self.sweep, "keystone": self.keystone, "sql": self.sql, "amqp": self.amqp}
 
     def _drain(self, tries: int = 6) -> str:
         """The drain probe's output; tried again while RabbitMQ is still coming back."""
@@ -251,16 +251,38 @@ class Workloads:
         return bool(galera.status(self.p, host))
 
 
-def _stop(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
-    """Stop a probe (its samples so far are on its stdout, one JSON line each) and read them."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        out, _err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _err = proc.communicate()
-    return _lines(out)
+class Recorder:
+    """Reads a probe's output as it comes: a probe whose pipe nobody reads blocks once 64 KiB are
+    waiting (the first campaigns measured only their first two minutes that way)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self.threads = [
+            threading.Thread(target=self._read, args=(proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(proc.stderr, self.errors), daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _read(stream: IO[str] | None, into: list[str]) -> None:
+        for line in stream or ():
+            into.append(line)
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop the probe (SIGTERM; it is bounded anyway) and its samples, one JSON line each."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self.threads:
+            t.join(timeout=10)
+        return _lines("".join(self.lines))
 
 
 def _lines(out: str) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ class Done:
     label: str
     kind: str
     tolerated: bool
-    goal_s: float
+    goal_s: float | None  # None: not judged (packet loss makes any VM on the host miss rounds)
     injected_at: float | None
     healed_at: float | None
     skipped: str = ""
@@ -58,12 +58,36 @@ def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> lis
     return sorted(set.intersection(*tail))
 
 
-def fault_gaps(done: Done, found: Sequence[tuple[int, float, float]]) -> tuple[float, float]:
-    """(gap, gap after the heal) of one fault: its longest outage, and the longest that began after its
-    heal. Outages that began while it was active (to `AFTER_HEAL_S` after the heal) are its."""
+def _active(d: Done, t: float) -> bool:
+    return (
+        d.injected_at is not None
+        and d.healed_at is not None
+        and d.injected_at <= t <= d.healed_at + AFTER_HEAL_S
+    )
+
+
+def owners(dones: Sequence[Done], t: float) -> list[Done]:
+    """The faults an outage that began at `t` is blamed on: of those active then, the ones with the
+    longest goal (an unjudged one counts as longest). With two faults active, a cut network node's
+    failover is the cut's doing, not that of the Keystone replica frozen meanwhile."""
+    active = [d for d in dones if _active(d, t)]
+    longest = max((_goal(d) for d in active), default=0.0)
+    return [d for d in active if _goal(d) == longest]
+
+
+def _goal(d: Done) -> float:
+    return float("inf") if d.goal_s is None else d.goal_s
+
+
+def fault_gaps(
+    done: Done, found: Sequence[tuple[int, float, float]], dones: Sequence[Done] = ()
+) -> tuple[float, float]:
+    """(gap, gap after the heal) of one fault: the longest outage blamed on it (`owners`, among `dones`),
+    and the longest of those that began after its heal."""
     if done.injected_at is None or done.healed_at is None:
         return 0.0, 0.0
-    mine = [(s, e) for _vm, s, e in found if done.injected_at <= s <= done.healed_at + AFTER_HEAL_S]
+    others = dones or [done]
+    mine = [(s, e) for _vm, s, e in found if _active(done, s) and done in owners(others, s)]
     after = [e - s for s, e in mine if s >= done.healed_at]
     return round(max((e - s for s, e in mine), default=0.0), 3), round(max(after, default=0.0), 3)
 
@@ -93,9 +117,10 @@ def invariants(
     found = outages(rounds, vm_count)
     rows, breaches = [], []
     for d in dones:
-        gap, after = fault_gaps(d, found)
+        gap, after = fault_gaps(d, found, dones)
         rows.append({**d.__dict__, "gap_s": gap, "gap_after_heal_s": after})
-        if d.tolerated and not d.skipped and (gap > d.goal_s or after > AFTER_HEAL_GOAL_S):
+        judged = d.tolerated and not d.skipped and d.goal_s is not None
+        if judged and (gap > _goal(d) or after > AFTER_HEAL_GOAL_S):
             breaches.append(
                 {
                     "index": d.index,

@@ -11,7 +11,7 @@ import click
 from hastack.bench import api, experiment, report, scale, stateful
 from hastack.bench.failover import SCENARIOS
 from hastack.cli import output
-from hastack.cli.chaos import chaos_
+from hastack.cli.chaos import chaos_, run_campaign
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.cli.files import profile_inventory
 from hastack.controller.decide import POLICIES
@@ -272,9 +272,9 @@ def scale_(inventory: Path, sizes: tuple[int, ...], scenario: str, repeat: int, 
 def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     """Every experiment in one run on one lab: api; l3 for hastack and the two anchor policies; controller
     (the leader killed with an L3 agent, hastack); fencing (etcd's quorum lost, a node cut off from etcd,
-    etcd's leader frozen, a node agent frozen; hastack); vip; db; mq; scale (54, 200, 1000 routers);
-    then REPORT.md. Roughly 4 + 25 x REPEAT minutes, most of it the anchors' slow detection and
-    building 1000 routers twice per scale trial.
+    etcd's leader frozen, a node agent frozen; hastack); vip; db; mq; scale (54, 200, 1000 routers); a
+    fault campaign of 200 faults (seed 1); then REPORT.md. Roughly 20 + 25 x REPEAT minutes, most of it
+    the anchors' slow detection and building 1000 routers twice per scale trial.
 
     Example: hastack bench all examples/paper.yaml --repeat 3
     """
@@ -317,6 +317,7 @@ def all_(inventory: Path, repeat: int, out_dir: Path) -> None:
     for scenario in ("vip", "db", "mq"):
         stateful.run(p, scenario, repeat, out_dir, progress)
     scale.run(p, str(inventory), scale.SIZES, "node-cut", repeat, out_dir, progress)
+    run_campaign(p, 200, 1, out_dir)
     click.echo(report.write(out_dir).read_text())
 
 

@@ -102,10 +102,26 @@ def chaos_(
     if duration is not None:
         schedule = tuple(x for x in schedule if x.start_s < duration)
     result = _run(p, inventory_path, schedule, seed)
+    path = _write(result, out_dir)
+    _say(result, path, replay or path, as_json)
+
+
+def run_campaign(p: LabPlan, count: int, seed: int, out_dir: Path) -> dict[str, Any]:
+    """A fresh campaign of `count` faults on the lab that is up, written to `out_dir` (for `bench all`)."""
+    state = LabState.load()
+    schedule = chaos.draw(
+        p.deployment, chaos.menu(p.deployment, campaign.services_running(state)), count, seed
+    )
+    result = _run(p, state.inventory, schedule, seed)
+    _write(result, out_dir)
+    return result
+
+
+def _write(result: dict[str, Any], out_dir: Path) -> Path:
     path = campaign.write(result, out_dir)
     chaosplot.plot(result, out_dir / "chaos.png")
     report.write(out_dir)
-    _say(result, path, replay or path, as_json)
+    return path
 
 
 def _run(p: LabPlan, inventory: str, schedule: tuple[chaos.Planned, ...], seed: int) -> dict[str, Any]:
