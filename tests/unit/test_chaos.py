@@ -44,15 +44,17 @@ def test_a_schedule_is_the_same_for_the_same_seed(
 def test_faults_overlap_on_disjoint_hosts_and_are_judged_with_those_active(
     paper: Deployment, actions: tuple[chaos.Action, ...]
 ) -> None:
-    plan = chaos.draw(paper, actions, 120, seed=1, shape=chaos.Shape(max_active=2, beyond_share=0.2))
+    shape = chaos.Shape(max_active=2, beyond_share=0.2)
+    plan = chaos.draw(paper, actions, 120, seed=1, shape=shape)
     overlapping = 0
     for x in plan:
-        active = [y for y in plan if y.index < x.index and y.end_s > x.start_s]
+        # A healed fault counts as active while its recovery settles.
+        active = [y for y in plan if y.index < x.index and y.end_s + shape.settle_s > x.start_s]
         assert len(active) < 2
         assert all(not (y.action.hosts & x.action.hosts) for y in active)
         assert x.tolerated == chaos.tolerated(paper, [*(y.action for y in active), x.action])
         overlapping += bool(active)
-    assert overlapping > 20  # they do overlap
+    assert overlapping > 10  # they do overlap
     beyond = [x for x in plan if not x.tolerated]
     assert beyond  # and some go beyond what the analysis tolerates, on purpose
     assert all(a.start_s < b.start_s for a, b in itertools.pairwise(plan))
@@ -123,3 +125,17 @@ def test_an_outage_is_blamed_on_the_active_fault_with_the_longest_goal() -> None
     verdict, rows = invariants([replica, loss], rounds, 1, {}, 0, 0)
     assert verdict["breaches"] == []
     assert [r["gap_s"] for r in rows] == [0.0, 1.0]
+
+
+def test_an_outage_after_a_heal_with_nothing_held_is_allowed_the_after_heal_goal() -> None:
+    # A node healed at 100.5 s; 0.6 s later its routers' VMs go dark for 0.5 s: a second outage, not a
+    # failover (no fault is held then), so 0.3 s is all it may cost.
+    rounds = [{"t": 100.0 + i / 10, "missing": [0] if 11 <= i < 16 else []} for i in range(30)]
+    node = Done(0, "freeze-host net1", "freeze-host", True, 1.5, 99.0, 100.5)
+    verdict, rows = invariants([node], rounds, 1, {}, 0, 0)
+    assert [b["fault"] for b in verdict["breaches"]] == ["freeze-host net1"]
+    assert "allowed 0.3 s" in verdict["breaches"][0]["breach"]
+    assert rows[0]["gap_after_heal_s"] == 0.5
+    # With no fault about at all, an outage is a breach of its own.
+    verdict, _rows = invariants([], rounds, 1, {}, 0, 0)
+    assert [b["fault"] for b in verdict["breaches"]] == ["no fault"]

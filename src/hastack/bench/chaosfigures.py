@@ -58,25 +58,37 @@ def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> lis
     return sorted(set.intersection(*tail))
 
 
-def _active(d: Done, t: float) -> bool:
-    return (
-        d.injected_at is not None
-        and d.healed_at is not None
-        and d.injected_at <= t <= d.healed_at + AFTER_HEAL_S
-    )
+def _held(d: Done, t: float) -> bool:
+    return d.injected_at is not None and d.healed_at is not None and d.injected_at <= t < d.healed_at
 
 
-def owners(dones: Sequence[Done], t: float) -> list[Done]:
-    """The faults an outage that began at `t` is blamed on: of those active then, the ones with the
-    longest goal (an unjudged one counts as longest). With two faults active, a cut network node's
-    failover is the cut's doing, not that of the Keystone replica frozen meanwhile."""
-    active = [d for d in dones if _active(d, t)]
-    longest = max((_goal(d) for d in active), default=0.0)
-    return [d for d in active if _goal(d) == longest]
+def _settling(d: Done, t: float) -> bool:
+    return d.healed_at is not None and d.healed_at <= t <= d.healed_at + AFTER_HEAL_S
 
 
 def _goal(d: Done) -> float:
     return float("inf") if d.goal_s is None else d.goal_s
+
+
+def owners(dones: Sequence[Done], t: float) -> list[Done]:
+    """The faults an outage that began at `t` is blamed on: of those held then, the ones with the longest
+    goal (an unjudged one counts as longest); if none is held, the same of those healed in the last
+    `AFTER_HEAL_S`. With two faults held, a cut network node's failover is the cut's doing, not that of
+    the Keystone replica frozen meanwhile; one that begins while a fault is held is not the heal's."""
+    group = [d for d in dones if _held(d, t)] or [d for d in dones if _settling(d, t)]
+    longest = max((_goal(d) for d in group), default=0.0)
+    return [d for d in group if _goal(d) == longest]
+
+
+def allowed_s(dones: Sequence[Done], t: float) -> float | None:
+    """How long an outage that began at `t` may last: the longest goal of the faults held or settling
+    then, or `AFTER_HEAL_GOAL_S` if none is held (the outage comes after a heal: it may not be a second
+    failover), with no fault about the same; None: not judged (a fault beyond tolerance, or unjudged)."""
+    held = [d for d in dones if _held(d, t)]
+    near = held + [d for d in dones if _settling(d, t)]
+    if any(not d.tolerated or d.goal_s is None for d in near):
+        return None
+    return max(_goal(d) for d in near) if held else AFTER_HEAL_GOAL_S
 
 
 def fault_gaps(
@@ -87,9 +99,32 @@ def fault_gaps(
     if done.injected_at is None or done.healed_at is None:
         return 0.0, 0.0
     others = dones or [done]
-    mine = [(s, e) for _vm, s, e in found if _active(done, s) and done in owners(others, s)]
+    mine = [(s, e) for _vm, s, e in found if done in owners(others, s)]
     after = [e - s for s, e in mine if s >= done.healed_at]
     return round(max((e - s for s, e in mine), default=0.0), 3), round(max(after, default=0.0), 3)
+
+
+def outage_breaches(dones: Sequence[Done], found: Sequence[tuple[int, float, float]]) -> list[dict[str, Any]]:
+    """Every outage longer than allowed, one entry per fault blamed and start (many VMs share one)."""
+    grouped: dict[tuple[int | None, float, float], list[tuple[int, float]]] = {}
+    for vm, s, e in found:
+        limit = allowed_s(dones, s)
+        if limit is not None and e - s > limit:
+            blamed = owners(dones, s)
+            key = (blamed[0].index if blamed else None, round(s, 1), limit)
+            grouped.setdefault(key, []).append((vm, e - s))
+    labels = {d.index: d.label for d in dones}
+    out = []
+    for (index, start, limit), vms in sorted(grouped.items(), key=lambda g: g[0][1]):
+        worst = max(gap for _vm, gap in vms)
+        out.append(
+            {
+                "index": index,
+                "fault": labels[index] if index is not None else "no fault",
+                "breach": f"{len(vms)} VM(s) dark {worst:.3f} s from t={start}, allowed {limit:.1f} s",
+            }
+        )
+    return out
 
 
 def per_kind(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -119,15 +154,7 @@ def invariants(
     for d in dones:
         gap, after = fault_gaps(d, found, dones)
         rows.append({**d.__dict__, "gap_s": gap, "gap_after_heal_s": after})
-        judged = d.tolerated and not d.skipped and d.goal_s is not None
-        if judged and (gap > _goal(d) or after > AFTER_HEAL_GOAL_S):
-            breaches.append(
-                {
-                    "index": d.index,
-                    "fault": d.label,
-                    "breach": f"gap {gap} s, after the heal {after} s, goal {d.goal_s} s",
-                }
-            )
+    breaches += outage_breaches(dones, found)
     could, did = dual.get("could", {}), dual.get("did", {})
     for router, seconds in sorted(could.items()):
         if seconds > 0:
