@@ -3,10 +3,10 @@
 The workloads run from start to end: one sweep pings every VM's floating IP every 100 ms, Keystone is read
 through the VIP, rows are committed to Galera through the VIP and messages published with confirms to a
 quorum queue (both recorded as acknowledged), and a sampler reads every router's gate on every network node
-every 20 ms. The schedule's actions are injected and healed at their times (a heal is `lab heal TARGET`:
-the fault undone, then whatever is dead restarted, as systemd would). Then the campaign waits for the lab to
-settle, drains the queue, reads back the commits from every Galera node and computes the invariants
-(`bench/chaosfigures.py`).
+every 20 ms. The schedule's actions are injected and healed at their times; a heal ends that fault only,
+as production sees one end (the link back, the process thawed, a killed process started again by its
+unit: lab/restart.py). Then a full `lab heal` (timed: what no unit brings back alone), a settle, the queue
+drained, the commits read back from every Galera node, and the invariants (`bench/chaosfigures.py`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ Progress = Callable[[int, int, str], None]  # (actions done, actions planned, wh
 
 def services_running(state: LabState) -> list[tuple[str, str]]:
     """(service, host) for every service `lab fail` can name that the lab runs."""
-    names = {name: service for service, names in faults.SERVICES.items() for name in names}
-    return sorted({(names[r.name], r.host) for r in state.processes if r.name in names})
+    service_of = {record: service for service, records in faults.SERVICES.items() for record in records}
+    return sorted({(service_of[r.name], r.host) for r in state.processes if r.name in service_of})
 
 
 def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
