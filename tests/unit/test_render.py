@@ -131,6 +131,7 @@ def test_etcd_timings(paper: Deployment) -> None:
     assert conf["election-timeout"] == 500
     assert conf["initial-cluster"].count("=http://") == 3
     assert conf["enable-grpc-gateway"] is True
+    assert conf["pre-vote"] is True  # a member back from a partition must not force an election
 
 
 def test_systemd_units_notify_watchdog_restart(paper: Deployment) -> None:
