@@ -139,3 +139,14 @@ def test_an_outage_after_a_heal_with_nothing_held_is_allowed_the_after_heal_goal
     # With no fault about at all, an outage is a breach of its own.
     verdict, _rows = invariants([], rounds, 1, {}, 0, 0)
     assert [b["fault"] for b in verdict["breaches"]] == ["no fault"]
+
+
+def test_a_fault_only_settling_gives_an_outage_no_allowance() -> None:
+    # A controller restarted 0.5 s ago (goal 2.5 s while held) and an etcd member split off now (0.3 s):
+    # a 1 s outage is the split's to answer for, not covered by the controller's goal.
+    rounds = [{"t": 100.0 + i / 10, "missing": [0] if 10 <= i < 20 else []} for i in range(40)]
+    controller = Done(0, "kill-hastack-controller ctl2", "kill-hastack-controller", True, 2.5, 98.0, 100.5)
+    split = Done(1, "etcd-minority db1", "etcd-minority", True, 0.3, 100.8, 103.0)
+    verdict, _rows = invariants([controller, split], rounds, 1, {}, 0, 0)
+    assert [b["fault"] for b in verdict["breaches"]] == ["etcd-minority db1"]
+    assert "allowed 0.3 s" in verdict["breaches"][0]["breach"]

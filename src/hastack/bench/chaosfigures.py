@@ -81,14 +81,15 @@ def owners(dones: Sequence[Done], t: float) -> list[Done]:
 
 
 def allowed_s(dones: Sequence[Done], t: float) -> float | None:
-    """How long an outage that began at `t` may last: the longest goal of the faults held or settling
-    then, or `AFTER_HEAL_GOAL_S` if none is held (the outage comes after a heal: it may not be a second
-    failover), with no fault about the same; None: not judged (a fault beyond tolerance, or unjudged)."""
+    """How long an outage that began at `t` may last: the longest goal of the faults held then, or
+    `AFTER_HEAL_GOAL_S` if none is (the outage comes after a heal: it may not be a second failover); None:
+    not judged (a fault held or settling then is beyond tolerance, or unjudged). A fault only settling
+    gives no allowance of its own: its failover began while it was held."""
     held = [d for d in dones if _held(d, t)]
     near = held + [d for d in dones if _settling(d, t)]
     if any(not d.tolerated or d.goal_s is None for d in near):
         return None
-    return max(_goal(d) for d in near) if held else AFTER_HEAL_GOAL_S
+    return max(_goal(d) for d in held) if held else AFTER_HEAL_GOAL_S
 
 
 def fault_gaps(
