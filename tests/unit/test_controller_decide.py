@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hastack.controller.decide import Move, Node, Policy, Snapshot, decide
 
 HASTACK = Policy.named("hastack", lease_ttl_s=1.0)
@@ -38,10 +40,40 @@ def test_only_the_leader_acts_and_not_while_paused() -> None:
     assert (paused.moves, paused.sentence) == ((), "paused by the operator: moving nothing")
 
 
-def test_a_new_leader_waits_one_lease_ttl() -> None:
+FENCED = Policy.named("hastack", lease_ttl_s=1.0, moves_fenced=True)
+
+
+def test_a_new_leader_waits_one_lease_ttl_on_a_backend_whose_moves_are_not_fenced() -> None:
     d = decide(snap(node("net1", lease=False), node("net2"), node("net3"), leader_for=0.4), HASTACK)
     assert d.moves == ()
-    assert d.sentence == "leader for 0.4 s: waiting one lease TTL before moving routers"
+    assert d.sentence == (
+        "leader for 0.4 s with a backend without fenced moves: waiting one lease TTL before moving routers"
+    )
+
+
+def test_a_new_leader_moves_the_routers_of_a_node_without_lease_at_once_when_moves_are_fenced() -> None:
+    # The deposed leader's moves cannot land any more, and the node's gates ran out with its lease.
+    d = decide(snap(node("net1", lease=False), node("net2"), node("net3"), leader_for=0.0), FENCED)
+    assert [m.router for m in d.moves] == ["r1", "r2", "r3"]
+
+
+def test_a_new_leader_waits_before_placing_an_unbound_router() -> None:
+    # The deposed leader may have unbound it from a node that still holds its lease and forwards it.
+    s = snap(node("net1"), node("net2"), node("net3"), leader_for=0.3)
+    d = decide(replace(s, unbound=("r9",)), FENCED)
+    assert d.moves == ()
+    assert d.sentence == (
+        "leader for 0.3 s with an unbound router: waiting one lease TTL before moving routers"
+    )
+    assert decide(replace(s, unbound=("r9",), leader_for_s=1.0), FENCED).moves == (Move("r9", "", "net3"),)
+
+
+def test_a_controller_that_just_settled_waits_one_lease_ttl_whoever_leads() -> None:
+    # A failsafe promise, a new policy or the store back: a node may forward on what it was told before.
+    s = snap(node("net1", lease=False), node("net2"), node("net3"), leader_for=30.0)
+    d = decide(replace(s, settled_for_s=0.2), FENCED)
+    assert d.moves == ()
+    assert d.sentence.startswith("settling for 0.2 s (started, store back, new policy or a failsafe promise)")
 
 
 def test_storm_guard_freezes_when_most_nodes_fail_together() -> None:

@@ -18,7 +18,7 @@ from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
 from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import MemoryStore, StoreError, keys
-from tests.unit.test_controller_service import TOKEN, World
+from tests.unit.test_controller_service import SETTLING, TOKEN, World
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_nothing_moves_because_leases_lapsed_while_the_store_was_lost(w: World) 
     w.store.reachable = True
     assert w.store.keepalive(net1) < 0
     said = ctl.tick()  # net1's agent takes a new lease within a heartbeat
-    assert said == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    assert said == SETTLING
     w.alive("net1")
     w.advance(2, ctl)
     assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]
@@ -151,7 +151,7 @@ def test_a_controller_that_promised_waits_one_ttl_after_the_store_is_back(w: Wor
     assert guard.answer().yes
     w.store.reachable = True
     w.store.revoke(w.leases.pop("net1"))  # net1 dies right after
-    assert ctl.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    assert ctl.tick() == SETTLING
     w.advance(1.25, ctl)
     assert w.backend.routers_by_agent()["net1"] == []
 
@@ -162,7 +162,7 @@ def test_a_controller_that_just_started_counts_nodes_healthy_at_its_first_look_a
     new = w.controller("ctl2")  # the old leader's process is gone; this one has no history
     w.store.revoke(w.leases.pop("net1"))
     w.store.delete(keys.leader_key("d"))
-    assert new.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    assert new.tick() == SETTLING
     w.advance(1.25, new)
     assert w.backend.routers_by_agent()["net1"] == []  # moved after one TTL, not one TTL + 2 s
     w.alive("net1")  # it comes back: this controller saw it fail, so it waits the 2 s again

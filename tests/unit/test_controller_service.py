@@ -37,6 +37,12 @@ class FakeBalancer:
         self.state[(backend, server)] = {"drain": "DRAIN", "ready": "UP"}[state]
 
 
+SETTLING = (
+    "settling for 0.0 s (started, store back, new policy or a failsafe promise): "
+    "waiting one lease TTL before moving routers"
+)
+
+
 class World:
     def __init__(self, backend: type[LabNetworkBackend] = LabNetworkBackend) -> None:
         self.clock = Clock()
@@ -85,7 +91,7 @@ def w() -> World:
 def test_the_leader_moves_a_dead_nodes_routers_after_one_ttl(w: World) -> None:
     ctl = w.controller("ctl1")
     w.store.revoke(w.leases["net3"])
-    assert ctl.tick() == "leader for 0.0 s: waiting one lease TTL before moving routers"
+    assert ctl.tick() == SETTLING
     w.alive("net3")
     w.advance(5, ctl)  # healthy for a while: every node is a target
     assert ctl.tick() == "all 3 network nodes healthy"
@@ -106,6 +112,20 @@ def test_a_standby_moves_nothing(w: World) -> None:
     w.store.revoke(w.leases["net1"])
     assert standby.tick() == "standby: another controller leads"
     assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]
+
+
+def test_a_standby_that_takes_over_moves_a_dead_nodes_routers_at_once(w: World) -> None:
+    # The leader dies with an L3 agent: its successor has watched for long enough, the node's gates ran
+    # out with its lease, and the deposed leader's moves can no longer land. Waiting one more TTL after
+    # the election only lengthened the outage.
+    leader, standby = w.controller("ctl1"), w.controller("ctl2")
+    leader.tick()
+    w.advance(5, leader, standby)
+    w.store.revoke(w.leases.pop("net1"))
+    w.store.delete(keys.leader_key("d"))  # the leader's lease ran out
+    said = standby.tick()
+    assert said.startswith("moving 2 routers of net1 (lease gone) to healthy agents"), said
+    assert w.backend.routers_by_agent()["net1"] == []
 
 
 def test_a_stale_leaders_moves_fail_on_the_fencing_token(w: World) -> None:

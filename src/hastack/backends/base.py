@@ -29,6 +29,10 @@ class NetworkBackend(ABC):
     # True for a backend that moves routers by itself under policy `neutron` (a real Neutron with
     # allow_automatic_l3agent_failover); the lab's backend has its Neutron emulated by the controller.
     schedules_itself = False
+    # True for a backend whose moves are store transactions checked against the leader's fencing token:
+    # a deposed leader's move cannot land after its successor's election, so the successor need not wait
+    # for it. A backend whose state lives elsewhere (Neutron) checks the token before each call.
+    moves_fenced = False
 
     @abstractmethod
     def list_agents(self) -> list[Agent]:

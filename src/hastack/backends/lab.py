@@ -41,6 +41,8 @@ def parse_report(raw: str) -> tuple[float, bool] | None:
 
 
 class LabNetworkBackend(NetworkBackend):
+    moves_fenced = True  # its bindings live in the store: every move is one conditioned transaction
+
     def __init__(
         self, store: Store, deployment: str, clock: Callable[[], float], agent_down_s: float
     ) -> None:

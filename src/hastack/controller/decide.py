@@ -6,7 +6,12 @@ disabled. Its routers go to the healthy agents, least loaded first. Guards, in o
 - only the leader moves routers, and not while an operator has paused it;
 - under `neutron` on a backend that reschedules by itself (a real Neutron with
   allow_automatic_l3agent_failover), the controller moves nothing: the record follows the backend;
-- a new leader waits one lease TTL after its election (the old leader's view may still be in flight);
+- a controller waits one lease TTL after it started, its store came back, the policy changed or it last
+  promised a node failsafe (a node may forward that long on what it was told before);
+- a new leader waits one lease TTL after its election before it places an unbound router (the deposed
+  leader may have unbound it from a node that still forwards it) or, on a backend whose moves are not
+  store transactions, before it moves anything (the deposed leader's calls may still be in flight);
+  routers of a node whose lease is gone move at once: its gates ran out with the lease;
 - storm guard: when more than `storm_share` of the nodes fail together, the controller suspects its own
   partition or trouble in the store and moves nothing;
 - hysteresis: a node that came back must have been healthy for `stable_s` before it receives routers, and
@@ -39,6 +44,9 @@ class Snapshot:
     nodes: tuple[Node, ...]
     hosting: Mapping[str, tuple[str, ...]]  # host -> routers it hosts
     unbound: tuple[str, ...] = ()  # routers no agent hosts (a move cut short half-way, a new router)
+    # Since this controller started, its store came back, the policy changed or it last promised a node
+    # failsafe, whichever is latest.
+    settled_for_s: float = float("inf")
 
 
 POLICIES = ("hastack", "paper", "neutron")
@@ -56,10 +64,18 @@ class Policy:
     storm_share: float = 0.5
     stable_s: float = 2.0
     moves_routers: bool = True  # False: the backend itself moves them (the controller only follows)
+    # True: every move is a store transaction conditioned on the leader key, so a deposed leader's move
+    # cannot land after its successor's election (the lab backend); False: Neutron's API calls.
+    moves_fenced: bool = False
 
     @classmethod
     def named(
-        cls, name: str, lease_ttl_s: float, tick_s: float = 0.1, backend_schedules: bool = False
+        cls,
+        name: str,
+        lease_ttl_s: float,
+        tick_s: float = 0.1,
+        backend_schedules: bool = False,
+        moves_fenced: bool = False,
     ) -> Policy:
         """`hastack`: lease-based, woken by store events, 16 moves at once. `paper`: the paper's periodic
         check every 40 s (its footnote 7) of agents dead by Grizzly's agent_down_time (9 s), one router at a
@@ -67,14 +83,15 @@ class Policy:
         once its agent has not reported for 2 x 75 s (agent_dead_limit_seconds), checked every 75/2 s,
         one at a time; on a backend that reschedules by itself (`backend_schedules`: a real Neutron),
         left to it."""
+        f = moves_fenced
         if name == "hastack":
-            return cls(name, True, 3 * lease_ttl_s, lease_ttl_s, tick_s=tick_s, concurrency=16)
+            return cls(name, True, 3 * lease_ttl_s, lease_ttl_s, tick_s, concurrency=16, moves_fenced=f)
         if name == "paper":
-            return cls(name, False, 9.0, lease_ttl_s, tick_s=40.0, concurrency=1, periodic=True)
+            return cls(name, False, 9.0, lease_ttl_s, 40.0, True, concurrency=1, moves_fenced=f)
         if name == "neutron":
             if backend_schedules:  # ticks as often as hastack's: the record follows Neutron without delay
                 return cls(name, False, 150.0, lease_ttl_s, tick_s=tick_s, moves_routers=False)
-            return cls(name, False, 150.0, lease_ttl_s, tick_s=37.5, concurrency=1, periodic=True)
+            return cls(name, False, 150.0, lease_ttl_s, 37.5, True, concurrency=1, moves_fenced=f)
         raise ValueError(f"unknown policy {name!r} (hastack, paper or neutron)")
 
 
@@ -128,8 +145,8 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
             if not failed
             else f"{len(failed)} failed node(s) host no router",
         )
-    if s.leader_for_s < policy.lease_ttl_s:
-        return Decision((), f"leader for {s.leader_for_s:.1f} s: waiting one lease TTL before moving routers")
+    if waiting := _settling(s, policy):
+        return Decision((), waiting)
     down = len(failed) - (1 if s.unbound else 0)
     if len(s.nodes) > 1 and down / len(s.nodes) > policy.storm_share:
         return Decision(
@@ -142,6 +159,20 @@ def decide(s: Snapshot, policy: Policy) -> Decision:
         count = sum(len(r) for r in stranded.values())
         return Decision((), f"no healthy L3 agent to move {count} routers to")
     return _balanced(s, stranded, targets, failed)
+
+
+def _settling(s: Snapshot, policy: Policy) -> str:
+    """Why the leader must wait before it moves anything, or "" if it need not (the module says why)."""
+    ttl = policy.lease_ttl_s
+    if s.settled_for_s < ttl:
+        return (
+            f"settling for {s.settled_for_s:.1f} s (started, store back, new policy or a failsafe promise): "
+            "waiting one lease TTL before moving routers"
+        )
+    if s.leader_for_s < ttl and (s.unbound or not policy.moves_fenced):
+        why = "an unbound router" if policy.moves_fenced else "a backend without fenced moves"
+        return f"leader for {s.leader_for_s:.1f} s with {why}: waiting one lease TTL before moving routers"
+    return ""
 
 
 def _balanced(

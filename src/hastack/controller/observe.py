@@ -122,6 +122,7 @@ def snapshot(
     routers: tuple[str, ...],
     mono: float = 0.0,
     bounded: frozenset[str] | None = None,
+    settled_for_s: float = float("inf"),
 ) -> Snapshot:
     hosting: dict[str, list[str]] = {h: [] for h in hosts}
     for router, host in sorted(o.bindings.items()):
@@ -133,4 +134,5 @@ def snapshot(
         nodes(o, hosts, now, healthy_since, mono, bounded),
         {h: tuple(r) for h, r in hosting.items()},
         tuple(r for r in routers if r not in o.bindings),
+        settled_for_s,
     )

@@ -83,8 +83,9 @@ class Controller:
         self.leased_since_switch: frozenset[str] | None = None
 
     def policy(self, name: str) -> Policy:
+        b = self.backend
         return Policy.named(
-            name, self.settings.lease_ttl_s, self.settings.tick_s, self.backend.schedules_itself
+            name, self.settings.lease_ttl_s, self.settings.tick_s, b.schedules_itself, b.moves_fenced
         )
 
     def tick(self) -> str:
@@ -153,13 +154,13 @@ class Controller:
         return policy, now
 
     def settled_for_s(self) -> float:
-        """How long this controller may act on what it reads: since it leads, since the policy changed (node
-        agents need a lease TTL to take up a policy's rules), since its store came back after a failure,
-        and since its last failsafe promise."""
+        """How long this controller may act on what it reads, its election aside: since the policy changed
+        (node agents need a lease TTL to take up a policy's rules), since its store came back after a
+        failure (or it first read it), and since its last failsafe promise."""
         mono = self.mono()
         back = mono - self.store_ok_since if self.store_ok_since is not None else 0.0
         promised = self.guard.since_promise_s() if self.guard else float("inf")
-        return min(self.election.leader_for_s(), mono - self.policy_seen[1], back, promised)
+        return min(mono - self.policy_seen[1], back, promised)
 
     def _snapshot(self, o: observe.Observed, leading: bool, now: float) -> Snapshot:
         return observe.snapshot(
@@ -168,10 +169,11 @@ class Controller:
             now,
             self.healthy_since,
             leading,
-            self.settled_for_s(),
+            self.election.leader_for_s(),
             tuple(r for r in self._routers(now, o.bindings) if r not in self.in_flight),
             self.mono(),
             self.leased_since_switch,
+            self.settled_for_s(),
         )
 
     def _routers(self, now: float, bindings: Mapping[str, str]) -> tuple[str, ...]:
@@ -342,9 +344,10 @@ class Controller:
             now,
             self.healthy_since,
             True,
-            self.settled_for_s(),
+            self.election.leader_for_s(),
             (),
             self.mono(),
+            settled_for_s=self.settled_for_s(),
         )
         decision = rebalance(snap, policy)
         self.in_flight.update(m.router for m in decision.moves)
