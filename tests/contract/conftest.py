@@ -9,10 +9,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from hastack import pki
+from hastack.pki import Layout
 from hastack.store import EtcdStore, MemoryStore, Store, StoreError
+from hastack.store.etcd import ClientTls
 
 
 def free_port() -> int:
@@ -21,38 +25,52 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _etcd(tmp: Path, tls: Layout | None) -> Iterator[str]:
+    """A one-member etcd on loopback for the session; with `tls`, HTTPS and client certificates only."""
     binary = shutil.which("etcd")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("etcd is missing: scripts/setup.sh must install it")
         pytest.skip("etcd is not installed")
     client, peer = free_port(), free_port()
-    data = tmp_path_factory.mktemp("etcd")
+    scheme = "https" if tls else "http"
+    security: list[str] = []
+    if tls is not None:
+        pki.ensure("contract", [("t", "127.0.0.1")], tls)
+        for side in ("", "peer-"):
+            security += [
+                f"--{side}cert-file",
+                str(tls.host_cert("t")),
+                f"--{side}key-file",
+                str(tls.host_key("t")),
+                f"--{side}trusted-ca-file",
+                str(tls.ca),
+                f"--{side}client-cert-auth",
+            ]
     proc = subprocess.Popen(
         [
             binary,
             "--name",
             "t",
             "--data-dir",
-            str(data),
+            str(tmp / "data"),
             "--listen-client-urls",
-            f"http://127.0.0.1:{client}",
+            f"{scheme}://127.0.0.1:{client}",
             "--advertise-client-urls",
-            f"http://127.0.0.1:{client}",
+            f"{scheme}://127.0.0.1:{client}",
             "--listen-peer-urls",
-            f"http://127.0.0.1:{peer}",
+            f"{scheme}://127.0.0.1:{peer}",
             "--initial-advertise-peer-urls",
-            f"http://127.0.0.1:{peer}",
+            f"{scheme}://127.0.0.1:{peer}",
             "--initial-cluster",
-            f"t=http://127.0.0.1:{peer}",
+            f"t={scheme}://127.0.0.1:{peer}",
             "--heartbeat-interval",
             "50",
             "--election-timeout",
             "500",
             "--log-level",
             "error",
+            *security,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -61,7 +79,7 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            EtcdStore([endpoint]).get("ready")
+            EtcdStore([endpoint], tls=client_tls(tls)).get("ready")
             break
         except StoreError:
             time.sleep(0.1)
@@ -72,13 +90,33 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def client_tls(layout: Layout | None) -> ClientTls | None:
+    return None if layout is None else ClientTls(layout.ca, layout.client_cert, layout.client_key)
+
+
+@pytest.fixture(scope="session")
+def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _etcd(tmp_path_factory.mktemp("etcd"), None)
+
+
+@pytest.fixture(scope="session")
+def etcd_tls_layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    return Layout(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def etcd_tls_endpoint(tmp_path_factory: pytest.TempPathFactory, etcd_tls_layout: Layout) -> Iterator[str]:
+    """The same etcd as the deployment runs it: TLS, and only clients with a certificate of its CA."""
+    yield from _etcd(tmp_path_factory.mktemp("etcd-tls"), etcd_tls_layout)
+
+
 @dataclass
 class Backend:
     store: Store
     advance: Callable[[float], None]  # let time pass: real sleep for etcd, a clock step for memory
 
 
-@pytest.fixture(params=["memory", "etcd"])
+@pytest.fixture(params=["memory", "etcd", "etcd-tls"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         now = [1000.0]
@@ -88,4 +126,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
             now[0] += seconds
 
         return Backend(store, step)
-    return Backend(EtcdStore([request.getfixturevalue("etcd_endpoint")]), time.sleep)
+    if request.param == "etcd":
+        return Backend(EtcdStore([request.getfixturevalue("etcd_endpoint")]), time.sleep)
+    tls = client_tls(request.getfixturevalue("etcd_tls_layout"))
+    return Backend(EtcdStore([request.getfixturevalue("etcd_tls_endpoint")], tls=tls), time.sleep)

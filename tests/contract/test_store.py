@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import requests
 
+from hastack import pki
+from hastack.pki import Layout
 from hastack.store import Absent, Delete, EtcdStore, MemoryStore, Put, Store, StoreError, ValueIs
+from hastack.store.etcd import ClientTls
 from tests.contract.conftest import Backend, free_port
 
 
@@ -123,3 +128,34 @@ def test_etcd_store_uses_the_next_endpoint_when_one_is_down(etcd_endpoint: str, 
     kv = store.get(prefix + "k")
     assert kv is not None
     assert kv.value == "v"
+
+
+def test_the_deployments_etcd_refuses_clients_without_a_certificate_of_its_ca(
+    etcd_tls_endpoint: str, etcd_tls_layout: Layout, tmp_path: Path
+) -> None:
+    """Without this, anyone on the management network could rewrite bindings and leader keys."""
+    ca, cert, key = etcd_tls_layout.ca, etcd_tls_layout.client_cert, etcd_tls_layout.client_key
+    EtcdStore([etcd_tls_endpoint], tls=ClientTls(ca, cert, key)).put("/t/ok", "1")
+    other = Layout(tmp_path / "other")
+    pki.ensure("intruder", [], other)
+    refused = {
+        "plain HTTP": EtcdStore([etcd_tls_endpoint]),
+        "no client certificate": EtcdStore(
+            [etcd_tls_endpoint], tls=ClientTls(ca, other.ca, Path("/nonexistent"))
+        ),
+        "another CA's certificate": EtcdStore(
+            [etcd_tls_endpoint], tls=ClientTls(ca, other.client_cert, other.client_key)
+        ),
+    }
+    for why, store in refused.items():
+        with pytest.raises(StoreError):
+            store.put("/t/intruder", why)
+    session = requests.Session()
+    session.trust_env = False
+    with pytest.raises(requests.exceptions.SSLError):  # no client certificate at all
+        session.post(
+            f"https://{etcd_tls_endpoint}/v3/kv/put",
+            json={"key": "L3QvaQ==", "value": "MQ=="},
+            verify=str(ca),
+        )
+    assert EtcdStore([etcd_tls_endpoint], tls=ClientTls(ca, cert, key)).get("/t/intruder") is None

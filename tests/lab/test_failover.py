@@ -80,7 +80,7 @@ def test_a_node_cut_off_from_etcd_alone_fails_over_and_nothing_goes_dark_after_t
 
 
 def _leader(lab: Lab) -> str:
-    return str(ctl(lab.plan, INVENTORY, "status")["host"])
+    return str(ctl(lab.plan, "status")["host"])
 
 
 def test_killing_the_leader_mid_failover_still_completes_it(lab: Lab) -> None:
@@ -154,10 +154,10 @@ def test_drain_takes_a_controller_out_of_rotation_with_no_failed_request(lab: La
         password=PASSWORD,
     )
     time.sleep(2)
-    ctl(lab.plan, INVENTORY, "drain", "ctl1")
+    ctl(lab.plan, "drain", "ctl1")
     time.sleep(3)
     served_while_drained = _haproxy_status(lab, "ctl1")
-    ctl(lab.plan, INVENTORY, "enable", "ctl1")
+    ctl(lab.plan, "enable", "ctl1")
     samples = probe.samples()
     time.sleep(1)
     assert served_while_drained
@@ -173,9 +173,13 @@ def _haproxy_status(lab: Lab, server: str) -> list[str]:
     out = []
     for host in lab.plan.deployment.hosts_of("haproxy"):
         script = (
-            "import json; from hastack.backends.haproxy import HAProxyRuntime as H; "
-            f"print(json.dumps([r['status'] for r in H('{lab.plan.host(host).address}', {RUNTIME_PORT})"
-            f".stats() if r['svname'] == '{server}' and r['pxname'] == 'keystone']))"
+            "import json, pathlib; from hastack.backends.haproxy import HAProxyRuntime as H; "
+            "from hastack.pki import Layout; from hastack.pki.contexts import client_context; "
+            f"f = Layout(pathlib.Path('{lab.plan.deployment.inventory.paths.pki_dir}')); "
+            "tls = client_context(f.ca, (f.client_cert, f.client_key)); "
+            f"lb = H('{lab.plan.host(host).address}', {RUNTIME_PORT}, tls=tls); "
+            "print(json.dumps([r['status'] for r in lb.stats() "
+            f"if r['svname'] == '{server}' and r['pxname'] == 'keystone']))"
         )
         argv = system.in_netns(lab.plan.host("ctl2").netns, [sys.executable, "-c", script])
         out += json.loads(system.run(argv).stdout)
@@ -190,7 +194,7 @@ def test_a_standby_takes_over_within_2_s_when_the_leader_freezes(lab: Lab) -> No
     fail(lab.plan, "freeze", f"hastack-controller:{leader}")
     takeover = None
     while time.monotonic() - frozen_at < 10:
-        status = ctl(lab.plan, INVENTORY, "status")
+        status = ctl(lab.plan, "status")
         if status["leader"] and status["host"] != leader:
             # The new term began leader_for_s before this answer: that is when it took over.
             takeover = time.monotonic() - frozen_at - status["leader_for_s"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hastack.lab import procs, realise, system
-from hastack.lab.plan import etcd_endpoints, plan
+from hastack.lab.plan import etcdctl, plan
 from hastack.lab.state import LabState, locked
 from hastack.model import parse_inventory
 from hastack.model.checks import resolve
@@ -38,12 +38,79 @@ def test_root_namespace_holds_no_lab_address(lab: Lab) -> None:
 
 
 def test_etcd_has_three_healthy_members(lab: Lab) -> None:
-    out = _in(
-        lab, "ctl1", "etcdctl", "--endpoints", etcd_endpoints(lab.plan), "endpoint", "health", "-w", "json"
-    )
+    out = _in(lab, "ctl1", *etcdctl(lab.plan, "endpoint", "health", "-w", "json"))
     health = json.loads(out)
     assert len(health) == 3
     assert all(e["health"] for e in health)
+
+
+PROBE_CHANNELS = """
+import json, pathlib, sys, urllib.request
+from hastack.backends.haproxy import HAProxyRuntime
+from hastack.pki import Layout
+from hastack.pki.contexts import client_context
+from hastack.store import EtcdStore
+from hastack.store.etcd import ClientTls
+ours, theirs = Layout(pathlib.Path(sys.argv[1])), Layout(pathlib.Path(sys.argv[5]))
+etcd, api, (lb, port) = sys.argv[2], sys.argv[3], sys.argv[4].split(":")
+said = {}
+def attempt(name, fn):
+    try:
+        said[name] = f"answered: {fn()!r}"[:80]
+    except Exception as e:
+        said[name] = f"refused: {type(e).__name__}"
+def store(files):
+    return EtcdStore([etcd], 1.0, files and ClientTls(ours.ca, files.client_cert, files.client_key))
+def runtime(identity):
+    return HAProxyRuntime(lb, int(port), tls=identity and client_context(ours.ca, identity[1:] or None))
+attempt("etcd plain", lambda: store(None).get("/x"))
+attempt("etcd other CA", lambda: store(theirs).get("/x"))
+attempt("etcd ours", lambda: store(ours).get("/x"))
+attempt("api plain", lambda: urllib.request.urlopen(f"http://{api}/health", timeout=2).status)
+https = lambda: urllib.request.urlopen(f"https://{api}/health", timeout=2, context=client_context(ours.ca))
+attempt("api https", lambda: https().status)
+attempt("runtime plain", lambda: runtime(None).command("show info") or "nothing")
+attempt("runtime no cert", lambda: runtime(("tls",)).command("show info") or "nothing")
+attempt("runtime ours", lambda: len(runtime(("tls", ours.client_cert, ours.client_key)).servers()))
+print(json.dumps(said))
+"""
+
+
+def test_every_control_channel_answers_only_clients_with_a_certificate_or_over_tls(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """From a lab host, as anyone on the management network would try: etcd, the controller API and
+    HAProxy's runtime API."""
+    from hastack import pki
+    from hastack.pki import Layout
+    from hastack.render.haproxy import RUNTIME_PORT
+
+    dep = lab.plan.deployment
+    stranger = tmp_path / "stranger"
+    pki.ensure("stranger", [], Layout(stranger))
+    db1, ctl1 = dep.host("db1").address, dep.host("ctl1").address
+    said = json.loads(
+        _in(
+            lab,
+            "ctl1",
+            sys.executable,
+            "-c",
+            PROBE_CHANNELS,
+            dep.inventory.paths.pki_dir,
+            f"{db1}:{dep.ports('etcd')[0]}",
+            f"{ctl1}:{dep.port('hastack-controller')}",
+            f"{db1}:{RUNTIME_PORT}",
+            str(stranger),
+        )
+    )
+    assert said["etcd plain"].startswith("refused")
+    assert said["etcd other CA"].startswith("refused")
+    assert said["etcd ours"] == "answered: None"
+    assert said["api plain"].startswith("refused")
+    assert said["api https"] == "answered: 200"
+    assert said["runtime plain"] == "answered: 'nothing'"  # TLS expected: the bytes go nowhere
+    assert said["runtime no cert"].startswith("refused")
+    assert said["runtime ours"].startswith("answered: ")
 
 
 def test_every_daemon_is_recorded_with_its_own_pid(lab: Lab) -> None:

@@ -11,7 +11,7 @@ from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
 from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.state import LabState, locked
-from tests.lab.conftest import PAPER, Lab
+from tests.lab.conftest import Lab
 from tests.lab.helpers import Probe, fail, heal
 
 
@@ -67,7 +67,7 @@ def test_moving_a_router_through_the_network_service_restores_ping_within_1s(lab
 def test_under_policy_neutron_a_dead_l3_agents_routers_keep_forwarding(lab: Lab) -> None:
     """Neutron's semantics, which the `neutron` anchor policy keeps: nothing fences a dead agent's routers.
     (Under `hastack` the node agent shuts and removes them: tests/lab/test_failover.py.)"""
-    ctl(lab.plan, str(PAPER), "policy", "neutron")
+    ctl(lab.plan, "policy", "neutron")
     try:
         time.sleep(1.5)  # the node agents take up the policy at their next renewal
         n = _net(lab)
@@ -76,7 +76,7 @@ def test_under_policy_neutron_a_dead_l3_agents_routers_keep_forwarding(lab: Lab)
         fail(lab.plan, "kill", f"l3-agent:{host}")
         samples = _ping(lab, vm.floating, seconds=3).samples()
     finally:
-        ctl(lab.plan, str(PAPER), "policy", "hastack")
+        ctl(lab.plan, "policy", "hastack")
         heal(lab.plan)
     assert len(samples) > 100
     assert all(s["ok"] for s in samples), "a router stopped forwarding when its L3 agent died"

@@ -23,8 +23,7 @@ from hastack.lab import system
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import STATE_FILE, LabState
 from hastack.model import load_deployment
-from hastack.render.etcd import client_endpoints
-from hastack.store import EtcdStore
+from hastack.store.connect import open_store
 from tests.lab.conftest import PAPER, Lab, Snapshot, brought_up, needs_root
 
 OPENSTACK_INVENTORY = profile_inventory("openstack", STATE_FILE.parent)  # what `lab up --profile` writes
@@ -95,7 +94,7 @@ def neutron(openstack_lab: Lab) -> Neutron:
     the lab's etcd; every call made from inside the first controller."""
     p: LabPlan = openstack_lab.plan
     netns = p.host(p.deployment.hosts_of("neutron-server")[0]).netns
-    store = in_netns(netns, lambda: EtcdStore(client_endpoints(p.deployment)))
+    store = in_netns(netns, lambda: open_store(p.deployment))
     conn = connect(p.deployment)
     backend = InLab(NeutronBackend(conn, store, p.deployment.name), netns)
 

@@ -127,7 +127,7 @@ def test_the_record_adopts_neutrons_placement_and_the_leader_drives_neutron_back
         return router in neutron.backend.routers_by_agent()[source]
 
     system.poll(f"the leader to put router {router} back on {source}", back, timeout=60, interval=1)
-    said = [t["sentence"] for t in ctl(neutron.plan, neutron.inventory, "history") if t["time"] >= since]
+    said = [t["sentence"] for t in ctl(neutron.plan, "history") if t["time"] >= since]
     told = "reconcile: 0 routers adopted, 1 moved in Neutron to match the record"
     assert any(told in sentence for sentence in said), said
 

@@ -198,15 +198,22 @@ def test_every_verb_has_help_with_an_example(verb: list[str], capsys: pytest.Cap
             "runs no hastack-controller",
         ),
         (
-            ["controller", "--inventory", str(EXAMPLES / "paper.yaml"), "--host", "ctl1", "--listen", "nope"],
+            ["controller", "--inventory", "OWN", "--host", "ctl1", "--listen", "nope"],
             "--listen nope: expected ADDRESS:PORT",
+        ),
+        (
+            ["controller", "--inventory", str(EXAMPLES / "paper.yaml"), "--host", "ctl1"],
+            "secrets.rabbitmq_password, secrets.erlang_cookie, secrets.db_password, "
+            "secrets.keystone_admin_password, secrets.neutron_password, secrets.controller_token still the "
+            "lab's defaults, which anyone can read: set your own",
         ),
         (["ctl", "--inventory", str(EXAMPLES / "paper.yaml"), "policy"], "Missing argument 'NAME'"),
     ],
 )
 def test_daemon_and_ctl_arguments_are_checked(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    argv = [str(own_secrets(tmp_path)) if a == "OWN" else a for a in argv]
     code, _out, err = _run(argv, capsys)
     assert code == 2
     assert message in err
@@ -308,11 +315,32 @@ def test_ctl_sends_an_argument_as_one_path_segment(capsys: pytest.CaptureFixture
     assert paths[-1] == "/drain/a%20b%2Fc"
 
 
-def test_controller_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+def own_secrets(tmp_path: Path) -> Path:
+    """The paper's inventory with secrets of its own (the daemons refuse the lab's defaults)."""
+    secrets = (
+        "secrets:\n  rabbitmq_password: r-own\n  erlang_cookie: OWNCOOKIE123\n  db_password: d-own\n"
+        "  keystone_admin_password: k-own\n  neutron_password: n-own\n  controller_token: token-of-our-own\n"
+    )
+    path = tmp_path / "own.yaml"
+    path.write_text((EXAMPLES / "paper.yaml").read_text() + secrets)
+    return path
+
+
+def test_inventory_check_warns_about_the_labs_default_secrets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _out, err = _run(["inventory", "check", str(EXAMPLES / "paper.yaml")], capsys)
+    assert code == 0
+    assert "warning: secrets.rabbitmq_password, " in err
+    code, _out, err = _run(["inventory", "check", str(own_secrets(tmp_path))], capsys)
+    assert (code, err) == (0, "")
+
+
+def test_controller_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     argv = [
         "controller",
         "--inventory",
-        str(EXAMPLES / "paper.yaml"),
+        str(own_secrets(tmp_path)),
         "--host",
         "ctl1",
         "--listen",

@@ -5,10 +5,12 @@ values in the store nobody should have written."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import requests
 
+from hastack import pki
 from hastack.backends.lab import parse_report
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
@@ -17,6 +19,8 @@ from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
 from hastack.fencing import ANCHOR_OPEN_S
+from hastack.pki import Layout
+from hastack.pki.contexts import server_context
 from hastack.store import MemoryStore, StoreError, keys
 from tests.unit.test_controller_service import SETTLING, TOKEN, World
 
@@ -139,6 +143,25 @@ def test_a_failsafe_round_over_http_is_answered_signed_and_refused_unsigned(w: W
         assert impostor == (False, "ctl1: refused its answer: missing or wrong X-Hastack-Signature")
         unsigned = requests.post(peer.url + "/failsafe", data=b'{"host": "net1"}', timeout=5)
         assert unsigned.status_code == 403
+    finally:
+        server.shutdown()
+
+
+def test_a_failsafe_round_over_https_trusts_the_deployments_ca_only(w: World, tmp_path: Path) -> None:
+    files, stranger = Layout(tmp_path / "pki"), Layout(tmp_path / "other")
+    pki.ensure("d", [("ctl1", "127.0.0.1")], files)
+    pki.ensure("other", [], stranger)
+    ctl, guard = guarded_controller(w)
+    w.store.reachable = False
+    ctl.tick()
+    server = serve(Api(ctl, ctl.metrics, TOKEN, 0.1, guard), "127.0.0.1", 0, server_context(files, "ctl1"))
+    peer = Peer("ctl1", f"https://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert ControllerPeers([peer], TOKEN, 2.0, ca=files.ca).confirm("net1")[0] is True
+        assert ControllerPeers([peer], TOKEN, 2.0, ca=stranger.ca).confirm("net1") == (
+            False,
+            "ctl1: unreachable (SSLError)",
+        )
     finally:
         server.shutdown()
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hastack import pki
 from hastack.backends import LabNetworkBackend
 from hastack.controller import act
 from hastack.controller.api import Api, serve
@@ -17,6 +19,8 @@ from hastack.controller.decide import Move
 from hastack.controller.election import Election
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
+from hastack.pki import Layout
+from hastack.pki.contexts import client_context, server_context
 from hastack.store import Compare, MemoryStore, keys
 from tests.fakes import Clock
 
@@ -198,24 +202,42 @@ def test_api_answers_reads_and_guards_changes(w: World) -> None:
     assert standby.get("/leader")[0] == 503
 
 
-def test_api_over_http_needs_the_token(w: World) -> None:
+def test_the_api_serves_https_and_wants_the_token_for_everything_but_health_checks(
+    w: World, tmp_path: Path
+) -> None:
+    files = Layout(tmp_path)
+    pki.ensure("d", [("ctl1", "127.0.0.1")], files)
     ctl = w.controller("ctl1")
     ctl.tick()
-    server = serve(Api(ctl, ctl.metrics, TOKEN, 0.1), "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    server = serve(Api(ctl, ctl.metrics, TOKEN, 0.1), "127.0.0.1", 0, server_context(files, "ctl1"))
+    port = server.server_address[1]
+    base, trust = f"https://127.0.0.1:{port}", client_context(files.ca)
+
+    def call(path: str, token: str | None = None, data: bytes | None = None) -> int:
+        req = urllib.request.Request(base + path, data=data, method="POST" if data else "GET")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=5, context=trust) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as e:
+            return e.code
+
     try:
-        with urllib.request.urlopen(base + "/status", timeout=5) as resp:
-            assert json.loads(resp.read())["leader"] is True
-        req = urllib.request.Request(base + "/pause", data=b"{}", method="POST")
-        with pytest.raises(urllib.error.HTTPError) as denied:
-            urllib.request.urlopen(req, timeout=5)
-        assert denied.value.code == 401
-        req.add_header("Authorization", f"Bearer {TOKEN}")
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert resp.status == 200
+        assert call("/health") == 200
+        assert call("/leader") == 200
+        assert [call(p) for p in ("/status", "/history", "/metrics")] == [401, 401, 401]
+        assert [call(p, TOKEN) for p in ("/status", "/history", "/metrics")] == [200, 200, 200]
+        assert call("/pause", data=b"{}") == 401
+        assert call("/pause", "wrong-token", b"{}") == 401
+        assert call("/pause", TOKEN, b"{}") == 200
         paused = w.store.get(keys.paused_key("d"))
         assert paused is not None
         assert paused.value == "true"
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP gets no answer
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+        with socket.create_connection(("127.0.0.1", port)):  # a client that says nothing
+            assert call("/health") == 200  # holds no one up
     finally:
         server.shutdown()
 

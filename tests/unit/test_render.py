@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from hastack.model import Deployment, load_deployment
+from hastack.model.checks import resolve
+from hastack.model.inventory import Tls
 from hastack.render import render_all
 from hastack.render.rabbitmq import password_hash
 
@@ -60,6 +62,14 @@ def test_haproxy_health_checks_follow_the_timing_knobs(paper: Deployment) -> Non
         "on-error mark-down" in cfg
     )
     assert "stats socket /run/hastack/db1/haproxy.sock mode 600 level admin" in cfg
+    # The controllers reach the runtime API over TLS with a client certificate, never in the clear.
+    assert "stats socket ipv4@" not in cfg
+    runtime = cfg[cfg.index("\nlisten hastack-runtime-api") :].split("\n\n")[0]
+    assert (
+        "bind 10.240.0.11:8405 ssl crt /etc/hastack/pki/db1-bundle.pem ca-file /etc/hastack/pki/ca.pem "
+        "verify required" in runtime
+    )
+    assert "server local unix@/run/hastack/db1/haproxy.sock" in runtime
     assert "timeout check 250ms" in cfg
     assert "timeout connect 250ms" in cfg  # a request to a cut host goes elsewhere after 250 ms, not 1 s
     keystone = cfg[cfg.index("\nbackend keystone") :].split("\n\n")[0]
@@ -129,9 +139,27 @@ def test_etcd_timings(paper: Deployment) -> None:
     conf = yaml.safe_load(_file(paper, "db1", "etcd.conf.yml"))
     assert conf["heartbeat-interval"] == 50
     assert conf["election-timeout"] == 500
-    assert conf["initial-cluster"].count("=http://") == 3
     assert conf["enable-grpc-gateway"] is True
     assert conf["pre-vote"] is True  # a member back from a partition must not force an election
+
+
+def test_etcd_takes_only_clients_and_peers_with_a_certificate_of_the_deployments_ca(
+    paper: Deployment,
+) -> None:
+    conf = yaml.safe_load(_file(paper, "db1", "etcd.conf.yml"))
+    assert conf["initial-cluster"].count("=https://") == 3
+    assert conf["listen-client-urls"] == "https://10.240.0.11:2379"
+    for side in ("client-transport-security", "peer-transport-security"):
+        assert conf[side] == {
+            "cert-file": "/etc/hastack/pki/db1.pem",
+            "key-file": "/etc/hastack/pki/db1-key.pem",
+            "client-cert-auth": True,
+            "trusted-ca-file": "/etc/hastack/pki/ca.pem",
+        }
+    plain = paper.inventory.model_copy(update={"tls": Tls(etcd=False)})
+    conf = yaml.safe_load(_file(resolve(plain), "db1", "etcd.conf.yml"))
+    assert conf["initial-cluster"].count("=http://") == 3
+    assert "client-transport-security" not in conf
 
 
 def test_systemd_units_notify_watchdog_restart(paper: Deployment) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import socket
+import ssl
 
 from hastack.backends.base import BackendError
 
@@ -17,10 +18,12 @@ FORCED_DRAIN = 0x08  # SRV_ADMF_FDRAIN in srv_admin_state: drained through the r
 
 
 class HAProxyRuntime:
-    """At `address:port` over TCP, or at the Unix socket `address` when `port` is None."""
+    """At `address:port` over TCP (TLS with `tls`), or at the Unix socket `address` when `port` is None."""
 
-    def __init__(self, address: str, port: int | None, timeout_s: float = 1.0) -> None:
-        self.address, self.port, self.timeout_s = address, port, timeout_s
+    def __init__(
+        self, address: str, port: int | None, timeout_s: float = 1.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.address, self.port, self.timeout_s, self.tls = address, port, timeout_s, tls
 
     @property
     def where(self) -> str:
@@ -28,7 +31,14 @@ class HAProxyRuntime:
 
     def _connect(self) -> socket.socket:
         if self.port is not None:
-            return socket.create_connection((self.address, self.port), timeout=self.timeout_s)
+            sock = socket.create_connection((self.address, self.port), timeout=self.timeout_s)
+            if self.tls is None:
+                return sock
+            try:
+                return self.tls.wrap_socket(sock, server_hostname=self.address)
+            except OSError:  # ssl.SSLError too
+                sock.close()
+                raise
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout_s)

@@ -96,7 +96,7 @@ def run(
             progress(f"stopped: the {len(trials)} trials done are in {partial}")
         raise
     finally:
-        ctl(p, inventory, "policy", "hastack")  # leave the lab as it was found
+        ctl(p, "policy", "hastack")  # leave the lab as it was found
     result = _result(p, started, trials)
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
     plot(trials, out_dir / f"{name}.png")

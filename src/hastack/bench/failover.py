@@ -133,7 +133,7 @@ def hosting(p: LabPlan, inventory: str, timeout_s: float = 15.0) -> dict[str, li
 
     def has_nodes() -> bool:
         nonlocal status
-        status = ctl(p, inventory, "status")
+        status = ctl(p, "status")
         return "nodes" in status
 
     system.poll("a controller's view of the network nodes", has_nodes, timeout=timeout_s, interval=0.2)
@@ -147,7 +147,7 @@ def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str,
     def healthy() -> bool:
         nonlocal status
         try:
-            status = ctl(p, inventory, "status")
+            status = ctl(p, "status")
         except system.LabError:
             return False
         return bool(status.get("leader")) and all(n["failed"] is None for n in status.get("nodes", []))
@@ -200,7 +200,7 @@ def expand(p: LabPlan, scenario: str, host: str, leader: str) -> list[tuple[str,
 def run_trial(
     p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
 ) -> Trial:
-    ctl(p, inventory, "policy", policy)
+    ctl(p, "policy", policy)
     leader = wait_healthy(p, inventory)["host"]
     placed = hosting(p, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers

@@ -206,7 +206,7 @@ def _built(
 def _moves(p: LabPlan, inventory: str, node: str, injected: float) -> tuple[float | None, float | None]:
     times = [
         e["time"] - injected
-        for e in ctl(p, inventory, "history")
+        for e in ctl(p, "history")
         if e["time"] >= injected and any(m["from"] == node and not m.get("error") for m in e["moves"])
     ]
     return (round(min(times), 3), round(max(times), 3)) if times else (None, None)
@@ -215,7 +215,7 @@ def _moves(p: LabPlan, inventory: str, node: str, injected: float) -> tuple[floa
 def run_trial(
     p: LabPlan, inventory: str, count: int, scenario: str, progress: Callable[[str], None]
 ) -> ScaleTrial:
-    ctl(p, inventory, "policy", "hastack")
+    ctl(p, "policy", "hastack")
     wait_healthy(p, inventory)
     placed = hosting(p, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -20,23 +21,28 @@ import click
 
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
+from hastack.controller.endpoints import controller_urls, pki
 from hastack.model import load_deployment
+from hastack.pki.contexts import client_context
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 
 
 class Client:
-    def __init__(self, endpoints: list[str], token: str, timeout_s: float = 5.0) -> None:
-        self.endpoints, self.token, self.timeout_s = endpoints, token, timeout_s
+    def __init__(
+        self, endpoints: list[str], token: str, timeout_s: float = 5.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`tls`: how https:// endpoints are trusted (default: the system's CAs)."""
+        self.endpoints, self.token, self.timeout_s, self.tls = endpoints, token, timeout_s, tls
 
     def call(self, base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = json.dumps(body or {}).encode() if method == "POST" else None
         req = urllib.request.Request(base + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")  # reads of the state need it too
         if method == "POST":
-            req.add_header("Authorization", f"Bearer {self.token}")
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=self.tls) as resp:
                 return resp.status, _decode(resp.read())
         except urllib.error.HTTPError as e:
             return e.code, _decode(e.read())
@@ -99,19 +105,28 @@ def endpoint_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None) -> Client:
+def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None, ca: Path | None) -> Client:
     """The client the options describe; the inventory is read only for what the options leave out."""
     urls = [endpoint_url(e) for e in endpoints]
     if urls and token:
-        return Client(urls, token)
+        return Client(urls, token, tls=_trust(ca, urls))
     dep = load_deployment(inventory)
-    urls = urls or [
-        f"http://{dep.host(h).address}:{dep.port('hastack-controller')}"
-        for h in dep.hosts_of("hastack-controller")
-    ]
+    urls = urls or controller_urls(dep)
     if not urls:
         raise CliError(f"{inventory}: no host runs hastack-controller", EXIT_BAD_INPUT)
-    return Client(urls, token or dep.inventory.secrets.controller_token)
+    return Client(urls, token or dep.inventory.secrets.controller_token, tls=_trust(ca or pki(dep).ca, urls))
+
+
+def _trust(ca: Path | None, urls: list[str]) -> ssl.SSLContext | None:
+    """How the https:// endpoints among `urls` are trusted: `ca`, else the system's CAs."""
+    if ca is None or not any(u.startswith("https:") for u in urls):
+        return None
+    try:
+        return client_context(ca)
+    except (OSError, ssl.SSLError) as e:
+        raise CliError(
+            f"--ca {ca}: cannot use it ({getattr(e, 'strerror', None) or e})", EXIT_BAD_INPUT
+        ) from e
 
 
 @click.group()
@@ -123,15 +138,24 @@ def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None) -> 
     help="Where the controllers are and the token for changes (unread given --endpoint and --token).",
 )
 @click.option("--endpoint", "endpoints", multiple=True, help="A controller's URL (repeatable; default: all).")
-@click.option("--token", envvar="HASTACK_TOKEN", help="Token for changes (default: the inventory's).")
+@click.option("--token", envvar="HASTACK_TOKEN", help="The controllers' token (default: the inventory's).")
+@click.option(
+    "--ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HASTACK_CA",
+    help="The CA that issued the controllers' certificates (default: ca.pem in the inventory's pki_dir; "
+    "with --endpoint and --token: the system's CAs).",
+)
 @click.pass_context
-def ctl(ctx: click.Context, inventory: Path, endpoints: tuple[str, ...], token: str | None) -> None:
+def ctl(
+    ctx: click.Context, inventory: Path, endpoints: tuple[str, ...], token: str | None, ca: Path | None
+) -> None:
     """Ask the HA controllers what they see, and tell them what to do.
 
     Example: hastack ctl --inventory examples/paper.yaml status
     """
     # Connected when a command runs, not here: `hastack ctl status --help` needs no inventory.
-    ctx.obj = functools.cache(functools.partial(_connect, inventory, endpoints, token))
+    ctx.obj = functools.cache(functools.partial(_connect, inventory, endpoints, token, ca))
 
 
 def pass_client(f: Callable[..., None]) -> Callable[..., None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +28,18 @@ from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
+from hastack.controller.endpoints import controller_url, pki
 from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
+from hastack.lab.plan import LAB_INVENTORY
 from hastack.model import Deployment, load_deployment
-from hastack.render.etcd import client_endpoints
+from hastack.model.inventory import lab_default_secrets
+from hastack.pki.contexts import client_context, server_context
 from hastack.render.haproxy import RUNTIME_PORT
-from hastack.store import EtcdStore, Store, keys
+from hastack.store import Store, keys
+from hastack.store.connect import open_store
 
 AGENT_DOWN_S = 3.0  # the lab L3 agent reports every second
 OPTIONS = [
@@ -53,6 +58,14 @@ def _setup(inventory: Path, host: str, role: str) -> Deployment:
     dep = load_deployment(inventory)
     if host not in dep.hosts_of(role):
         raise CliError(f"--host {host}: runs no {role} in {inventory}", EXIT_BAD_INPUT)
+    defaults = lab_default_secrets(dep.inventory.secrets)
+    # Only the lab's own inventory (written by `lab up`, its paths under the lab's directory) may use them.
+    if defaults and dep.inventory.paths.inventory != LAB_INVENTORY:
+        raise CliError(
+            f"{inventory}: {', '.join(defaults)} still the lab's defaults, which anyone can read: "
+            "set your own",
+            EXIT_BAD_INPUT,
+        )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {host} %(name)s %(message)s")
     return dep
 
@@ -82,15 +95,13 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     t = dep.inventory.timing
     # Bounded so that a renewal against three unreachable members still ends within the watchdog (three
     # heartbeats): a node cut off from etcd is not a hung agent.
-    store = EtcdStore(client_endpoints(dep), timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
+    store = open_store(dep, timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
     routers = _router_host(dep, host)
     peers = ControllerPeers(
-        [
-            Peer(c, f"http://{dep.host(c).address}:{dep.port('hastack-controller')}")
-            for c in dep.hosts_of("hastack-controller")
-        ],
+        [Peer(c, controller_url(dep, c)) for c in dep.hosts_of("hastack-controller")],
         dep.inventory.secrets.controller_token,
         timeout_s=t.heartbeat_interval_ms / 1000,
+        ca=pki(dep).ca,
     )
     node = NodeAgent(
         store,
@@ -108,7 +119,7 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     )
     pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
     stop, bindings_changed = _stop_on_signals(), threading.Event()
-    watcher = EtcdStore(client_endpoints(dep), timeout_s=5.0)
+    watcher = open_store(dep, timeout_s=5.0)
     threading.Thread(
         target=agent_daemon.watch_bindings,
         args=(watcher, keys.bindings_prefix(dep.name), bindings_changed, stop),
@@ -136,7 +147,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     # Every call goes through the guard, which answers the node agents' failsafe rounds and keeps the
     # promises it makes (controller/guard.py); a call outstanding for a round's timeout counts as failed.
     store = GuardedStore(
-        EtcdStore(client_endpoints(dep), timeout_s=0.4),
+        open_store(dep, timeout_s=0.4),
         lambda key: keys.changes_gates(dep.name, key),
         promise_s=t.lease_ttl_s,
         stuck_s=t.heartbeat_interval_ms / 1000,
@@ -147,19 +158,49 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     settings = Settings(
         dep.name, dep.hosts_of("l3-agent"), t.lease_ttl_s, t.controller_tick_ms / 1000, _api_servers(dep)
     )
-    balancers = [HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT) for h in dep.hosts_of("haproxy")]
+    tls = _runtime_tls(dep)
+    balancers = [
+        HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT, tls=tls) for h in dep.hosts_of("haproxy")
+    ]
     backend = _network_backend(dep, store)
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
     ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
     api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s, store)
     try:
-        server = serve(api, address, port)
+        server = serve(api, address, port, _api_tls(dep, host))
     except OSError as e:
         raise CliError(f"--listen {address}:{port}: {e}", EXIT_BAD_INPUT) from e
     try:
         controller_daemon.run(ctl, api, store, _stop_on_signals())
     finally:
         server.shutdown()
+
+
+def _api_tls(dep: Deployment, host: str) -> ssl.SSLContext | None:
+    if not dep.inventory.tls.api:
+        return None
+    files = pki(dep)
+    try:
+        return server_context(files, host)
+    except (OSError, ssl.SSLError) as e:
+        raise CliError(
+            f"{files.host_cert(host)}: cannot serve HTTPS with it ({getattr(e, 'strerror', None) or e}); "
+            "`hastack pki INVENTORY` makes the certificates"
+        ) from e
+
+
+def _runtime_tls(dep: Deployment) -> ssl.SSLContext | None:
+    """How the controller reaches HAProxy's runtime API: TLS with hastack's client certificate."""
+    if not dep.inventory.tls.runtime_api:
+        return None
+    files = pki(dep)
+    try:
+        return client_context(files.ca, (files.client_cert, files.client_key))
+    except (OSError, ssl.SSLError) as e:
+        raise CliError(
+            f"{files.client_cert}: cannot use it for HAProxy's runtime API "
+            f"({getattr(e, 'strerror', None) or e}); `hastack pki INVENTORY` makes the certificates"
+        ) from e
 
 
 def _fault_points() -> faultpoints.FaultPoint:

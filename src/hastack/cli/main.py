@@ -22,7 +22,9 @@ from hastack.cli.daemons import agent, controller
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError, run_guarded
 from hastack.cli.files import render_graph, write_tree
 from hastack.cli.lab import lab
+from hastack.cli.pki import pki_command
 from hastack.model import load_deployment
+from hastack.model.inventory import lab_default_secrets
 from hastack.render import render_all
 
 INVENTORY = click.argument("inventory", type=click.Path(dir_okay=False, path_type=Path))
@@ -59,12 +61,20 @@ def inventory_check(inventory: Path, as_json: bool) -> None:
         "hosts": len(dep.hosts),
         "components": len(dep.components()),
     }
+    defaults = lab_default_secrets(dep.inventory.secrets)
     if as_json:
-        output.print_json({"ok": True, **summary})
+        output.print_json({"ok": True, **summary, "lab_default_secrets": defaults})
     else:
         click.echo(
             f"{inventory}: ok: deployment {dep.name!r}, {len(dep.hosts)} hosts, "
             f"{len(dep.components())} components"
+        )
+    if defaults:
+        # A warning, not an error: the lab runs on them. `hastack agent` and `controller` refuse them.
+        click.echo(
+            f"{inventory}: warning: {', '.join(defaults)} still the lab's defaults: set your own "
+            "before running this deployment for real",
+            err=True,
         )
 
 
@@ -161,6 +171,7 @@ cli.add_command(agent)
 cli.add_command(controller)
 cli.add_command(ctl)
 cli.add_command(bench)
+cli.add_command(pki_command)
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ GET  /leader    200 only on the leader (an HAProxy check finds it), else 503
 GET  /status    JSON: leader, policy, paused, drained hosts, every network node and its routers
 GET  /history   JSON: the ticks that did something, newest last
 GET  /metrics   Prometheus text
+     /status, /history and /metrics need `Authorization: Bearer TOKEN` too (they say where every router
+     is); /health and /leader do not (load balancers' checks).
 POST /pause, /resume, /drain/HOST, /enable/HOST, /policy/NAME, /failsafe/on, /failsafe/off, /rebalance,
      /move (JSON {"router", "node"}) need `Authorization: Bearer TOKEN`; bad requests get 400 and one line
      saying what is wrong.
@@ -14,8 +16,11 @@ POST /failsafe  a node agent's failsafe question, signed with the token (failsaf
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +62,8 @@ class Api:
             self.controller.note("failsafe: etcd unreachable; promised the node agents no binding write")
         reply, signed = protocol.answer(self.token, self.controller.election.name, q, yes, reason)
         return 200, reply, {protocol.HEADER: signed}
+
+    OPEN = ("/health", "/leader")  # reads a load balancer's check may make without the token
 
     def get(self, path: str) -> tuple[int, Any]:
         c = self.controller
@@ -112,6 +119,28 @@ class Api:
 CONNECTION_TIMEOUT_S = 10.0
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """HTTPS, with the handshake in the connection's own thread: a client that connects and says nothing
+    must not hold up the accept loop (wrapping the listening socket would handshake there)."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(CONNECTION_TIMEOUT_S)
+        try:
+            conn = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # not TLS, or not our CA's idea of it: nothing to answer
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
 def body_length(header: str | None) -> int | None:
     """The request body's length from its Content-Length header; None if it is not one we accept. Pure."""
     text = (header or "0").strip()
@@ -120,15 +149,19 @@ def body_length(header: str | None) -> int | None:
     return int(text)
 
 
-def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
-    """Start the server on a thread of its own; the caller shuts it down."""
+def serve(api: Api, address: str, port: int, tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """Start the server on a thread of its own (HTTPS with `tls`); the caller shuts it down."""
 
     class Handler(BaseHTTPRequestHandler):
         # A client that connects and then sends nothing (or stops half-way) holds a thread this long at most.
         timeout = CONNECTION_TIMEOUT_S
 
         def do_GET(self) -> None:
-            self._reply(*api.get(self.path.split("?")[0]))
+            path = self.path.split("?")[0]
+            if path not in api.OPEN and not api.authorised(self.headers.get("Authorization")):
+                self._reply(401, {"error": f"GET {path} needs Authorization: Bearer TOKEN"})
+                return
+            self._reply(*api.get(path))
 
         def do_POST(self) -> None:
             path = self.path.split("?")[0]
@@ -169,7 +202,11 @@ def serve(api: Api, address: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the controller logs what it does; requests are not worth a line each
 
-    server = ThreadingHTTPServer((address, port), Handler)
+    server = (
+        ThreadingHTTPServer((address, port), Handler)
+        if tls is None
+        else _TlsServer((address, port), Handler, tls)
+    )
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server

@@ -27,6 +27,9 @@ from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 log = logging.getLogger("hastack.controller")
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
+# How often the leader checks every HAProxy's drains when none changed (a restarted HAProxy forgets them):
+# each check is a TLS handshake per HAProxy, too much for every 100 ms tick.
+DRAINS_S = 1.0
 
 
 class Balancer(Protocol):
@@ -72,6 +75,7 @@ class Controller:
         self.routers_read = -1e9
         self.revision = 0
         self.reconciled = -1e9
+        self.drains_checked: tuple[float, frozenset[str]] = (-1e9, frozenset())
         self.reconciler: threading.Thread | None = None
         self.reconcile_said = ""
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
@@ -222,8 +226,13 @@ class Controller:
             self.reconcile_said = f"reconcile failed: {e}"
 
     def _reconcile_drains(self, o: observe.Observed) -> str:
-        """Every HAProxy holds each drained host's servers in DRAIN and every other one READY."""
-        want = set(observe.drained(o))
+        """Every HAProxy holds each drained host's servers in DRAIN and every other one READY (checked when
+        an operator changed the drains, else every DRAINS_S)."""
+        want = frozenset(observe.drained(o))
+        mono = self.mono()
+        if want == self.drains_checked[1] and mono - self.drains_checked[0] < DRAINS_S:
+            return ""
+        self.drains_checked = (mono, want)
         changed, errors = 0, []
         for lb in self.balancers:
             try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hastack.lab import hostmounts, runtime
-from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import in_netns, run
 from hastack.render.systemd import watchdog_ms
@@ -52,7 +52,7 @@ def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
         _hastack(),
         "agent" if name == AGENT else "controller",
         "--inventory",
-        state.inventory,
+        LAB_INVENTORY,
         "--host",
         host,
     ]
@@ -81,9 +81,9 @@ def ensure_one(p: LabPlan, state: LabState, name: str, host: str) -> str:
     return f"started {name} on {host} (pid {rec.pid})"
 
 
-def ctl(p: LabPlan, inventory: str, *args: str) -> Any:
+def ctl(p: LabPlan, *args: str) -> Any:
     """`hastack ctl --json ...` from inside the first controller host, as an operator there would (the root
     namespace has no route into the lab); its JSON answer. LabError with ctl's one-line error otherwise."""
     host = p.host(p.deployment.hosts_of(CONTROLLER)[0])
-    argv = [_hastack(), "ctl", "--inventory", inventory, *args, "--json"]
+    argv = [_hastack(), "ctl", "--inventory", LAB_INVENTORY, *args, "--json"]
     return json.loads(run(in_netns(host.netns, argv), timeout=30).stdout)

@@ -39,8 +39,8 @@ from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
 from hastack.lab.system import LabError, in_netns_shared_mounts, run
 from hastack.model import load_deployment
-from hastack.render.etcd import client_endpoints
-from hastack.store import EtcdStore, StoreError, keys
+from hastack.store import StoreError, keys
+from hastack.store.connect import open_store
 
 REPORT_INTERVAL_S = 1.0
 BUILDERS = 8
@@ -325,8 +325,7 @@ def run_agent(inventory: str, host: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     p = plan(load_deployment(inventory))
     dep = p.deployment
-    endpoints = client_endpoints(dep)
-    store = EtcdStore(endpoints)
+    store = open_store(dep)
     backend = LabNetworkBackend(store, dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S)
     realiser = RouterRealiser(p, host)
     standby = dep.inventory.lab.standby_routers and realiser.gated  # never without a gate to keep it shut
@@ -339,9 +338,7 @@ def run_agent(inventory: str, host: str) -> None:
     stop = threading.Event()
     # Liveness is reported from a thread of its own, with a client of its own: a long tick (many routers
     # to build) must not make a healthy agent look dead.
-    reporter = LabNetworkBackend(
-        EtcdStore(endpoints), dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S
-    )
+    reporter = LabNetworkBackend(open_store(dep), dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S)
     threading.Thread(target=_report_forever, args=(reporter, host, stop), daemon=True).start()
     bindings = net_prefix(dep.name) + "bindings/"
     while not stop.is_set():

@@ -16,14 +16,14 @@ import time
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.lab.network import SCALE_PREFIX, network_plan, scale_router_id, scale_routers
 from hastack.model import Deployment, load_deployment
-from hastack.render.etcd import client_endpoints
-from hastack.store import EtcdStore, StoreError
+from hastack.store import StoreError
+from hastack.store.connect import open_store
 
 AGENT_DOWN_S = 3.0
 
 
 def backend_for(dep: Deployment) -> LabNetworkBackend:
-    store = EtcdStore(client_endpoints(dep))
+    store = open_store(dep)
     return LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
 
 

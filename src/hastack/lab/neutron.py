@@ -19,7 +19,7 @@ from pathlib import Path
 from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, procs, runtime, system
 from hastack.lab.keystone import OPENSTACK_VENV, openstack_bin, openstack_cli, uwsgi_argv
 from hastack.lab.network import EXTERNAL_VLAN
-from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
 from hastack.render.neutron import EXTERNAL_NET, bridge_mappings, render_neutron_conf
@@ -128,7 +128,7 @@ def _bootstrap(p: LabPlan, state: LabState, first: str, progress: system.Progres
     progress("neutron: Keystone user, service and endpoints")
     # The user's password is set from the inventory by neutronwork: `openstack user create --password`
     # would show it to every user of the machine in /proc/PID/cmdline.
-    argv = [sys.executable, "-m", "hastack.lab.neutronwork", state.inventory, "service-user"]
+    argv = [sys.executable, "-m", "hastack.lab.neutronwork", LAB_INVENTORY, "service-user"]
     run(in_netns(p.host(first).netns, argv), timeout=120)
     openstack_cli(p, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
     if "network" not in openstack_cli(p, first, "service", "list", "-f", "value", "-c", "Type").split():

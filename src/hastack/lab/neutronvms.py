@@ -16,7 +16,7 @@ from typing import Any
 
 from hastack.lab import dataplane, ovs, procs, runtime, system
 from hastack.lab.network import NetworkPlan, Vm
-from hastack.lab.plan import LAB_ROOT, LabPlan
+from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
 
@@ -37,7 +37,7 @@ DHCP_TIMEOUT = 120.0
 def workload(p: LabPlan, state: LabState) -> dict[str, Any]:
     """Ensure the Neutron resources (neutronwork init, from the first controller): ports and routers."""
     host = p.host(p.deployment.hosts_of("neutron-server")[0])
-    argv = [sys.executable, "-m", "hastack.lab.neutronwork", state.inventory, "init"]
+    argv = [sys.executable, "-m", "hastack.lab.neutronwork", LAB_INVENTORY, "init"]
     answer: dict[str, Any] = json.loads(run(in_netns(host.netns, argv), timeout=600).stdout)
     return answer
 

@@ -26,9 +26,8 @@ from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
 from hastack.lab.network import NetworkPlan, network_plan
 from hastack.model import Deployment, load_deployment
-from hastack.render.etcd import client_endpoints
 from hastack.render.neutron import EXTERNAL_NET
-from hastack.store import EtcdStore
+from hastack.store.connect import open_store
 
 EXTERNAL = "hastack-external"
 WORKERS = 6
@@ -137,7 +136,7 @@ def service_user(dep: Deployment, conn: Connection) -> dict[str, str]:
 def routers(dep: Deployment, conn: Connection) -> dict[str, dict[str, str | None]]:
     """Router name -> its id and the host of the L3 agent hosting it in Neutron (None: not scheduled)."""
     ids = {str(r.name): str(r.id) for r in conn.network.routers()}
-    hosted = NeutronBackend(conn, EtcdStore(client_endpoints(dep)), dep.name).routers_by_agent()
+    hosted = NeutronBackend(conn, open_store(dep), dep.name).routers_by_agent()
     host_of = {router: host for host, rs in hosted.items() for router in rs}
     return {name: {"id": rid, "host": host_of.get(rid)} for name, rid in sorted(ids.items())}
 

@@ -12,8 +12,12 @@ from ipaddress import IPv4Network
 from hastack.model import Deployment
 from hastack.model.checks import resolve
 from hastack.render.etcd import client_url
+from hastack.store.connect import client_tls
 
 LAB_ROOT = "/var/lib/hastack-lab"
+# The inventory as the lab runs it (its paths under LAB_ROOT), written by `lab up`: what the lab's processes
+# and `hastack ctl` read, so that they find the lab's certificates and directories.
+LAB_INVENTORY = f"{LAB_ROOT}/inventory.yaml"
 PREFIX = "hs-"
 
 
@@ -62,7 +66,8 @@ def lab_deployment(dep: Deployment) -> Deployment:
             "state_dir": f"{LAB_ROOT}/{{host}}/state",
             "run_dir": f"{LAB_ROOT}/{{host}}/run",
             "config_dir": f"{LAB_ROOT}/{{host}}/etc",
-            "inventory": f"{LAB_ROOT}/inventory.yaml",
+            "inventory": LAB_INVENTORY,
+            "pki_dir": f"{LAB_ROOT}/pki",
         }
     )
     return resolve(inv.model_copy(update={"paths": paths}))
@@ -84,5 +89,11 @@ def plan(dep: Deployment) -> LabPlan:
     return LabPlan(dep, f"{PREFIX}switch", "br-mgmt", tuple(hosts), daemons)
 
 
-def etcd_endpoints(p: LabPlan) -> str:
-    return ",".join(client_url(p.deployment, h) for h in p.deployment.hosts_of("etcd"))
+def etcdctl(p: LabPlan, *args: str) -> list[str]:
+    """`etcdctl` with every member's client URL and, under TLS, the deployment's client certificate."""
+    dep = p.deployment
+    argv = ["etcdctl", "--endpoints", ",".join(client_url(dep, h) for h in dep.hosts_of("etcd"))]
+    tls = client_tls(dep)
+    if tls is not None:
+        argv += ["--cacert", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    return [*argv, *args]

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from hastack import pki
 from hastack.lab import (
     dataplane,
     faults,
@@ -28,9 +29,11 @@ from hastack.lab import (
     system,
 )
 from hastack.lab.network import NetworkPlan, network_plan
-from hastack.lab.plan import LAB_ROOT, LabPlan, etcd_endpoints
+from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan, etcdctl
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import LabError, in_netns, run
+from hastack.model.load import dump_inventory
+from hastack.pki import Layout
 from hastack.render import render_all
 from hastack.render.etcd import client_url
 
@@ -90,7 +93,7 @@ def is_openstack(p: LabPlan) -> bool:
 def netservice(p: LabPlan, state: LabState, *args: str) -> Any:
     """Run the lab network service helper inside the first etcd host; its JSON answer."""
     host = p.host(p.deployment.hosts_of("etcd")[0])
-    argv = [sys.executable, "-m", "hastack.lab.netservice", state.inventory, *args]
+    argv = [sys.executable, "-m", "hastack.lab.netservice", LAB_INVENTORY, *args]
     return json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
 
 
@@ -115,7 +118,7 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
 
 def start_l3_agent(p: LabPlan, state: LabState, host: str) -> None:
     """The lab's own L3 agent on `host` (unless it runs); waits for nothing."""
-    argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", state.inventory, host)
+    argv = (str(Path(sys.executable).parent / "hastack"), "lab", "l3-agent", LAB_INVENTORY, host)
     # It creates router namespaces: they must be visible outside its own process.
     hadaemons.record_l3_pid(runtime.launch(p, state, "l3-agent", host, argv, shared_mounts=True))
 
@@ -146,7 +149,7 @@ def _supervisor(state: LabState, progress: Progress) -> None:
     """Started last, so that `down` stops it first: nothing is restarted while the lab is taken apart."""
     if runtime.running(state, "supervisor", "lab") is None:
         progress("starting the lab's supervisor (restarts haproxy and keepalived, as systemd would)")
-        argv = (sys.executable, "-m", "hastack.lab.supervisor", state.inventory)
+        argv = (sys.executable, "-m", "hastack.lab.supervisor", LAB_INVENTORY)
         rec = procs.spawn("supervisor", "lab", None, argv, Path(LAB_ROOT) / "supervisor.out")
         runtime.adopt(state, rec)
 
@@ -184,10 +187,26 @@ def _configs(p: LabPlan, state: LabState, progress: Progress) -> None:
     for h in p.hosts:
         for sub in ("etc", "state", "run", "log"):
             (root / h.name / sub).mkdir(parents=True, exist_ok=True)
+    _certificates(p, progress)
+    # Secrets inside: readable by root only.
+    system.write_with_mode(Path(LAB_INVENTORY), dump_inventory(p.deployment.inventory), 0o600)
     for f in render_all(p.deployment):
         target = root / f.host / "etc" / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
         system.write_with_mode(target, f.text, f.mode)
+
+
+def _certificates(p: LabPlan, progress: Progress) -> None:
+    """The deployment's CA and certificates, as `hastack pki` makes them, under the lab's own directory."""
+    dep = p.deployment
+    if not dep.inventory.tls.etcd:
+        return
+    layout = Layout(Path(dep.inventory.paths.pki_dir))
+    try:
+        made = pki.ensure(dep.name, [(h.name, str(h.address)) for h in dep.hosts], layout)
+    except pki.PkiError as e:
+        raise LabError(f"certificates: {e}") from e
+    progress(f"certificates: {len(made)} files made in {layout.dir}" if made else "certificates: in place")
 
 
 def _daemons(p: LabPlan, state: LabState, progress: Progress) -> None:
@@ -213,7 +232,7 @@ def _stop_all(state: LabState, group: list[ProcessRecord], progress: Progress) -
 def _etcd_endpoints_json(p: LabPlan, what: str) -> subprocess.CompletedProcess[str]:
     """`etcdctl endpoint WHAT -w json` over every member, run from the first etcd host (not checked)."""
     first = p.host(p.deployment.hosts_of("etcd")[0])
-    argv = ["etcdctl", "--endpoints", etcd_endpoints(p), "endpoint", what, "-w", "json"]
+    argv = etcdctl(p, "endpoint", what, "-w", "json")
     return run(in_netns(first.netns, argv), check=False, timeout=10)
 
 
@@ -310,7 +329,7 @@ def _network_status(p: LabPlan, state: LabState) -> dict[str, Any]:
     out = {"network_service": shown, "vm_reachable": dataplane.reachability(n)}
     if p.deployment.hosts_of(hadaemons.CONTROLLER):
         try:
-            out["controller"] = hadaemons.ctl(p, state.inventory, "status")
+            out["controller"] = hadaemons.ctl(p, "status")
         except LabError as e:
             out["controller"] = {"error": str(e)}
     return out

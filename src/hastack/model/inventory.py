@@ -95,6 +95,23 @@ class Secrets(Frozen):
     controller_token: str = Field(default="hastack-lab-token", min_length=8)  # `hastack ctl` changes
 
 
+def lab_default_secrets(secrets: Secrets) -> list[str]:
+    """The secrets still at the lab's defaults, which anyone who read this file knows. Pure."""
+    defaults = Secrets()
+    return [
+        f"secrets.{name}"
+        for name in (
+            "rabbitmq_password",
+            "erlang_cookie",
+            "db_password",
+            "keystone_admin_password",
+            "neutron_password",
+            "controller_token",
+        )
+        if getattr(secrets, name) == getattr(defaults, name)
+    ]
+
+
 class Paths(Frozen):
     """Where daemons keep state and runtime files; `{host}` is replaced by the host's name."""
 
@@ -103,6 +120,8 @@ class Paths(Frozen):
     config_dir: str = "/etc/hastack/{host}"
     hastack_bin: str = "/usr/local/bin/hastack"
     inventory: str = "/etc/hastack/inventory.yaml"
+    # The deployment's CA and certificates (`hastack pki` makes them): ca.pem, HOST.pem, client.pem...
+    pki_dir: str = Field(default="/etc/hastack/pki", pattern=r"^/[^{}]*$")
 
     @field_validator("state_dir", "run_dir", "config_dir")
     @classmethod
@@ -118,6 +137,19 @@ class Paths(Frozen):
         if not value.startswith("/"):
             raise ValueError("must be an absolute path")
         return value
+
+
+class Tls(Frozen):
+    """Transport security of hastack's control channels."""
+
+    # etcd: TLS for clients and peers, and only clients with a certificate of the deployment's CA. Off
+    # only for a store that is protected otherwise (a private network with nothing else on it).
+    etcd: bool = True
+    # The controllers' API on HTTPS with each host's certificate (the token goes in clear otherwise).
+    api: bool = True
+    # HAProxy's runtime API, where the controllers drain and enable servers: behind TLS that HAProxy itself
+    # terminates, for clients with a certificate of the deployment's CA only (it has no login of its own).
+    runtime_api: bool = True
 
 
 class Lab(Frozen):
@@ -146,6 +178,7 @@ class Inventory(Frozen):
     timing: Timing = Timing()
     secrets: Secrets = Secrets()
     paths: Paths = Paths()
+    tls: Tls = Tls()
     lab: Lab = Lab()
 
     @field_validator("components", mode="before")

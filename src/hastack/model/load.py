@@ -30,6 +30,11 @@ def load_deployment(file: str | FsPath) -> Deployment:
     return resolve_unchecked(load_inventory(file))
 
 
+def dump_inventory(inventory: Inventory) -> str:
+    """The inventory as YAML that `load_inventory` reads back to an equal one. Pure."""
+    return yaml.safe_dump(inventory.model_dump(mode="json"), sort_keys=False)
+
+
 def load_inventory(file: str | FsPath) -> Inventory:
     """Parse, validate and check `file`; InventoryError listing every problem found."""
     name = str(file)

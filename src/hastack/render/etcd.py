@@ -6,14 +6,21 @@ lease TTL (its minimum is about 1.5 x the election timeout), which the node leas
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from hastack.model import Deployment
+from hastack.pki.layout import Layout
 from hastack.render.common import header, host_dirs
 
 
+def _scheme(dep: Deployment) -> str:
+    return "https" if dep.inventory.tls.etcd else "http"
+
+
 def client_url(dep: Deployment, host: str) -> str:
-    return f"http://{dep.host(host).address}:{dep.ports('etcd')[0]}"
+    return f"{_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[0]}"
 
 
 def client_endpoints(dep: Deployment) -> list[str]:
@@ -22,7 +29,22 @@ def client_endpoints(dep: Deployment) -> list[str]:
 
 
 def peer_url(dep: Deployment, host: str) -> str:
-    return f"http://{dep.host(host).address}:{dep.ports('etcd')[1]}"
+    return f"{_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[1]}"
+
+
+def _transport(dep: Deployment, host: str) -> dict[str, object]:
+    """Clients and peers alike must show a certificate of the deployment's CA: without one, anybody on the
+    management network could rewrite bindings, leader and node keys, bypassing the fencing."""
+    if not dep.inventory.tls.etcd:
+        return {}
+    files = Layout(Path(dep.inventory.paths.pki_dir))
+    security = {
+        "cert-file": str(files.host_cert(host)),
+        "key-file": str(files.host_key(host)),
+        "client-cert-auth": True,
+        "trusted-ca-file": str(files.ca),
+    }
+    return {"client-transport-security": security, "peer-transport-security": dict(security)}
 
 
 def render_etcd(dep: Deployment, host: str) -> str:
@@ -48,5 +70,6 @@ def render_etcd(dep: Deployment, host: str) -> str:
         "enable-grpc-gateway": True,
         "log-level": "warn",
         "logger": "zap",
+        **_transport(dep, host),
     }
     return header(dep, host) + yaml.safe_dump(config, sort_keys=False)

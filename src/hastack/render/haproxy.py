@@ -3,8 +3,11 @@ Galera as one writer with backups. Pure."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hastack.catalog import component
 from hastack.model import Deployment
+from hastack.pki.layout import Layout
 from hastack.render.common import header, host_dirs, ms
 
 MONITOR_PORT = 8404
@@ -36,9 +39,7 @@ def render_haproxy(dep: Deployment, host: str) -> str:
         f"    pidfile {run}/haproxy.pid",
         "    # The runtime API: hastack drains and enables servers through it.",
         f"    stats socket {run}/haproxy.sock mode 600 level admin expose-fd listeners",
-        "    # ...also on the management address, where the controllers reach it: keep this port firewalled",
-        "    # to the controller hosts (the runtime API has no authentication of its own).",
-        f"    stats socket ipv4@{addr}:{RUNTIME_PORT} level admin",
+        *_runtime_socket(dep, host),
         "    stats timeout 30s",
         "",
         "defaults",
@@ -63,9 +64,41 @@ def render_haproxy(dep: Deployment, host: str) -> str:
         "    stats uri /stats",
         "    stats refresh 5s",
     ]
+    out += _runtime_listener(dep, host)
     for name in dep.load_balanced():
         out += _database(dep, checks) if name == "database" else _http_api(dep, name, checks)
     return "\n".join(out) + "\n"
+
+
+def _runtime_socket(dep: Deployment, host: str) -> list[str]:
+    """The runtime API in the clear on the management address, when `tls.runtime_api` is off."""
+    if dep.inventory.tls.runtime_api:
+        return []
+    return [
+        "    # ...also on the management address, where the controllers reach it: keep this port firewalled",
+        "    # to the controller hosts (the runtime API has no authentication of its own).",
+        f"    stats socket ipv4@{dep.host(host).address}:{RUNTIME_PORT} level admin",
+    ]
+
+
+def _runtime_listener(dep: Deployment, host: str) -> list[str]:
+    """The runtime API on the management address for the controllers, behind TLS with client certificates
+    of the deployment's CA: HAProxy's stats sockets speak no TLS, so a TCP proxy of its own terminates it
+    and passes the bytes to the local admin socket."""
+    if not dep.inventory.tls.runtime_api:
+        return []
+    files = Layout(Path(dep.inventory.paths.pki_dir))
+    return [
+        "",
+        "listen hastack-runtime-api",
+        "    mode tcp",
+        "    option dontlognull",
+        f"    bind {dep.host(host).address}:{RUNTIME_PORT} ssl crt {files.host_bundle(host)} "
+        f"ca-file {files.ca} verify required",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        f"    server local unix@{host_dirs(dep, host).run}/haproxy.sock",
+    ]
 
 
 def _binds(dep: Deployment, port: int) -> list[str]:

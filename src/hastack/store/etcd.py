@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import etcd3gw
@@ -33,15 +35,42 @@ def _prefix_end(prefix: str) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
 
+@dataclass(frozen=True)
+class ClientTls:
+    """HTTPS to etcd: the CA that issued its members' certificates, and this client's certificate."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _session(tls: ClientTls | None) -> requests.Session:
+    """A session that ignores the environment: REQUESTS_CA_BUNDLE would replace the deployment's CA, and an
+    HTTP(S)_PROXY would send the store's traffic somewhere else."""
+    session = requests.Session()
+    session.trust_env = False
+    if tls is not None:
+        session.verify = str(tls.ca)
+        session.cert = (str(tls.cert), str(tls.key))
+    return session
+
+
 class EtcdStore(Store):
-    def __init__(self, endpoints: list[str], timeout_s: float = 2.0) -> None:
-        """`endpoints` like ["10.240.0.11:2379", ...]."""
+    def __init__(self, endpoints: list[str], timeout_s: float = 2.0, tls: ClientTls | None = None) -> None:
+        """`endpoints` like ["10.240.0.11:2379", ...]; `tls`: HTTPS with this client certificate."""
         if not endpoints:
             raise StoreError("etcd: no endpoints")
         self._clients = []
         for ep in endpoints:
             host, _, port = ep.rpartition(":")
-            self._clients.append(etcd3gw.client(host=host, port=int(port), timeout=timeout_s))
+            client = etcd3gw.client(
+                host=host,
+                port=int(port),
+                timeout=timeout_s,
+                protocol="http" if tls is None else "https",
+                session=_session(tls),
+            )
+            self._clients.append(client)
         self._preferred = 0
 
     def _call(self, what: str, fn: Any) -> Any:
@@ -51,7 +80,12 @@ class EtcdStore(Store):
             idx = (self._preferred + i) % n
             try:
                 result = fn(self._clients[idx])
-            except (Etcd3Exception, requests.RequestException, KeyError, ValueError) as e:
+            except (
+                Etcd3Exception,
+                OSError,
+                KeyError,
+                ValueError,
+            ) as e:  # OSError: requests' too, and TLS files
                 errors.append(f"{self._clients[idx].host}: {e}")
                 continue
             self._preferred = idx
@@ -135,7 +169,8 @@ class EtcdStore(Store):
         }
         deadline = time.monotonic() + timeout_s
         try:
-            with requests.post(
+            # The client's session: it carries the TLS settings (and reuses the connection).
+            with client.session.post(
                 client.get_url("/watch"), json=body, stream=True, timeout=(1.0, max(0.05, timeout_s))
             ) as resp:
                 for line in resp.iter_lines():

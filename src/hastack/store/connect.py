@@ -1,0 +1,22 @@
+"""The deployment's etcd as hastack's processes reach it: every member's client address, over HTTPS with
+the deployment's client certificate while `tls.etcd` is on (the inventory's default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hastack.model import Deployment
+from hastack.pki.layout import Layout
+from hastack.render.etcd import client_endpoints
+from hastack.store.etcd import ClientTls, EtcdStore
+
+
+def client_tls(dep: Deployment) -> ClientTls | None:
+    if not dep.inventory.tls.etcd:
+        return None
+    files = Layout(Path(dep.inventory.paths.pki_dir))
+    return ClientTls(files.ca, files.client_cert, files.client_key)
+
+
+def open_store(dep: Deployment, timeout_s: float = 2.0) -> EtcdStore:
+    return EtcdStore(client_endpoints(dep), timeout_s, client_tls(dep))
