@@ -108,6 +108,10 @@ def endpoint_url(value: str) -> str:
 def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None, ca: Path | None) -> Client:
     """The client the options describe; the inventory is read only for what the options leave out."""
     urls = [endpoint_url(e) for e in endpoints]
+    if token is not None and not (token.isascii() and token.isprintable() and " " not in token):
+        raise CliError(
+            "--token: must be printable ASCII without spaces (it goes in an HTTP header)", EXIT_BAD_INPUT
+        )
     if urls and token:
         return Client(urls, token, tls=_trust(ca, urls))
     dep = load_deployment(inventory)

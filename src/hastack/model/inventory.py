@@ -11,11 +11,22 @@ import string
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from hastack.catalog import Role
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+
+
+def _written_as_text(value: object) -> object:
+    """pydantic takes a number (or `true`) for an address: 1 would be 0.0.0.1. The inventory spells them."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be written as text, like 10.0.0.1 or 10.0.0.0/24")
+    return value
+
+
+Address = Annotated[IPv4Address, BeforeValidator(_written_as_text)]
+Network = Annotated[IPv4Network, BeforeValidator(_written_as_text)]
 
 
 class Frozen(BaseModel):
@@ -24,7 +35,7 @@ class Frozen(BaseModel):
 
 class Host(Frozen):
     name: Name
-    address: IPv4Address
+    address: Address
     roles: tuple[Role, ...] = Field(min_length=1)
     interface: str = Field(default="eth0", pattern=r"^[a-zA-Z0-9_.-]{1,15}$")
 
@@ -32,7 +43,7 @@ class Host(Frozen):
 class Vip(Frozen):
     """A virtual IP held by keepalived on one of the load-balancer hosts."""
 
-    address: IPv4Address
+    address: Address
     network: str = "management"
     vrid: int = Field(default=51, ge=1, le=255)
 
@@ -92,7 +103,8 @@ class Secrets(Frozen):
     db_password: str = "hastack-lab"
     keystone_admin_password: str = "hastack-lab"
     neutron_password: str = "hastack-lab"  # Keystone user `neutron` of Neutron's servers and agents
-    controller_token: str = Field(default="hastack-lab-token", min_length=8)  # `hastack ctl` changes
+    # `hastack ctl` and the failsafe rounds; it travels in an HTTP header: printable ASCII, no space.
+    controller_token: str = Field(default="hastack-lab-token", pattern=r"^[!-~]{8,}$")
 
 
 def lab_default_secrets(secrets: Secrets) -> list[str]:
@@ -155,8 +167,8 @@ class Tls(Frozen):
 class Lab(Frozen):
     """What `hastack lab up` builds around the hosts: address ranges and the tenant workload."""
 
-    external_cidr: IPv4Network = IPv4Network("10.244.0.0/24")
-    tenant_cidr: IPv4Network = IPv4Network("10.245.0.0/16")
+    external_cidr: Network = IPv4Network("10.244.0.0/24")
+    tenant_cidr: Network = IPv4Network("10.245.0.0/16")
     tenant_prefix: int = Field(default=24, ge=16, le=29)
     tenant_networks: int = Field(default=6, ge=0, le=4096)
     routers: int = Field(default=6, ge=0, le=4096)
@@ -171,7 +183,7 @@ class Lab(Frozen):
 
 class Inventory(Frozen):
     deployment: Name
-    networks: dict[Name, IPv4Network] = Field(min_length=1)
+    networks: dict[Name, Network] = Field(min_length=1)
     hosts: tuple[Host, ...] = Field(min_length=1)
     vips: dict[Name, Vip] = Field(default_factory=dict)
     components: dict[str, Placement] = Field(default_factory=dict)

@@ -96,8 +96,14 @@ def _without_consequences(problems: list[Problem]) -> list[Problem]:
 def _format(problems: list[Problem], lines: dict[Path, int], name: str) -> list[str]:
     out = []
     for p in problems:
-        out.append(f"{name}:{_line_of(p.path, lines)}: {format_path(p.path) or '(top)'}: {p.message}")
+        where = format_path(p.path) or "(top)"
+        out.append(_one_line(f"{name}:{_line_of(p.path, lines)}: {where}: {p.message}"))
     return out
+
+
+def _one_line(text: str) -> str:
+    """A key or value from the file may hold a newline or another control character: shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def format_path(path: Path) -> str:
