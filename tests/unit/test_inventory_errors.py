@@ -256,3 +256,47 @@ def test_inventory_that_is_not_a_mapping(
     code, _out, err = _run(["inventory", "check", str(path)], capsys)
     assert code == 2
     assert err == f"{path}:1: the inventory must be a YAML mapping (deployment, networks, hosts, ...)\n"
+
+
+OWN_SECRETS = (
+    "rabbitmq_password: r-own\nerlang_cookie: OWNCOOKIE123\ndb_password: d-own\n"
+    "keystone_admin_password: k-own\nneutron_password: n-own\ncontroller_token: token-of-our-own\n"
+)
+
+
+def _with_secrets_file(tmp_path: Path, secrets: str, mode: int = 0o600, extra: str = "") -> Path:
+    (tmp_path / "secrets.yaml").write_text(secrets)
+    (tmp_path / "secrets.yaml").chmod(mode)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(BASE + extra + "secrets_file: secrets.yaml\n")
+    return inventory
+
+
+def test_the_secrets_can_live_in_a_file_of_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hastack.model import load_deployment
+
+    inventory = _with_secrets_file(tmp_path, OWN_SECRETS)
+    code, _out, err = _run(["inventory", "check", str(inventory)], capsys)
+    assert (code, err) == (0, "")  # none of the lab's defaults left
+    assert load_deployment(inventory).inventory.secrets.db_password == "d-own"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "mode", "extra", "said"),
+    [
+        (OWN_SECRETS, 0o644, "", "secrets.yaml:1: readable by everyone (mode 644): chmod o-rwx it"),
+        (OWN_SECRETS, 0o600, "secrets: {db_password: x}\n", "secrets_file: the secrets are given here too"),
+        ("db_password: x\nerlang_cookie: short\n", 0o600, "", "secrets.yaml:2: erlang_cookie: String should"),
+        ("- a list\n", 0o600, "", "secrets.yaml:1: must be a YAML mapping of secrets"),
+    ],
+)
+def test_a_secrets_file_that_cannot_be_used_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], secrets: str, mode: int, extra: str, said: str
+) -> None:
+    inventory = _with_secrets_file(tmp_path, secrets, mode, extra)
+    code, _out, err = _run(["inventory", "check", str(inventory)], capsys)
+    assert code == 2
+    assert said in err
+    assert len(err.strip().splitlines()) == 1

@@ -70,19 +70,34 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     for host in hosts:
         _own_dirs(host)
     alive = [h for h in hosts if runtime.running(state, "mariadb", h)]
+    if not alive and all((_datadir(h) / "gvwstate.dat").exists() for h in hosts):
+        # Every node crashed while in a primary component: start each as its unit would, and
+        # pc.recovery forms that component again (no bootstrap by hand).
+        progress(f"galera: every node down; restarting {', '.join(hosts)} from their saved primary component")
+        for host in hosts:
+            start(p, state, host)
+        _wait_synced(p, hosts[0], len(hosts))
+        return
     if not alive:
         _bootstrap(p, state, progress, hosts)
         alive = [h for h in hosts if runtime.running(state, "mariadb", h)]
     for host in hosts:
         if host in alive:
             continue
-        position = recover_position(p, host)
+        position = start(p, state, host)
         how = f"from {position} (IST if the donor still has it)" if position else "(state transfer by rsync)"
         progress(f"galera: {host} joins {how}")
-        extra = (f"--wsrep-start-position={position}",) if position else ()
-        runtime.launch(p, state, "mariadb", host, mysqld_argv(host, *extra))
         alive.append(host)
         _wait_synced(p, host, len(alive))
+
+
+def start(p: LabPlan, state: LabState, host: str) -> str:
+    """Start the node as Debian's mariadb unit does: its ExecStartPre (`galera_recovery`) finds the position
+    InnoDB committed, and the server starts from it. The position ("" for an empty node)."""
+    position = recover_position(p, host)
+    extra = (f"--wsrep-start-position={position}",) if position else ()
+    runtime.launch(p, state, "mariadb", host, mysqld_argv(host, *extra))
+    return position
 
 
 def _bootstrap(p: LabPlan, state: LabState, progress: system.Progress, hosts: tuple[str, ...]) -> None:

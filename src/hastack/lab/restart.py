@@ -22,12 +22,10 @@ def _etcd(p: LabPlan, state: LabState, host: str) -> None:
 
 
 def _database(p: LabPlan, state: LabState, host: str) -> None:
-    if not any(runtime.running(state, "mariadb", h) for h in p.deployment.hosts_of("database")):
-        # With no node to join, a node waits for a bootstrap no unit does: that is `lab heal`'s to choose.
-        raise LabError("every Galera node is down: a whole-cluster restart is `hastack lab heal`'s")
-    position = galera.recover_position(p, host)
-    extra = (f"--wsrep-start-position={position}",) if position else ()
-    runtime.launch(p, state, "mariadb", host, galera.mysqld_argv(host, *extra))
+    """After a crash of every node nothing more than this is needed: the rendered `pc.recovery=TRUE` keeps
+    each node's last primary component on disk (gvwstate.dat), and the nodes form it again once its
+    members are back, without a bootstrap by hand."""
+    galera.start(p, state, host)
 
 
 def _rabbitmq(p: LabPlan, state: LabState, host: str) -> None:

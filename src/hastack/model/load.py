@@ -3,6 +3,10 @@
 Each problem line reads `FILE:LINE: FIELD.PATH: what is wrong`. The line comes from the YAML node tree,
 so a problem found by pydantic or by the semantic checks points at the key in the file that causes it (or
 at its nearest parent when the key is absent, e.g. a missing field).
+
+The secrets may live apart (`secrets_file: PATH`, relative to the inventory's directory), so that the
+topology can be shared and committed: a YAML mapping with the fields of `secrets`, readable by nobody but
+its owner and group.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pydantic import ValidationError
 
 from hastack.model.checks import Path, Problem, check, resolve_unchecked
 from hastack.model.deployment import Deployment
-from hastack.model.inventory import Inventory
+from hastack.model.inventory import Inventory, Secrets
 
 
 class InventoryError(Exception):
@@ -42,10 +46,11 @@ def load_inventory(file: str | FsPath) -> Inventory:
         text = FsPath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InventoryError([f"{name}: cannot read: {getattr(e, 'strerror', None) or e}"]) from e
-    return parse_inventory(text, name)
+    return parse_inventory(text, name, FsPath(file).parent)
 
 
-def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
+def parse_inventory(text: str, name: str = "<inventory>", directory: FsPath | None = None) -> Inventory:
+    """`directory`: where a `secrets_file` is looked for (None: the current directory)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -60,6 +65,8 @@ def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
             [f"{name}:1: the inventory must be a YAML mapping (deployment, networks, hosts, ...)"]
         )
     lines, dup_keys = _line_map(root, name)
+    if "secrets_file" in data:
+        data = _with_secrets(data, name, lines, directory or FsPath("."))
     problems = [Problem(path, "key appears twice; the second would silently win") for path in dup_keys]
     try:
         inv = Inventory.model_validate(data)
@@ -70,6 +77,45 @@ def parse_inventory(text: str, name: str = "<inventory>") -> Inventory:
     if problems:
         raise InventoryError(_format(problems, lines, name))
     return inv
+
+
+def _with_secrets(
+    data: dict[str, Any], name: str, lines: dict[Path, int], directory: FsPath
+) -> dict[str, Any]:
+    """`data` with the mapping in its secrets file as `secrets`; InventoryError naming what is wrong."""
+    line = lines.get(("secrets_file",), 1)
+    given, data = data["secrets_file"], {k: v for k, v in data.items() if k != "secrets_file"}
+    if "secrets" in data:
+        raise InventoryError([f"{name}:{line}: secrets_file: the secrets are given here too: keep one"])
+    if not isinstance(given, str) or not given:
+        raise InventoryError([f"{name}:{line}: secrets_file: must be a path (got {given!r})"])
+    path = directory / given
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InventoryError([f"{name}:{line}: secrets_file: cannot read {path}: {_reason(e)}"]) from e
+    if mode & 0o007:
+        raise InventoryError(
+            [f"{path}:1: readable by everyone (mode {mode & 0o777:o}): chmod o-rwx it, the secrets are in it"]
+        )
+    try:
+        secrets = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise InventoryError([f"{path}:1: YAML error: {getattr(e, 'problem', None) or e}"]) from e
+    if not isinstance(secrets, dict):
+        raise InventoryError([f"{path}:1: must be a YAML mapping of secrets (db_password: ...)"])
+    try:
+        Secrets.model_validate(secrets)
+    except ValidationError as e:
+        own_lines, _dups = _line_map(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
+        problems = [_problem_of(err) for err in e.errors()]
+        raise InventoryError(_format(problems, own_lines, str(path))) from e
+    return {**data, "secrets": secrets}
+
+
+def _reason(e: Exception) -> str:
+    return str(getattr(e, "strerror", None) or e)
 
 
 def _problem_of(err: Any) -> Problem:
