@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from hastack.bench import chaos, chaosfigures, failover, lablink
+from hastack.bench import chaos, chaosfigures, failover, lablink, probe
 from hastack.bench.chaosfigures import Done
 from hastack.bench.gates import GateSampler, dual_active, dual_forwarding
 from hastack.lab import dataplane, faults, galera, restart, system
@@ -55,7 +55,7 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
         a = x.action
         if is_start:
             try:
-                injected[x.index] = _inject(p, a)
+                injected[x.index] = lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT)
             except LabError as e:  # e.g. the service was still down from an earlier kill
                 _heal(p, a)
                 done[x.index] = Done(x.index, a.label, a.kind, x.tolerated, a.goal_s, None, None, str(e))
@@ -69,16 +69,6 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
             beyond = "" if x.tolerated else " (beyond what the analysis tolerates)"
             progress(len(done), len(plan), f"#{x.index} {a.label}{beyond}: held {x.hold_s:.1f} s; {healed}")
     return [done[i] for i in sorted(done)]
-
-
-def _inject(p: LabPlan, a: chaos.Action) -> float:
-    """Inject the action's faults at once; the wall-clock instant just before the first takes effect."""
-    with locked():
-        at = time.time()
-        for kind, target in a.faults:
-            loss = chaos.LOSS_PCT if kind == "degrade" else 0.0
-            faults.inject(p, LabState.load(), faults.parse(p, kind, target, loss_pct=loss))
-    return at
 
 
 def _heal(p: LabPlan, a: chaos.Action) -> str:
@@ -196,7 +186,7 @@ class Workloads:
         rounds = [r for r in out["sweep"] if "missing" in r]
         acknowledged = {s["seq"] for s in out["sql"] if s.get("ok")}
         confirmed = {s["seq"] for s in out["amqp"] if s.get("ok")}
-        drained = _lines(self._drain())
+        drained = probe.rows(self._drain())
         received = set(drained[-1].get("received", [])) if drained else set()
         lost = max(
             (len(acknowledged - rows) for rows in self._committed().values()), default=len(acknowledged)
@@ -282,17 +272,7 @@ class Recorder:
             self.proc.wait()
         for t in self.threads:
             t.join(timeout=10)
-        return _lines("".join(self.lines))
-
-
-def _lines(out: str) -> list[dict[str, Any]]:
-    rows = []
-    for line in out.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short when the probe stopped
-    return rows
+        return probe.rows("".join(self.lines))
 
 
 def write(result: dict[str, Any], out_dir: Path) -> Path:

@@ -44,12 +44,14 @@ def keystone_probe(p: LabPlan, client: str, seconds: float, interval: float) -> 
     )
 
 
-def inject(p: LabPlan, *kind_targets: tuple[str, str]) -> float:
-    """Inject the faults at once; the wall-clock instant just before the first takes effect."""
+def inject(p: LabPlan, *kind_targets: tuple[str, str], loss_pct: float = 0.0) -> float:
+    """Inject the faults at once; the wall-clock instant just before the first takes effect. `loss_pct`:
+    the packet loss of a `degrade`."""
     with locked():
         at = time.time()
         for kind, target in kind_targets:
-            faults.inject(p, LabState.load(), faults.parse(p, kind, target))
+            loss = loss_pct if kind == "degrade" else 0.0
+            faults.inject(p, LabState.load(), faults.parse(p, kind, target, loss_pct=loss))
     return at
 
 

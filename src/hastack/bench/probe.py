@@ -42,6 +42,17 @@ def emit(**sample: Any) -> None:
     print(json.dumps(sample), flush=True)
 
 
+def rows(out: str) -> list[dict[str, Any]]:
+    """The samples a probe printed, one JSON object a line; a line cut short as it stopped is skipped."""
+    found = []
+    for line in out.splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
+
+
 def timed(op: Callable[[], dict[str, Any]]) -> None:
     start = time.time()
     t0 = time.monotonic()

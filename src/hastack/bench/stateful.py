@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hastack.bench import lablink
+from hastack.bench.probe import rows as probe_rows
 from hastack.lab import galera, loadbalancer, rabbitmq
 from hastack.lab.plan import LabPlan
 
@@ -65,7 +66,7 @@ def figures_mq(samples: Samples, received: set[int]) -> dict[str, Any]:
 
 def _collect(proc: subprocess.Popen[str], fault_at: float, timeout: float) -> list[dict[str, Any]]:
     out, _err = proc.communicate(timeout=timeout)
-    return [{**s, "t": round(s["t"] - fault_at, 3)} for s in map(json.loads, out.splitlines())]
+    return [{**s, "t": round(s["t"] - fault_at, 3)} for s in probe_rows(out)]
 
 
 def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:

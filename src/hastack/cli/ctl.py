@@ -129,7 +129,9 @@ def _trust(ca: Path | None, urls: list[str]) -> ssl.SSLContext | None:
         return client_context(ca)
     except (OSError, ssl.SSLError) as e:
         raise CliError(
-            f"--ca {ca}: cannot use it ({getattr(e, 'strerror', None) or e})", EXIT_BAD_INPUT
+            f"the controllers' CA {ca}: cannot use it ({getattr(e, 'strerror', None) or e}); "
+            "give --ca, or make the certificates with `hastack pki`",
+            EXIT_BAD_INPUT,
         ) from e
 
 
