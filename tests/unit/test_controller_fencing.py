@@ -207,3 +207,13 @@ def test_a_bad_content_length_is_a_400_not_a_dropped_connection(w: World) -> Non
                 assert conn.recv(200).startswith(b"HTTP/1.0 400"), length
     finally:
         server.shutdown()
+
+
+def test_a_leader_that_stops_while_the_store_is_gone_stops_quietly(w: World) -> None:
+    ctl = w.controller("ctl1")
+    w.advance(2, ctl)
+    assert ctl.election.lease
+    w.store.reachable = False  # `lab down` stops etcd first, say: the lease runs out by itself
+    ctl.election.resign()
+    assert ctl.election.lease == 0
+    assert ctl.election.leader_for_s() == 0.0

@@ -7,9 +7,10 @@ token. Every write the leader makes is a transaction that also compares the key 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
-from hastack.store import Store, ValueIs
+from hastack.store import Store, StoreError, ValueIs
 
 
 class Election:
@@ -59,6 +60,8 @@ class Election:
         return ValueIs(self.key, self.token)
 
     def resign(self) -> None:
+        """Give up the lead at once if the store answers; if not, the lease runs out by itself."""
         if self.lease:
-            self.store.revoke(self.lease)
+            with contextlib.suppress(StoreError):
+                self.store.revoke(self.lease)
         self.lease, self.leader_since = 0, None
