@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hastack.backends import BackendError, LabNetworkBackend
-from hastack.store import Absent, EtcdStore, MemoryStore, ValueIs
+from hastack.store import Absent, EtcdStore, MemoryStore, ValueIs, keys
 from tests.contract.conftest import free_port
 from tests.fakes import Clock
 
@@ -80,7 +80,7 @@ def test_a_move_is_one_step_and_holds_only_if_its_conditions_do(
 ) -> None:
     backend, _clock = setup
     backend.add_router("r1", "net1")
-    node_key = f"{backend.prefix}../nodes/net1"
+    node_key = keys.node_key(backend.deployment, "net1")
     backend.store.put(node_key, "alive")  # the source's node key is still there: the move must not happen
     with pytest.raises(BackendError, match="stays on net1: a condition of the move failed"):
         backend.move_router("r1", "net1", "net2", only_if=[Absent(node_key)])
@@ -94,7 +94,7 @@ def test_a_move_is_one_step_and_holds_only_if_its_conditions_do(
 
 def test_a_stale_leader_cannot_move_add_or_remove(setup: tuple[LabNetworkBackend, Clock]) -> None:
     backend, _clock = setup
-    leader = f"{backend.prefix}../leader"
+    leader = keys.leader_key(backend.deployment)
     backend.store.put(leader, "ctl2:7")  # another term leads now
     stale = [ValueIs(leader, "ctl1:5")]
     with pytest.raises(BackendError, match="not added to net1"):
@@ -111,7 +111,7 @@ def test_many_routers_move_in_bulk_each_with_its_own_answer(setup: tuple[LabNetw
     for router in many:
         backend.define_router(router, "{}", "net1")
     backend.add_router("r1", "net2")
-    node_key = f"{backend.prefix}../nodes/net1"
+    node_key = keys.node_key(backend.deployment, "net1")
     # One router elsewhere: its batch falls back to one by one, and only it is refused.
     done = backend.move_routers([*many, "r1"], "net1", "net2", only_if=[Absent(node_key)])
     assert [r for r, error in done.items() if error is None] == many

@@ -9,11 +9,10 @@ import time
 import pytest
 
 from hastack.backends import BackendError
-from hastack.backends.lab import net_prefix
 from hastack.lab import system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.network import network_plan
-from hastack.store import Absent
+from hastack.store import Absent, keys
 from tests.lab_openstack.conftest import Neutron
 
 # The first test here pays for bringing the OpenStack lab up (~5 min on 2 cores, Neutron's API slower on
@@ -155,7 +154,7 @@ def test_when_neutron_moves_a_router_itself_the_record_follows_it(neutron: Neutr
 
 def test_neutrons_agent_reports_are_mirrored_where_the_controller_reads_heartbeats(neutron: Neutron) -> None:
     neutron.backend.reconcile()
-    kvs, _revision = neutron.store.get_prefix(net_prefix(neutron.plan.deployment.name) + "agents/")
+    kvs, _revision = neutron.store.get_prefix(keys.agents_prefix(neutron.plan.deployment.name))
     reports = {kv.key.rsplit("/", 1)[1]: json.loads(kv.value) for kv in kvs}
     assert set(reports) == {"net1", "net2"}
     for host, report in reports.items():

@@ -263,7 +263,8 @@ def test_a_change_of_the_bindings_wakes_the_agent(world: World) -> None:
 
     _agent, store, backend, _gates, _routers, _clock = world
     wake, stop = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=watch_bindings, args=(store, backend.prefix + "bindings/", wake, stop))
+    prefix = keys.bindings_prefix(backend.deployment)
+    watcher = threading.Thread(target=watch_bindings, args=(store, prefix, wake, stop))
     watcher.start()
     try:
         assert wake.wait(2)  # the first read

@@ -17,14 +17,10 @@ from hastack.backends.record import BindingRecord
 from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 
-def net_prefix(deployment: str) -> str:
-    return keys.net_prefix(deployment)
-
-
 def agent_report(deployment: str, host: str, admin_up: bool, heartbeat: float) -> Put:
     """An L3 agent's report, where the controller reads heartbeats (controller/observe.py)."""
     value = json.dumps({"host": host, "admin_up": admin_up, "heartbeat": heartbeat})
-    return Put(f"{net_prefix(deployment)}agents/{host}", value)
+    return Put(keys.agent_key(deployment, host), value)
 
 
 def parse_report(raw: str) -> tuple[float, bool] | None:
@@ -47,21 +43,20 @@ class LabNetworkBackend(NetworkBackend):
         self, store: Store, deployment: str, clock: Callable[[], float], agent_down_s: float
     ) -> None:
         self.store, self.deployment = store, deployment
-        self.prefix = net_prefix(deployment)
         self.clock = clock
         self.agent_down_s = agent_down_s
         self.record = BindingRecord(store, keys.bindings_prefix(deployment), "lab network service")
 
-    def _read(self, sub: str) -> dict[str, str]:
+    def _read(self, prefix: str) -> dict[str, str]:
         try:
-            kvs, _rev = self.store.get_prefix(self.prefix + sub)
+            kvs, _rev = self.store.get_prefix(prefix)
         except StoreError as e:
             raise BackendError(f"lab network service: {e}") from e
         return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
 
-    def _get(self, sub: str) -> str | None:
+    def _get(self, key: str) -> str | None:
         try:
-            kv = self.store.get(self.prefix + sub)
+            kv = self.store.get(key)
         except StoreError as e:
             raise BackendError(f"lab network service: {e}") from e
         return None if kv is None else kv.value
@@ -69,14 +64,14 @@ class LabNetworkBackend(NetworkBackend):
     def list_agents(self) -> list[Agent]:
         now = self.clock()
         agents = []
-        for host, raw in self._read("agents/").items():
+        for host, raw in self._read(keys.agents_prefix(self.deployment)).items():
             report = parse_report(raw)
             if report is not None:  # a value that is not a report counts as no report: the agent is absent
                 agents.append(Agent(host, now - report[0] <= self.agent_down_s, report[1]))
         return agents
 
     def routers(self) -> list[str]:
-        return sorted(self._read("routers/"))
+        return sorted(self._read(keys.routers_prefix(self.deployment)))
 
     def bindings(self) -> dict[str, str]:
         return self.record.all()
@@ -93,7 +88,9 @@ class LabNetworkBackend(NetworkBackend):
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         if host not in {a.host for a in self.list_agents()}:
             raise BackendError(f"no L3 agent on {host}")
-        if self._get(f"routers/{router}") is None:  # one key, not every definition: moves come in bulk
+        if (
+            self._get(keys.router_key(self.deployment, router)) is None
+        ):  # one key, not every definition: moves come in bulk
             raise BackendError(f"no router {router}")
         self.record.add(router, host, only_if)
 
@@ -121,17 +118,23 @@ class LabNetworkBackend(NetworkBackend):
     def define_router(self, router: str, definition: str, host: str | None = None) -> None:
         """Define the router; with `host`, bound there in the same transaction (else the controller may
         place it first: it places every router it finds unbound)."""
-        ops: list[Put | Delete] = [Put(f"{self.prefix}routers/{router}", definition)]
+        ops: list[Put | Delete] = [Put(keys.router_key(self.deployment, router), definition)]
         if host is not None:
-            ops.append(Put(f"{self.prefix}bindings/{router}", host))
+            ops.append(Put(keys.binding_key(self.deployment, router), host))
         self._txn([], ops)
 
     def forget_router(self, router: str) -> None:
         """The router's binding and definition go, in one transaction (what `bench scale` added)."""
-        self._txn([], [Delete(f"{self.prefix}bindings/{router}"), Delete(f"{self.prefix}routers/{router}")])
+        self._txn(
+            [],
+            [
+                Delete(keys.binding_key(self.deployment, router)),
+                Delete(keys.router_key(self.deployment, router)),
+            ],
+        )
 
     def definition(self, router: str) -> str:
-        value = self._get(f"routers/{router}")
+        value = self._get(keys.router_key(self.deployment, router))
         if value is None:
             raise BackendError(f"no router {router}")
         return value

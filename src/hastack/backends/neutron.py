@@ -31,11 +31,11 @@ from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
-from hastack.backends.lab import agent_report, net_prefix
+from hastack.backends.lab import agent_report
 from hastack.backends.record import BindingRecord
 from hastack.model import Deployment
 from hastack.render.keystone import keystone_url
-from hastack.store import Absent, Compare, Delete, Put, Store, ValueIs
+from hastack.store import Absent, Compare, Delete, Put, Store, ValueIs, keys
 
 L3_AGENT = "L3 agent"
 DHCP_AGENT = "DHCP agent"
@@ -58,7 +58,7 @@ class NeutronBackend(NetworkBackend):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.conn = connection
-        self.record = BindingRecord(store, net_prefix(deployment) + "bindings/", "bindings in the store")
+        self.record = BindingRecord(store, keys.bindings_prefix(deployment), "bindings in the store")
         self.deployment = deployment
         self._mirrored: dict[str, str] = {}  # host -> the report last copied from Neutron
         self.clock = clock

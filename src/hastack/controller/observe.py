@@ -27,7 +27,7 @@ class Observed:
 
 def read(store: Store, deployment: str) -> Observed:
     nodes, _ = store.get_prefix(keys.nodes_prefix(deployment))
-    agents, _ = store.get_prefix(keys.net_prefix(deployment) + "agents/")
+    agents, _ = store.get_prefix(keys.agents_prefix(deployment))
     bindings, _ = store.get_prefix(keys.bindings_prefix(deployment))
     control, revision = store.get_prefix(keys.control_prefix(deployment))
     reports, bad_reports = parse_reports(agents)

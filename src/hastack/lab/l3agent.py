@@ -32,7 +32,6 @@ from pathlib import Path
 
 from hastack.agent import garp, gate
 from hastack.backends import BackendError, LabNetworkBackend
-from hastack.backends.lab import net_prefix
 from hastack.lab import system
 from hastack.lab.dataplane import ANNOUNCE_MAC, INNER_MTU, batch, bridge
 from hastack.lab.network import EXTERNAL_VLAN, Router
@@ -340,7 +339,7 @@ def run_agent(inventory: str, host: str) -> None:
     # to build) must not make a healthy agent look dead.
     reporter = LabNetworkBackend(open_store(dep), dep.name, time.time, agent_down_s=3 * REPORT_INTERVAL_S)
     threading.Thread(target=_report_forever, args=(reporter, host, stop), daemon=True).start()
-    bindings = net_prefix(dep.name) + "bindings/"
+    bindings = keys.bindings_prefix(dep.name)
     while not stop.is_set():
         try:
             _kvs, revision = store.get_prefix(bindings)

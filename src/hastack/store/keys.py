@@ -48,6 +48,28 @@ def bindings_prefix(deployment: str) -> str:
     return net_prefix(deployment) + "bindings/"
 
 
+def binding_key(deployment: str, router: str) -> str:
+    return bindings_prefix(deployment) + router
+
+
+def agents_prefix(deployment: str) -> str:
+    """host -> its L3 agent's last report (JSON: heartbeat, admin_up)."""
+    return net_prefix(deployment) + "agents/"
+
+
+def agent_key(deployment: str, host: str) -> str:
+    return agents_prefix(deployment) + host
+
+
+def routers_prefix(deployment: str) -> str:
+    """router -> its definition (JSON), in the lab's network service."""
+    return net_prefix(deployment) + "routers/"
+
+
+def router_key(deployment: str, router: str) -> str:
+    return routers_prefix(deployment) + router
+
+
 def changes_gates(deployment: str, key: str) -> bool:
     """Whether a write of `key` changes what some node agent's gates follow (the failsafe promise)."""
     return key.startswith(bindings_prefix(deployment)) or key == policy_key(deployment)
