@@ -21,6 +21,18 @@ def prefix() -> str:
     return f"/test/{time.time_ns()}/"
 
 
+def test_several_prefixes_are_read_at_one_revision(backend: Backend, prefix: str) -> None:
+    s = backend.store
+    for key in ("b/2", "a/1", "b/1"):
+        s.put(prefix + key, key)
+    (a, b, none), revision = s.get_prefixes([prefix + "a/", prefix + "b/", prefix + "c/"])
+    assert [kv.value for kv in a] == ["a/1"]
+    assert [kv.value for kv in b] == ["b/1", "b/2"]
+    assert none == []
+    assert revision == s.get_prefix(prefix)[1]  # nothing changed in between: the same revision
+    assert revision >= max(kv.mod_revision for kv in a + b)
+
+
 def test_put_get_delete(backend: Backend, prefix: str) -> None:
     s = backend.store
     assert s.get(prefix + "a") is None

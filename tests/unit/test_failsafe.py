@@ -53,6 +53,12 @@ class FlakyStore(MemoryStore):
             raise StoreError("no quorum")
         return super().get_prefix(prefix)
 
+    def get_prefixes(self, prefixes):  # type: ignore[no-untyped-def]
+        self.during()
+        if self.down:
+            raise StoreError("no quorum")
+        return super().get_prefixes(prefixes)
+
     def txn(self, compares, success, failure=None):  # type: ignore[no-untyped-def]
         self.during()
         if self.down:

@@ -17,7 +17,7 @@ Times are the controller's monotonic clock; nothing here compares clocks between
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -131,6 +131,9 @@ class GuardedStore(Store):
 
     def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         return self._call(lambda: self.inner.get_prefix(prefix), read=True)
+
+    def get_prefixes(self, prefixes: Sequence[str]) -> tuple[list[list[KeyValue]], int]:
+        return self._call(lambda: self.inner.get_prefixes(prefixes), read=True)
 
     def txn(self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None) -> bool:
         guarded = any(self.is_guarded(op.key) for op in [*success, *(failure or [])])

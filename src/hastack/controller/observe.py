@@ -26,10 +26,15 @@ class Observed:
 
 
 def read(store: Store, deployment: str) -> Observed:
-    nodes, _ = store.get_prefix(keys.nodes_prefix(deployment))
-    agents, _ = store.get_prefix(keys.agents_prefix(deployment))
-    bindings, _ = store.get_prefix(keys.bindings_prefix(deployment))
-    control, revision = store.get_prefix(keys.control_prefix(deployment))
+    """One read of everything the controller decides on, at one revision."""
+    (nodes, agents, bindings, control), revision = store.get_prefixes(
+        [
+            keys.nodes_prefix(deployment),
+            keys.agents_prefix(deployment),
+            keys.bindings_prefix(deployment),
+            keys.control_prefix(deployment),
+        ]
+    )
     reports, bad_reports = parse_reports(agents)
     settings, bad_settings = parse_control(control, keys.control_prefix(deployment))
     return Observed(

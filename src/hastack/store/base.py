@@ -8,6 +8,7 @@ for anything that goes wrong talking to the store.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -62,6 +63,11 @@ class Store(ABC):
     @abstractmethod
     def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         """Every key under `prefix`, sorted by key, and the store revision they were read at."""
+
+    @abstractmethod
+    def get_prefixes(self, prefixes: Sequence[str]) -> tuple[list[list[KeyValue]], int]:
+        """Every key under each prefix (sorted by key), all read at one revision, and that revision: one
+        consistent snapshot, where separate reads could each see a different moment."""
 
     @abstractmethod
     def txn(self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None) -> bool:

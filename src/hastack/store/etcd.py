@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ def _session(tls: ClientTls | None) -> requests.Session:
     return session
 
 
+def _key_value(kv: dict[str, Any]) -> KeyValue:
+    return KeyValue(
+        _unb64(kv["key"]), _unb64(kv.get("value", "")), int(kv["mod_revision"]), int(kv.get("lease", 0))
+    )
+
+
 class EtcdStore(Store):
     def __init__(self, endpoints: list[str], timeout_s: float = 2.0, tls: ClientTls | None = None) -> None:
         """`endpoints` like ["10.240.0.11:2379", ...]; `tls`: HTTPS with this client certificate."""
@@ -99,6 +106,27 @@ class EtcdStore(Store):
     def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
         return self._range(prefix, _prefix_end(prefix))
 
+    def get_prefixes(self, prefixes: Sequence[str]) -> tuple[list[list[KeyValue]], int]:
+        """One transaction of range reads: etcd answers them all at the revision it ran at."""
+        ranges = [
+            {
+                "request_range": {
+                    "key": _b64(p),
+                    "range_end": _prefix_end(p),
+                    "sort_order": "ASCEND",
+                    "sort_target": "KEY",
+                }
+            }
+            for p in prefixes
+        ]
+        body = {"compare": [], "success": ranges, "failure": []}
+        result = self._call("get", lambda c: c.transaction(body))
+        found = [
+            [_key_value(kv) for kv in r.get("response_range", {}).get("kvs", [])]
+            for r in result.get("responses", [{} for _ in prefixes])
+        ]
+        return found, int(result["header"]["revision"])
+
     def _range(self, key: str, range_end: str | None) -> tuple[list[KeyValue], int]:
         body: dict[str, Any] = {"key": _b64(key)}
         if range_end:
@@ -106,16 +134,7 @@ class EtcdStore(Store):
             body["sort_order"] = "ASCEND"
             body["sort_target"] = "KEY"
         result = self._call("get", lambda c: c.post(c.get_url("/kv/range"), json=body))
-        kvs = [
-            KeyValue(
-                _unb64(kv["key"]),
-                _unb64(kv.get("value", "")),
-                int(kv["mod_revision"]),
-                int(kv.get("lease", 0)),
-            )
-            for kv in result.get("kvs", [])
-        ]
-        return kvs, int(result["header"]["revision"])
+        return [_key_value(kv) for kv in result.get("kvs", [])], int(result["header"]["revision"])
 
     def txn(self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None) -> bool:
         body = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hastack.store.base import Absent, Compare, Delete, KeyValue, Op, Store, StoreError
@@ -49,11 +49,16 @@ class MemoryStore(Store):
             return self._data.get(key)
 
     def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
+        (found,), revision = self.get_prefixes([prefix])
+        return found, revision
+
+    def get_prefixes(self, prefixes: Sequence[str]) -> tuple[list[list[KeyValue]], int]:
         with self._changed:
             self._check()
-            found = sorted(
-                (kv for k, kv in self._data.items() if k.startswith(prefix)), key=lambda kv: kv.key
-            )
+            found = [
+                sorted((kv for k, kv in self._data.items() if k.startswith(p)), key=lambda kv: kv.key)
+                for p in prefixes
+            ]
             return found, self._revision
 
     def _holds(self, c: Compare) -> bool:
