@@ -71,7 +71,7 @@ class Api:
             fresh = time.monotonic() - self.last_tick < max(1.0, 5 * self.tick_s)
             return (200, {"ok": True}) if fresh else (503, {"ok": False, "error": "control loop stalled"})
         if path == "/leader":
-            leading = bool(c.last.get("leader"))
+            leading = c.last.leader
             return (200 if leading else 503), {"leader": leading, "host": c.election.name}
         if path == "/status":
             return 200, c.status()

@@ -23,7 +23,7 @@ def run(controller: Controller, api: Api, store: Store, stop: threading.Event) -
         sd_notify("WATCHDOG=1")
         if not ready:
             ready = sd_notify("READY=1") or True
-        if not controller.last.get("quiet") and news(said, sentence):
+        if not controller.last.quiet and news(said, sentence):
             log.info(sentence)
             said = sentence
         try:

@@ -40,6 +40,18 @@ class Balancer(Protocol):
     def set_state(self, backend: str, server: str, state: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class LastTick:
+    """What the last tick saw and said: what `status` and the API answer from."""
+
+    sentence: str
+    time: float = 0.0
+    leader: bool = False
+    observed: observe.Observed | None = None
+    policy: Policy | None = None
+    quiet: bool = False  # a tick that only waited (a periodic policy's next check): not worth a log line
+
+
 @dataclass
 class Settings:
     deployment: str
@@ -69,7 +81,7 @@ class Controller:
         self.mono, self.guard = mono, guard
         self.healthy_since: dict[str, float] = {}
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
-        self.last: dict[str, Any] = {"sentence": "not started"}
+        self.last = LastTick("not started")
         self.last_decided = -1e9
         self.routers: tuple[str, ...] = ()
         self.routers_read = -1e9
@@ -256,7 +268,7 @@ class Controller:
         quiet: bool = False,
     ) -> None:
         when = time.time()
-        if not quiet and (outcomes or sentence != self.last.get("sentence")):
+        if not quiet and (outcomes or sentence != self.last.sentence):
             moves = [
                 {
                     "router": x.move.router,
@@ -268,14 +280,7 @@ class Controller:
                 for x in outcomes
             ]
             self.history.append({"time": when, "sentence": sentence, "moves": moves})
-        self.last = {
-            "time": when,
-            "sentence": sentence,
-            "leader": leading,
-            "observed": o,
-            "policy": policy,
-            "quiet": quiet,
-        }
+        self.last = LastTick(sentence, when, leading, o, policy, quiet)
 
     def note(self, sentence: str) -> None:
         """Something outside the tick worth a line in the history (once, not once per repetition)."""
@@ -286,13 +291,12 @@ class Controller:
     # ---- what operators ask for (through the HTTP API) ----
 
     def status(self) -> dict[str, Any]:
-        o: observe.Observed | None = self.last.get("observed")
-        policy: Policy | None = self.last.get("policy")
+        o, policy = self.last.observed, self.last.policy
         body: dict[str, Any] = {
             "host": self.election.name,
-            "leader": bool(self.last.get("leader")),
+            "leader": self.last.leader,
             "leader_for_s": round(self.election.leader_for_s(), 3),
-            "last_tick": self.last["sentence"],
+            "last_tick": self.last.sentence,
         }
         if o is None or policy is None:
             return body
