@@ -99,7 +99,9 @@ def test_breaches_are_found_and_said() -> None:
     assert verdict["beyond_tolerance"] == [
         {"index": 4, "fault": "freeze-host db1", "gap_s": 0.1, "gap_after_heal_s": 0.1}
     ]
-    assert verdict["gap_s"] == {"cut": {"faults": 1, "median_s": 0.3, "worst_s": 0.3}}
+    assert verdict["gap_s"] == {
+        "cut": {"faults": 1, "median_s": 0.3, "worst_s": 0.3, "keystone_worst_s": 0.0}
+    }
     assert [r["gap_s"] for r in rows] == [0.3, 0.1, 0.0]
 
 
@@ -108,7 +110,25 @@ def test_a_clean_campaign_has_no_breach() -> None:
     done = Done(0, "kill-etcd db1", "kill-etcd", True, 0.3, 100.2, 101.0)
     verdict, _rows = invariants([done], quiet, 2, {"could": {}, "did": {}}, 0, 0)
     assert verdict["breaches"] == []
-    assert verdict["gap_s"] == {"kill-etcd": {"faults": 1, "median_s": 0.0, "worst_s": 0.0}}
+    assert verdict["gap_s"] == {
+        "kill-etcd": {"faults": 1, "median_s": 0.0, "worst_s": 0.0, "keystone_worst_s": 0.0}
+    }
+
+
+def test_keystone_must_serve_again_after_a_tolerated_fault() -> None:
+    quiet = [{"t": 100.0 + i / 10, "missing": []} for i in range(200)]
+    frozen = Done(0, "freeze-keystone ctl1", "freeze-keystone", True, 0.3, 100.5, 102.0)
+    reads = [{"t": 100.0 + i / 5, "ok": not 101.0 <= 100.0 + i / 5 < 101.4} for i in range(50)]
+    verdict, rows = invariants([frozen], quiet, 2, {"could": {}, "did": {}}, 0, 0, reads)
+    assert (rows[0]["keystone_gap_s"], rows[0]["keystone_after_heal_s"]) == (0.4, 0.0)
+    assert verdict["gap_s"]["freeze-keystone"]["keystone_worst_s"] == 0.4
+    assert verdict["breaches"] == []
+    stuck = [{"t": 100.0 + i / 5, "ok": 100.0 + i / 5 < 101.0} for i in range(50)]  # never back
+    verdict, rows = invariants([frozen], quiet, 2, {"could": {}, "did": {}}, 0, 0, stuck)
+    assert rows[0]["keystone_after_heal_s"] == 7.8
+    assert verdict["breaches"] == [
+        {"index": 0, "fault": "freeze-keystone ctl1", "breach": "Keystone still failing 7.8 s after the heal"}
+    ]
 
 
 def test_an_outage_is_blamed_on_the_active_fault_with_the_longest_goal() -> None:

@@ -126,6 +126,7 @@ def run(
         {"could": dual_active(samples), "did": dual_forwarding(samples)},
         recorded["lost_commits"],
         recorded["lost_messages"],
+        recorded["keystone"],
     )
     return {
         "experiment": "fault campaign: random overlapping faults, invariants on the data plane",
@@ -137,7 +138,7 @@ def run(
         "schedule": [x.as_dict() for x in plan],
         "done": rows,
         "invariants": verdict,
-        "workloads": {k: v for k, v in recorded.items() if k != "rounds"},
+        "workloads": {k: v for k, v in recorded.items() if k not in ("rounds", "keystone")},
         "final_heal": {"seconds": final_heal_s, "said": final_heal},
         "vms": [vm.floating for vm in n.vms],
         "rounds": recorded["rounds"],
@@ -194,6 +195,7 @@ class Workloads:
         keystone = out["keystone"]
         return {
             "rounds": rounds,
+            "keystone": [{"t": s["t"], "ok": bool(s.get("ok"))} for s in keystone if "t" in s],
             "sweep_rounds": len(rounds),
             "keystone_requests": len(keystone),
             "keystone_failed": sum(1 for s in keystone if not s.get("ok")),

@@ -50,6 +50,37 @@ def outages(rounds: Sequence[Mapping[str, Any]], count: int) -> list[tuple[int, 
     return sorted(found, key=lambda o: o[1])
 
 
+def failed_runs(samples: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """(start, end) of every run of failed requests ({"t", "ok"}, in time order): from the first failure's
+    start to the start of the next request that succeeded (or the last one's, if none did)."""
+    runs: list[tuple[float, float]] = []
+    since: float | None = None
+    for s in samples:
+        if not s.get("ok") and since is None:
+            since = float(s["t"])
+        elif s.get("ok") and since is not None:
+            runs.append((since, float(s["t"])))
+            since = None
+    if since is not None:
+        runs.append((since, float(samples[-1]["t"])))
+    return runs
+
+
+def keystone_figures(
+    done: Done, runs: Sequence[tuple[float, float]], dones: Sequence[Done]
+) -> dict[str, Any]:
+    """Keystone through the VIP while a fault held: the longest run of failed reads blamed on it, and how
+    long after its heal Keystone still failed (0: serving again by then)."""
+    if done.injected_at is None or done.healed_at is None:
+        return {"keystone_gap_s": 0.0, "keystone_after_heal_s": 0.0}
+    mine = [(s, e) for s, e in runs if done in owners(dones, s)]
+    late = max((e - done.healed_at for _s, e in mine), default=0.0)
+    return {
+        "keystone_gap_s": round(max((e - s for s, e in mine), default=0.0), 3),
+        "keystone_after_heal_s": round(max(0.0, late), 3),
+    }
+
+
 def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> list[int]:
     """The VMs that did not answer one round in the campaign's last `last_s` seconds."""
     if not rounds:
@@ -134,8 +165,17 @@ def per_kind(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     for row in rows:
         if row["tolerated"] and not row["skipped"]:
             kinds.setdefault(row["kind"], []).append(row["gap_s"])
+    keystone: dict[str, float] = {}
+    for row in rows:
+        if row["tolerated"] and not row["skipped"]:
+            keystone[row["kind"]] = max(keystone.get(row["kind"], 0.0), row.get("keystone_gap_s", 0.0))
     return {
-        kind: {"faults": len(gaps), "median_s": round(statistics.median(gaps), 3), "worst_s": max(gaps)}
+        kind: {
+            "faults": len(gaps),
+            "median_s": round(statistics.median(gaps), 3),
+            "worst_s": max(gaps),
+            "keystone_worst_s": keystone[kind],
+        }
         for kind, gaps in sorted(kinds.items())
     }
 
@@ -147,15 +187,29 @@ def invariants(
     dual: Mapping[str, Mapping[str, float]],
     lost_commits: int,
     lost_messages: int,
+    keystone: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The campaign's verdict (key `invariants` of chaos.json) and one row per fault with its figures.
-    `dual`: {"could": router -> s, "did": router -> s} from the gate sampler."""
-    found = outages(rounds, vm_count)
+    `dual`: {"could": router -> s, "did": router -> s} from the gate sampler; `keystone`: the Keystone
+    reads through the VIP ({"t", "ok"}). A tolerated fault after which Keystone still failed
+    `AFTER_HEAL_S` past the heal is a breach: it must serve again."""
+    found, runs = outages(rounds, vm_count), failed_runs(keystone)
     rows, breaches = [], []
     for d in dones:
         gap, after = fault_gaps(d, found, dones)
-        rows.append({**d.__dict__, "gap_s": gap, "gap_after_heal_s": after})
+        rows.append(
+            {**d.__dict__, "gap_s": gap, "gap_after_heal_s": after, **keystone_figures(d, runs, dones)}
+        )
     breaches += outage_breaches(dones, found)
+    breaches += [
+        {
+            "index": r["index"],
+            "fault": r["label"],
+            "breach": f"Keystone still failing {r['keystone_after_heal_s']:.1f} s after the heal",
+        }
+        for r in rows
+        if r["tolerated"] and r["keystone_after_heal_s"] > AFTER_HEAL_S
+    ]
     could, did = dual.get("could", {}), dual.get("did", {})
     for router, seconds in sorted(could.items()):
         if seconds > 0:

@@ -111,11 +111,12 @@ def chaos_table(data: dict[str, Any]) -> list[str]:
         f"- breaches: {len(inv['breaches'])}"
         + "".join(f"\n  - #{b['index']} {b['fault']}: {b['breach']}" for b in inv["breaches"]),
         "",
-        "| fault kind (tolerated) | faults | gap median | gap worst |",
-        "| --- | --- | --- | --- |",
+        "| fault kind (tolerated) | faults | gap median | gap worst | Keystone failing, worst |",
+        "| --- | --- | --- | --- | --- |",
     ]
     out += [
-        f"| {k} | {v['faults']} | {v['median_s']} s | {v['worst_s']} s |" for k, v in inv["gap_s"].items()
+        f"| {k} | {v['faults']} | {v['median_s']} s | {v['worst_s']} s | {v.get('keystone_worst_s', '-')} s |"
+        for k, v in inv["gap_s"].items()
     ]
     return out
 

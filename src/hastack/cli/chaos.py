@@ -151,7 +151,8 @@ def _say(result: dict[str, Any], path: Path, replay: Path, as_json: bool) -> Non
         )
         for kind, g in inv["gap_s"].items():
             click.echo(
-                f"  {kind:<28} {g['faults']:>3} faults  gap median {g['median_s']} s, worst {g['worst_s']} s"
+                f"  {kind:<28} {g['faults']:>3} faults  gap median {g['median_s']} s, "
+                f"worst {g['worst_s']} s; Keystone failing at worst {g.get('keystone_worst_s', 0.0)} s"
             )
         click.echo(f"wrote {path}, {path.parent / 'chaos.png'} and {path.parent / 'REPORT.md'}")
     if inv["breaches"]:
