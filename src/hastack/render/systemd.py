@@ -34,10 +34,10 @@ HARDENING = (
     "UMask=0077",
 )
 # The node agent works in the router namespaces: setns (CAP_SYS_ADMIN), nf_tables over netlink
-# (CAP_NET_ADMIN), gratuitous ARP on packet sockets (CAP_NET_RAW); it reads the L3 agent's pidfile and
-# namespaces whoever owns them (CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE for /proc/PID/ns).
+# (CAP_NET_ADMIN), gratuitous ARP on packet sockets (CAP_NET_RAW); it reads the L3 agent's pidfile
+# whoever owns its directory (CAP_DAC_READ_SEARCH), and watches it through a pidfd (no /proc needed).
 AGENT_LIMITS = (
-    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_NET_RAW CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_NET_RAW CAP_DAC_READ_SEARCH",
     "RestrictNamespaces=net",
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
 )
