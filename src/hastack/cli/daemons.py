@@ -19,12 +19,12 @@ import click
 from hastack import faultpoints
 from hastack.agent import daemon as agent_daemon
 from hastack.agent.gate import Gates
-from hastack.agent.node import NodeAgent, RouterHost
-from hastack.agent.qrouters import NeutronRouterHost
+from hastack.agent.node import NodeAgent
 from hastack.agent.watch import ProcessWatch
-from hastack.backends import LabNetworkBackend, NetworkBackend
+from hastack.backends import LabNetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
+from hastack.cli.wiring import AGENT_DOWN_S, wiring
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
@@ -38,10 +38,9 @@ from hastack.model import Deployment, load_deployment
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
 from hastack.render.haproxy import RUNTIME_PORT
-from hastack.store import Store, keys
+from hastack.store import keys
 from hastack.store.connect import open_store
 
-AGENT_DOWN_S = 3.0  # the lab L3 agent reports every second
 OPTIONS = [
     click.option("--inventory", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)),
     click.option("--host", required=True, help="This host's name in the inventory."),
@@ -96,7 +95,7 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     # Bounded so that a renewal against three unreachable members still ends within the watchdog (three
     # heartbeats): a node cut off from etcd is not a hung agent.
     store = open_store(dep, timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
-    routers = _router_host(dep, host)
+    routers = wiring(dep).router_host(dep, host)
     peers = ControllerPeers(
         [Peer(c, controller_url(dep, c)) for c in dep.hosts_of("hastack-controller")],
         dep.inventory.secrets.controller_token,
@@ -162,7 +161,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     balancers = [
         HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT, tls=tls) for h in dep.hosts_of("haproxy")
     ]
-    backend = _network_backend(dep, store)
+    backend = wiring(dep).backend(dep, store)
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
     ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
     api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s, store)
@@ -208,28 +207,6 @@ def _fault_points() -> faultpoints.FaultPoint:
         return faultpoints.from_environment()
     except ValueError as e:
         raise CliError(str(e), EXIT_BAD_INPUT) from e
-
-
-def _openstack(dep: Deployment) -> bool:
-    return dep.inventory.lab.profile == "openstack"
-
-
-def _router_host(dep: Deployment, host: str) -> RouterHost:
-    """Real neutron-l3-agent routers (qrouter- namespaces) under profile openstack, else the lab's."""
-    if _openstack(dep):
-        return NeutronRouterHost()
-    from hastack.lab.l3agent import LabRouterHost
-    from hastack.lab.plan import plan
-
-    return LabRouterHost(plan(dep), host)
-
-
-def _network_backend(dep: Deployment, store: Store) -> NetworkBackend:
-    if _openstack(dep):
-        from hastack.backends.neutron import NeutronBackend, connect  # openstacksdk loads slowly
-
-        return NeutronBackend(connect(dep), store, dep.name)
-    return LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S)
 
 
 def _api_servers(dep: Deployment) -> dict[str, list[str]]:

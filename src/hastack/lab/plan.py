@@ -11,6 +11,7 @@ from ipaddress import IPv4Network
 
 from hastack.model import Deployment
 from hastack.model.checks import resolve
+from hastack.model.inventory import NetworkService
 from hastack.render.etcd import client_url
 from hastack.store.connect import client_tls
 
@@ -70,7 +71,9 @@ def lab_deployment(dep: Deployment) -> Deployment:
             "pki_dir": f"{LAB_ROOT}/pki",
         }
     )
-    return resolve(inv.model_copy(update={"paths": paths}))
+    # The daemons drive the network service of the lab's profile: real Neutron, or the lab's own.
+    service = NetworkService(backend="neutron" if inv.lab.profile == "openstack" else "lab")
+    return resolve(inv.model_copy(update={"paths": paths, "network_service": service}))
 
 
 def plan(dep: Deployment) -> LabPlan:

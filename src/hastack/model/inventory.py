@@ -164,6 +164,13 @@ class Tls(Frozen):
     runtime_api: bool = True
 
 
+class NetworkService(Frozen):
+    """The network service whose L3 agents hastack's node agents guard and whose routers the controller
+    moves: a real Neutron, or the lab's own network service (what `lab up` writes in its inventory)."""
+
+    backend: Literal["neutron", "lab"] = "neutron"
+
+
 class Lab(Frozen):
     """What `hastack lab up` builds around the hosts: address ranges and the tenant workload."""
 
@@ -191,6 +198,7 @@ class Inventory(Frozen):
     secrets: Secrets = Secrets()
     paths: Paths = Paths()
     tls: Tls = Tls()
+    network_service: NetworkService = NetworkService()
     lab: Lab = Lab()
 
     @field_validator("components", mode="before")
