@@ -21,9 +21,10 @@ import click
 
 from hastack.cli import output
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
-from hastack.controller.endpoints import controller_urls, pki
+from hastack.controller.endpoints import controller_urls
 from hastack.model import load_deployment
 from hastack.pki.contexts import client_context
+from hastack.pki.layout import Layout
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 
@@ -118,7 +119,9 @@ def _connect(inventory: Path, endpoints: tuple[str, ...], token: str | None, ca:
     urls = urls or controller_urls(dep)
     if not urls:
         raise CliError(f"{inventory}: no host runs hastack-controller", EXIT_BAD_INPUT)
-    return Client(urls, token or dep.inventory.secrets.controller_token, tls=_trust(ca or pki(dep).ca, urls))
+    return Client(
+        urls, token or dep.inventory.secrets.controller_token, tls=_trust(ca or Layout.of(dep).ca, urls)
+    )
 
 
 def _trust(ca: Path | None, urls: list[str]) -> ssl.SSLContext | None:

@@ -28,7 +28,7 @@ from hastack.cli.wiring import AGENT_DOWN_S, wiring
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
-from hastack.controller.endpoints import controller_url, pki
+from hastack.controller.endpoints import controller_url
 from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
@@ -37,6 +37,7 @@ from hastack.lab.plan import LAB_INVENTORY
 from hastack.model import Deployment, load_deployment
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
+from hastack.pki.layout import Layout
 from hastack.render.haproxy import RUNTIME_PORT
 from hastack.store import keys
 from hastack.store.connect import open_store
@@ -100,7 +101,7 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         [Peer(c, controller_url(dep, c)) for c in dep.hosts_of("hastack-controller")],
         dep.inventory.secrets.controller_token,
         timeout_s=t.heartbeat_interval_ms / 1000,
-        ca=pki(dep).ca,
+        ca=Layout.of(dep).ca,
     )
     node = NodeAgent(
         store,
@@ -178,7 +179,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
 def _api_tls(dep: Deployment, host: str) -> ssl.SSLContext | None:
     if not dep.inventory.tls.api:
         return None
-    files = pki(dep)
+    files = Layout.of(dep)
     try:
         return server_context(files, host)
     except (OSError, ssl.SSLError) as e:
@@ -192,7 +193,7 @@ def _runtime_tls(dep: Deployment) -> ssl.SSLContext | None:
     """How the controller reaches HAProxy's runtime API: TLS with hastack's client certificate."""
     if not dep.inventory.tls.runtime_api:
         return None
-    files = pki(dep)
+    files = Layout.of(dep)
     try:
         return client_context(files.ca, (files.client_cert, files.client_key))
     except (OSError, ssl.SSLError) as e:

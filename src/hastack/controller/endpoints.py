@@ -1,11 +1,8 @@
-"""Where the controllers' API is, and how a client trusts it. Pure."""
+"""Where the controllers' API is: every controller host's URL, https while `tls.api` is on. Pure."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hastack.model import Deployment
-from hastack.pki.layout import Layout
 
 
 def controller_url(dep: Deployment, host: str) -> str:
@@ -15,7 +12,3 @@ def controller_url(dep: Deployment, host: str) -> str:
 
 def controller_urls(dep: Deployment) -> list[str]:
     return [controller_url(dep, h) for h in dep.hosts_of("hastack-controller")]
-
-
-def pki(dep: Deployment) -> Layout:
-    return Layout(Path(dep.inventory.paths.pki_dir))

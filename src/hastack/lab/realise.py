@@ -201,7 +201,7 @@ def _certificates(p: LabPlan, progress: Progress) -> None:
     dep = p.deployment
     if not dep.inventory.tls.etcd:
         return
-    layout = Layout(Path(dep.inventory.paths.pki_dir))
+    layout = Layout.of(dep)
     try:
         made = pki.ensure(dep.name, [(h.name, str(h.address)) for h in dep.hosts], layout)
     except pki.PkiError as e:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hastack.model import Deployment
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -42,6 +44,11 @@ class Layout:
     @property
     def client_key(self) -> Path:
         return self.dir / "client-key.pem"
+
+    @classmethod
+    def of(cls, dep: Deployment) -> Layout:
+        """The deployment's: in its `paths.pki_dir`."""
+        return cls(Path(dep.inventory.paths.pki_dir))
 
     def files(self, hosts: list[str]) -> list[Path]:
         """Every file a complete PKI for these hosts holds."""

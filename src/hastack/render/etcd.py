@@ -6,8 +6,6 @@ lease TTL (its minimum is about 1.5 x the election timeout), which the node leas
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from hastack.model import Deployment
@@ -37,7 +35,7 @@ def _transport(dep: Deployment, host: str) -> dict[str, object]:
     management network could rewrite bindings, leader and node keys, bypassing the fencing."""
     if not dep.inventory.tls.etcd:
         return {}
-    files = Layout(Path(dep.inventory.paths.pki_dir))
+    files = Layout.of(dep)
     security = {
         "cert-file": str(files.host_cert(host)),
         "key-file": str(files.host_key(host)),

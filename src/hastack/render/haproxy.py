@@ -3,8 +3,6 @@ Galera as one writer with backups. Pure."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hastack.catalog import component
 from hastack.model import Deployment
 from hastack.pki.layout import Layout
@@ -87,7 +85,7 @@ def _runtime_listener(dep: Deployment, host: str) -> list[str]:
     and passes the bytes to the local admin socket."""
     if not dep.inventory.tls.runtime_api:
         return []
-    files = Layout(Path(dep.inventory.paths.pki_dir))
+    files = Layout.of(dep)
     return [
         "",
         "listen hastack-runtime-api",

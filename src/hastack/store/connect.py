@@ -3,8 +3,6 @@ the deployment's client certificate while `tls.etcd` is on (the inventory's defa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hastack.model import Deployment
 from hastack.pki.layout import Layout
 from hastack.render.etcd import client_endpoints
@@ -14,7 +12,7 @@ from hastack.store.etcd import ClientTls, EtcdStore
 def client_tls(dep: Deployment) -> ClientTls | None:
     if not dep.inventory.tls.etcd:
         return None
-    files = Layout(Path(dep.inventory.paths.pki_dir))
+    files = Layout.of(dep)
     return ClientTls(files.ca, files.client_cert, files.client_key)
 
 
