@@ -53,7 +53,7 @@ class NetworkBackend(ABC):
         `only_if`: store conditions (the leader's fencing token, "the node's lease is gone") that must hold
         when the change is made, else BackendError and nothing changes. A backend whose state lives in the
         store checks them in the same transaction; one whose state lives elsewhere (Neutron) checks them
-        right before the call, which leaves a window the README states."""
+        right before the call, which leaves a window docs/operator-guide.md states."""
 
     @abstractmethod
     def add_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:

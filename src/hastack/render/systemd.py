@@ -14,7 +14,7 @@ from hastack.render.common import header, host_dirs
 
 # What both daemons do without: a root process that cannot load modules, change the clock, gain privileges,
 # write outside its own directories or leave files readable by others. The capabilities each keeps are its
-# unit's; `systemd-analyze security` scores the result (see the README).
+# unit's; `systemd-analyze security` scores the result (docs/operator-guide.md, Security).
 HARDENING = (
     "NoNewPrivileges=yes",
     "PrivateTmp=yes",
