@@ -300,3 +300,14 @@ def test_a_secrets_file_that_cannot_be_used_says_why(
     assert code == 2
     assert said in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_profile_copy_of_the_inventory_finds_its_secrets_file_and_is_private(tmp_path: Path) -> None:
+    from hastack.cli.files import with_lab_profile
+    from hastack.model import load_deployment
+
+    inventory = _with_secrets_file(tmp_path, OWN_SECRETS)
+    copy = with_lab_profile(inventory, "openstack", tmp_path / "run")
+    assert copy.stat().st_mode & 0o777 == 0o600
+    dep = load_deployment(copy)
+    assert (dep.inventory.lab.profile, dep.inventory.secrets.db_password) == ("openstack", "d-own")

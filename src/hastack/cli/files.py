@@ -107,11 +107,17 @@ def with_lab_profile(inventory: Path, profile: str, directory: Path) -> Path:
     data = yaml.safe_load(inventory.read_text(encoding="utf-8"))  # load_deployment has validated it
     lab = data.get("lab") or {}
     data["lab"] = {**lab, "profile": profile}
+    if isinstance(data.get("secrets_file"), str):  # relative to the original, not to the copy
+        data["secrets_file"] = str((inventory.parent / data["secrets_file"]).resolve())
     target = profile_inventory(profile, directory)
     note = f"# {inventory} with lab.profile: {profile} (written by `hastack lab up --profile`)\n"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        target.write_text(note + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        # It may hold the secrets: readable by its owner only, from the first byte.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an earlier copy may have had another mode
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(note + yaml.safe_dump(data, sort_keys=False))
     except OSError as e:
         raise CliError(f"cannot write {target}: {e.strerror}") from e
     return target
