@@ -91,7 +91,7 @@ def _etcd(tmp: Path, tls: Layout | None) -> Iterator[str]:
 
 
 def client_tls(layout: Layout | None) -> ClientTls | None:
-    return None if layout is None else ClientTls(layout.ca, layout.client_cert, layout.client_key)
+    return None if layout is None else layout.client_tls()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import shutil
+import textwrap
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from hastack.cli.errors import run_guarded
 from hastack.cli.main import cli
+from tests.unit.test_inventory_errors import OWN_SECRETS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -317,12 +319,8 @@ def test_ctl_sends_an_argument_as_one_path_segment(capsys: pytest.CaptureFixture
 
 def own_secrets(tmp_path: Path) -> Path:
     """The paper's inventory with secrets of its own (the daemons refuse the lab's defaults)."""
-    secrets = (
-        "secrets:\n  rabbitmq_password: r-own\n  erlang_cookie: OWNCOOKIE123\n  db_password: d-own\n"
-        "  keystone_admin_password: k-own\n  neutron_password: n-own\n  controller_token: token-of-our-own\n"
-    )
     path = tmp_path / "own.yaml"
-    path.write_text((EXAMPLES / "paper.yaml").read_text() + secrets)
+    path.write_text((EXAMPLES / "paper.yaml").read_text() + "secrets:\n" + textwrap.indent(OWN_SECRETS, "  "))
     return path
 
 

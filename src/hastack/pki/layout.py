@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hastack.model import Deployment
+from hastack.store.etcd import ClientTls
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class Layout:
     def of(cls, dep: Deployment) -> Layout:
         """The deployment's: in its `paths.pki_dir`."""
         return cls(Path(dep.inventory.paths.pki_dir))
+
+    def client_tls(self) -> ClientTls:
+        """What a hastack client of etcd shows and trusts."""
+        return ClientTls(self.ca, self.client_cert, self.client_key)
 
     def files(self, hosts: list[str]) -> list[Path]:
         """Every file a complete PKI for these hosts holds."""

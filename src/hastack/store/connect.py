@@ -12,8 +12,7 @@ from hastack.store.etcd import ClientTls, EtcdStore
 def client_tls(dep: Deployment) -> ClientTls | None:
     if not dep.inventory.tls.etcd:
         return None
-    files = Layout.of(dep)
-    return ClientTls(files.ca, files.client_cert, files.client_key)
+    return Layout.of(dep).client_tls()
 
 
 def open_store(dep: Deployment, timeout_s: float = 2.0) -> EtcdStore:
