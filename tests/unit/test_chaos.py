@@ -16,7 +16,7 @@ from hastack.model import Deployment
 @pytest.fixture(scope="module")
 def actions(paper: Deployment) -> tuple[chaos.Action, ...]:
     services = [(s, h) for s in SERVICES for h in paper.hosts_of(s) if s != "dhcp-agent"]
-    return chaos.menu(paper, services)
+    return chaos.menu(paper, services, {"r0000": "id-0", "r0001": "id-1"})
 
 
 def test_the_menu_holds_every_kind_of_fault(actions: tuple[chaos.Action, ...]) -> None:
@@ -29,6 +29,32 @@ def test_the_menu_holds_every_kind_of_fault(actions: tuple[chaos.Action, ...]) -
     assert (
         next(a for a in actions if a.label == "kill-etcd db1").goal_s == 0.3
     )  # must not show on the data plane
+
+
+def test_the_menu_holds_operators_requests_with_their_undo(actions: tuple[chaos.Action, ...]) -> None:
+    by_label = {a.label: a for a in actions}
+    move = by_label["move r0001 net2"]
+    assert (move.ctl, move.undo, move.faults, move.goal_s) == (("move", "id-1", "net2"), (), (), 1.5)
+    assert by_label["rebalance"].ctl == ("rebalance",)
+    assert (by_label["policy paper"].ctl, by_label["policy paper"].undo) == (
+        ("policy", "paper"),
+        ("policy", "hastack"),
+    )
+    drain = by_label["drain ctl2"]
+    assert (drain.ctl, drain.undo, drain.hosts) == (("drain", "ctl2"), ("enable", "ctl2"), {"ctl2"})
+    assert ("keystone", "ctl2") in drain.failed_instances  # the analysis sees its replicas gone
+    # Moves and policies own every network node: no node fault overlaps an anchor policy's window.
+    assert by_label["policy neutron"].hosts == by_label["move r0000 net1"].hosts == {"net1", "net2"}
+
+
+def test_an_older_schedule_without_operators_requests_still_replays() -> None:
+    old = {
+        "index": 0, "start_s": 1.0, "hold_s": 2.0, "tolerated": True, "label": "cut net1",
+        "faults": [["cut", "net1"]], "hosts": ["net1"], "failed_hosts": ["net1"],
+        "failed_instances": [], "goal_s": 1.5,
+    }  # fmt: skip
+    planned = chaos.Planned.from_dict(old)
+    assert (planned.action.ctl, planned.action.undo, planned.action.faults) == ((), (), (("cut", "net1"),))
 
 
 def test_a_schedule_is_the_same_for_the_same_seed(
@@ -57,6 +83,7 @@ def test_faults_overlap_on_disjoint_hosts_and_are_judged_with_those_active(
     assert overlapping > 10  # they do overlap
     beyond = [x for x in plan if not x.tolerated]
     assert beyond  # and some go beyond what the analysis tolerates, on purpose
+    assert {"move", "rebalance", "policy", "drain"} <= {x.action.kind for x in plan}
     assert all(a.start_s < b.start_s for a, b in itertools.pairwise(plan))
 
 

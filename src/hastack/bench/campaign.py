@@ -25,7 +25,7 @@ from typing import IO, Any
 from hastack.bench import chaos, chaosfigures, failover, lablink, probe
 from hastack.bench.chaosfigures import Done
 from hastack.bench.gates import GateSampler, dual_active, dual_forwarding
-from hastack.lab import dataplane, faults, galera, restart, system
+from hastack.lab import dataplane, faults, galera, hadaemons, restart, system
 from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
@@ -45,6 +45,12 @@ def services_running(state: LabState) -> list[tuple[str, str]]:
     return sorted({(service_of[r.name], r.host) for r in state.processes if r.name in service_of})
 
 
+def menu(p: LabPlan, inventory: str) -> tuple[chaos.Action, ...]:
+    """Every action the campaign may draw on the lab that is up, operators' requests included."""
+    ids, _namespace = failover.router_namespaces(p, inventory)
+    return chaos.menu(p.deployment, services_running(LabState.load()), ids)
+
+
 def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
     """Inject and heal each action at its time after `t0` (wall clock); late when a heal ran long."""
     events = sorted([(x.start_s, 1, x) for x in plan] + [(x.end_s, 0, x) for x in plan], key=lambda e: e[:2])
@@ -53,16 +59,20 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
     for at, is_start, x in events:
         time.sleep(max(0.0, t0 + at - time.time()))
         a = x.action
+        # An operator's request goes from a controller host no active fault touches.
+        busy = frozenset().union(
+            *(y.action.hosts for y in plan if y.index in injected and y.index not in done)
+        )
         if is_start:
             try:
-                injected[x.index] = lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT)
+                injected[x.index] = _inject(p, a, busy)
             except LabError as e:  # e.g. the service was still down from an earlier kill
-                _heal(p, a)
+                _heal(p, a, busy)
                 done[x.index] = Done(x.index, a.label, a.kind, x.tolerated, a.goal_s, None, None, str(e))
                 progress(len(done), len(plan), f"#{x.index} {a.label}: skipped ({e})")
             continue
         if x.index in injected:
-            healed = _heal(p, a)
+            healed = _heal(p, a, busy)
             done[x.index] = Done(
                 x.index, a.label, a.kind, x.tolerated, a.goal_s, injected[x.index], time.time()
             )
@@ -71,10 +81,40 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
     return [done[i] for i in sorted(done)]
 
 
-def _heal(p: LabPlan, a: chaos.Action) -> str:
+def _inject(p: LabPlan, a: chaos.Action, busy: frozenset[str]) -> float:
+    """Inject the action's faults, or send its operator's request; the instant it began."""
+    if not a.ctl:
+        return lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT)
+    at = time.time()
+    _operator(p, a.ctl, busy)
+    return at
+
+
+def _operator(p: LabPlan, args: Sequence[str], busy: frozenset[str], tries: int = 1) -> str:
+    """`hastack ctl ARGS` from a controller host outside `busy`; what the controllers answered. Tried
+    `tries` times, 2 s apart (an undo must land: a policy left at an anchor would stop fencing)."""
+    controllers = p.deployment.hosts_of(hadaemons.CONTROLLER)
+    hosts = [h for h in controllers if h not in busy] or list(controllers)
+    for attempt in range(tries):
+        try:
+            return str(hadaemons.ctl(p, *args, on=hosts[attempt % len(hosts)]).get("done", ""))
+        except LabError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2)
+    raise LabError("no tries")  # unreachable: tries >= 1
+
+
+def _heal(p: LabPlan, a: chaos.Action, busy: frozenset[str] = frozenset()) -> str:
     """End the action's faults as production would see them end: the link back, the process thawed, a
-    killed process started again by its unit (lab/restart.py). Nothing else is touched or waited for."""
+    killed process started again by its unit (lab/restart.py), an operator's request undone (a drain,
+    a policy). Nothing else is touched or waited for."""
     said = []
+    if a.undo:
+        try:
+            said.append(_operator(p, a.undo, busy, tries=8))
+        except LabError as e:
+            said.append(f"undo failed: {e}")  # the campaign's final heal undoes it again
     with locked():
         state = LabState.load()
         for fault in [f for f in faults.recorded(state, None) if (f.kind, f.target) in a.faults]:
@@ -112,6 +152,8 @@ def run(
         started, final_heal = time.time(), "every service runs"
         try:
             lablink.heal(p)
+            for undo in sorted({x.action.undo for x in plan if x.action.undo}):
+                _operator(p, undo, frozenset(), tries=8)
         except LabError as e:
             final_heal = f"failed: {e}"
         final_heal_s = round(time.time() - started, 1)

@@ -4,13 +4,19 @@ each judged by the failure analysis as tolerated or beyond. Pure: the runner is 
 An action is one fault as an operator would name it ("cut net1", "etcd cut off from net1"): the lab faults
 injected together, the hosts it touches and the failure the analysis sees. Actions that overlap in time
 touch disjoint hosts, so that healing one (`lab heal HOST`) never ends another early.
+
+An operator's request is an action too (`hastack ctl move`, `rebalance`, `drain`, `policy`), sent while
+other faults hold: a drain is undone (`enable`) and a policy switched back to `hastack` at its heal. Moves
+and policy switches touch every network node, so that no fault of a network node overlaps them: the
+anchor policies (`paper`, `neutron`) do not fence by design, and a node failing under one would measure
+that known flaw (`bench l3 --policy paper` does), not hastack's.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hastack.analysis.impact import Failure, evaluate
@@ -38,6 +44,8 @@ class Action:
     failed_hosts: frozenset[str] = frozenset()  # for the analysis: hosts it takes away
     failed_instances: frozenset[tuple[str, str]] = frozenset()  # ... and (component, host) instances
     goal_s: float | None = UNSEEN_GOAL_S  # None: not judged (packet loss)
+    ctl: tuple[str, ...] = ()  # an operator's request at the start: `hastack ctl` arguments
+    undo: tuple[str, ...] = ()  # ... and at the heal
 
     @property
     def kind(self) -> str:
@@ -52,6 +60,8 @@ class Action:
             "failed_hosts": sorted(self.failed_hosts),
             "failed_instances": [list(i) for i in sorted(self.failed_instances)],
             "goal_s": self.goal_s,
+            "ctl": list(self.ctl),
+            "undo": list(self.undo),
         }
 
     @classmethod
@@ -63,6 +73,8 @@ class Action:
             frozenset(map(str, d["failed_hosts"])),
             frozenset((str(c), str(h)) for c, h in d["failed_instances"]),
             None if d["goal_s"] is None else float(d["goal_s"]),
+            tuple(map(str, d.get("ctl", ()))),
+            tuple(map(str, d.get("undo", ()))),
         )
 
 
@@ -114,9 +126,13 @@ class Shape:
     settle_s: float = 4.0
 
 
-def menu(dep: Deployment, services: Iterable[tuple[str, str]]) -> tuple[Action, ...]:
+def menu(
+    dep: Deployment, services: Iterable[tuple[str, str]], routers: Mapping[str, str] | None = None
+) -> tuple[Action, ...]:
     """Every action the lab can do to this deployment. `services`: the (service, host) pairs the lab runs
-    (`lab fail` names a service as faults.SERVICES does; the analysis names components the same way)."""
+    (`lab fail` names a service as faults.SERVICES does; the analysis names components the same way);
+    `routers`: router name -> the id the controllers know it by, for operators' moves (none: no operator
+    requests)."""
     actions: list[Action] = []
     net_nodes = set(dep.hosts_of("l3-agent"))
     for service, host in sorted(set(services)):
@@ -148,7 +164,32 @@ def menu(dep: Deployment, services: Iterable[tuple[str, str]]) -> tuple[Action, 
         # Under packet loss any VM behind the host misses rounds now and then: reported, not judged.
         actions.append(Action(f"loss {h.name}", (("degrade", h.name),), frozenset({h.name}), goal_s=None))
     actions += _partitions(dep, net_nodes)
+    if routers is not None:
+        actions += operator_requests(dep, routers)
     return tuple(actions)
+
+
+def operator_requests(dep: Deployment, routers: Mapping[str, str]) -> list[Action]:
+    """What an operator may ask the controllers while faults hold: move a router to a network node (a
+    no-op where it already is), even routers out, switch to an anchor policy, drain a host's API
+    replicas out of HAProxy. A drained host counts, for the analysis, as its load-balanced replicas lost."""
+    nodes = sorted(dep.hosts_of("l3-agent"))
+    net = frozenset(nodes)
+    out = [
+        Action(f"move {name} {node}", (), net, goal_s=MOVES_ROUTERS_GOAL_S, ctl=("move", rid, node))
+        for name, rid in sorted(routers.items())
+        for node in nodes
+    ]
+    if routers:
+        out.append(Action("rebalance", (), net, goal_s=MOVES_ROUTERS_GOAL_S, ctl=("rebalance",)))
+    for policy in ("paper", "neutron"):
+        out.append(Action(f"policy {policy}", (), net, ctl=("policy", policy), undo=("policy", "hastack")))
+    balanced = dep.load_balanced()
+    for host in sorted({h for c in balanced for h in dep.hosts_of(c)}):
+        lost = frozenset((c, host) for c in balanced if host in dep.hosts_of(c))
+        drain = Action(f"drain {host}", (), frozenset({host}), failed_instances=lost)
+        out.append(replace(drain, ctl=("drain", host), undo=("enable", host)))
+    return out
 
 
 def _host_goal(network_node: bool) -> float:

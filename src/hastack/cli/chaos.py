@@ -80,8 +80,9 @@ def chaos_(
     as_json: bool,
 ) -> None:
     """Random, overlapping faults on the lab that is up (any host, any service `hastack lab fail` can hit,
-    network nodes cut off from etcd or the controllers, etcd minority splits, packet loss), each held a few
-    seconds and healed, while every VM is pinged, Keystone read, Galera written and a quorum queue fed.
+    network nodes cut off from etcd or the controllers, etcd minority splits, packet loss) and operators'
+    requests (`hastack ctl move`, `rebalance`, `drain`, `policy`), each held a few seconds and healed,
+    while every VM is pinged, Keystone read, Galera written and a quorum queue fed.
     Checks that no router forwarded on two nodes, no acknowledged commit or confirmed message was lost,
     and every fault the analysis tolerates was recovered from within its goal. Exit status 1 on a breach,
     with the shortest prefix of the schedule to replay. INVENTORY: the lab's (default: the one that is up).
@@ -96,7 +97,7 @@ def chaos_(
             raise CliError(str(e), EXIT_BAD_INPUT) from e
         schedule = schedule[:count] if count is not None else schedule
     else:
-        actions = chaos.menu(p.deployment, campaign.services_running(LabState.load()))
+        actions = campaign.menu(p, inventory_path)
         shape = chaos.Shape(max_active=max_active)
         schedule = chaos.draw(p.deployment, actions, count or 20, seed, shape)
     if duration is not None:
@@ -109,9 +110,7 @@ def chaos_(
 def run_campaign(p: LabPlan, count: int, seed: int, out_dir: Path) -> dict[str, Any]:
     """A fresh campaign of `count` faults on the lab that is up, written to `out_dir` (for `bench all`)."""
     state = LabState.load()
-    schedule = chaos.draw(
-        p.deployment, chaos.menu(p.deployment, campaign.services_running(state)), count, seed
-    )
+    schedule = chaos.draw(p.deployment, campaign.menu(p, state.inventory), count, seed)
     result = _run(p, state.inventory, schedule, seed)
     _write(result, out_dir)
     return result

@@ -81,9 +81,10 @@ def ensure_one(p: LabPlan, state: LabState, name: str, host: str) -> str:
     return f"started {name} on {host} (pid {rec.pid})"
 
 
-def ctl(p: LabPlan, *args: str) -> Any:
-    """`hastack ctl --json ...` from inside the first controller host, as an operator there would (the root
-    namespace has no route into the lab); its JSON answer. LabError with ctl's one-line error otherwise."""
-    host = p.host(p.deployment.hosts_of(CONTROLLER)[0])
+def ctl(p: LabPlan, *args: str, on: str | None = None) -> Any:
+    """`hastack ctl --json ...` from inside controller host `on` (default: the first), as an operator there
+    would (the root namespace has no route into the lab); its JSON answer. LabError with ctl's one-line
+    error otherwise."""
+    host = p.host(on or p.deployment.hosts_of(CONTROLLER)[0])
     argv = [_hastack(), "ctl", "--inventory", LAB_INVENTORY, *args, "--json"]
     return json.loads(run(in_netns(host.netns, argv), timeout=30).stdout)
