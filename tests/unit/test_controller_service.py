@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -167,16 +168,56 @@ def test_a_router_deleted_since_the_last_read_of_the_definitions_is_not_placed(w
     assert "r4" not in ctl.routers
 
 
+def _drained(ctl: Controller) -> str:
+    """The tick after the one whose drains thread ran to its end: what it says of the drains."""
+    ctl.tick()
+    assert ctl.drainer is not None
+    ctl.drainer.join(5)
+    return ctl.tick()
+
+
 def test_drain_is_reconciled_into_every_balancer(w: World) -> None:
     ctl = w.controller("ctl1")
     ctl.drain("ctl1", True)
-    assert ctl.tick().endswith("; 1 HAProxy servers set")
+    assert _drained(ctl).endswith("; 1 HAProxy servers set")
     assert w.lb.state[("keystone", "ctl1")] == "DRAIN"
     ctl.drain("ctl1", False)
-    ctl.tick()
+    _drained(ctl)
     assert w.lb.state[("keystone", "ctl1")] == "UP"
     with pytest.raises(ValueError, match="net1 serves no API"):
         ctl.drain("net1", True)
+
+
+class FrozenBalancer(FakeBalancer):
+    """An HAProxy whose host is frozen: its runtime API answers nothing until `thaw` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thaw, self.asked = threading.Event(), threading.Event()
+
+    def servers(self) -> list[dict[str, str]]:
+        self.asked.set()
+        self.thaw.wait(30)
+        return super().servers()
+
+
+def test_a_frozen_haproxy_does_not_hold_up_the_leaders_tick(w: World) -> None:
+    """The tick renews the leader's lease: one that waited for a frozen HAProxy lost the lead."""
+    frozen = FrozenBalancer()
+    ctl = w.controller("ctl1")
+    ctl.balancers = [frozen]
+    ctl.drain("ctl1", True)
+    ticked = threading.Thread(target=ctl.tick)
+    ticked.start()
+    assert frozen.asked.wait(5)
+    ticked.join(5)
+    assert not ticked.is_alive()  # the tick returned while HAProxy still answers nothing
+    assert ctl.tick() == "all 3 network nodes healthy"  # nothing to say yet, and no second thread
+    frozen.thaw.set()
+    assert ctl.drainer is not None
+    ctl.drainer.join(5)
+    assert ctl.tick().endswith("; 1 HAProxy servers set")
+    assert frozen.state[("keystone", "ctl1")] == "DRAIN"
 
 
 def test_api_answers_reads_and_guards_changes(w: World) -> None:

@@ -55,6 +55,7 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
     """Inject and heal each action at its time after `t0` (wall clock); late when a heal ran long."""
     events = sorted([(x.start_s, 1, x) for x in plan] + [(x.end_s, 0, x) for x in plan], key=lambda e: e[:2])
     injected: dict[int, float] = {}
+    answered: dict[int, str] = {}  # what the controllers said to an operator's request
     done: dict[int, Done] = {}
     for at, is_start, x in events:
         time.sleep(max(0.0, t0 + at - time.time()))
@@ -65,14 +66,14 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
         )
         if is_start:
             try:
-                injected[x.index] = _inject(p, a, busy)
+                injected[x.index], answered[x.index] = _inject(p, a, busy)
             except LabError as e:  # e.g. the service was still down from an earlier kill
                 _heal(p, a, busy)
                 done[x.index] = Done(x.index, a.label, a.kind, x.tolerated, a.goal_s, None, None, str(e))
                 progress(len(done), len(plan), f"#{x.index} {a.label}: skipped ({e})")
             continue
         if x.index in injected:
-            healed = _heal(p, a, busy)
+            healed = "; ".join(filter(None, (answered.pop(x.index, ""), _heal(p, a, busy))))
             done[x.index] = Done(
                 x.index, a.label, a.kind, x.tolerated, a.goal_s, injected[x.index], time.time()
             )
@@ -81,13 +82,13 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
     return [done[i] for i in sorted(done)]
 
 
-def _inject(p: LabPlan, a: chaos.Action, busy: frozenset[str]) -> float:
-    """Inject the action's faults, or send its operator's request; the instant it began."""
+def _inject(p: LabPlan, a: chaos.Action, busy: frozenset[str]) -> tuple[float, str]:
+    """Inject the action's faults, or send its operator's request; the instant it began, and what the
+    controllers answered to the request."""
     if not a.ctl:
-        return lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT)
+        return lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT), ""
     at = time.time()
-    _operator(p, a.ctl, busy)
-    return at
+    return at, _operator(p, a.ctl, busy)
 
 
 def _operator(p: LabPlan, args: Sequence[str], busy: frozenset[str], tries: int = 1) -> str:
@@ -209,7 +210,9 @@ class Workloads:
             "--interval",
             str(SWEEP_INTERVAL_S),
         )
-        self.keystone = lablink.keystone_probe(p, client, seconds, 0.2)
+        # A 2 s timeout: a read that hangs across a heal would otherwise count Keystone as failing for
+        # the whole of a longer timeout after it, though a new read may already be answered.
+        self.keystone = lablink.keystone_probe(p, client, seconds, 0.2, timeout_s=2.0)
         args = ("--seconds", s, "--interval", "0.1")
         netns = p.host(client).netns
         self.sql = lablink.start_probe(

@@ -27,8 +27,10 @@ def keystone_url(p: LabPlan) -> str:
     return f"http://{vip(p)}:{p.deployment.port('keystone')}/v3"
 
 
-def keystone_probe(p: LabPlan, client: str, seconds: float, interval: float) -> subprocess.Popen[str]:
-    """`GET /v3/users` through the VIP from lab host `client` every `interval` (token auth, 5 s timeout)."""
+def keystone_probe(
+    p: LabPlan, client: str, seconds: float, interval: float, timeout_s: float = 5.0
+) -> subprocess.Popen[str]:
+    """`GET /v3/users` through the VIP from lab host `client` every `interval` (token auth)."""
     return start_probe(
         p.host(client).netns,
         "keystone",
@@ -39,7 +41,7 @@ def keystone_probe(p: LabPlan, client: str, seconds: float, interval: float) -> 
         "--interval",
         str(interval),
         "--timeout",
-        "5",
+        str(timeout_s),
         password=p.deployment.inventory.secrets.keystone_admin_password,
     )
 

@@ -88,6 +88,8 @@ class Controller:
         self.revision = 0
         self.reconciled = -1e9
         self.drains_checked: tuple[float, frozenset[str]] = (-1e9, frozenset())
+        self.drainer: threading.Thread | None = None
+        self.drains_said = ""
         self.reconciler: threading.Thread | None = None
         self.reconcile_said = ""
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
@@ -239,12 +241,20 @@ class Controller:
 
     def _reconcile_drains(self, o: observe.Observed) -> str:
         """Every HAProxy holds each drained host's servers in DRAIN and every other one READY (checked when
-        an operator changed the drains, else every DRAINS_S)."""
+        an operator changed the drains, else every DRAINS_S), in a thread of its own: a frozen HAProxy
+        answers nothing until its timeout, and a tick that waited for it would let the leader's lease run
+        out. What the last run changed is said by the next tick."""
+        said, self.drains_said = self.drains_said, ""
         want = frozenset(observe.drained(o))
         mono = self.mono()
-        if want == self.drains_checked[1] and mono - self.drains_checked[0] < DRAINS_S:
-            return ""
-        self.drains_checked = (mono, want)
+        due = want != self.drains_checked[1] or mono - self.drains_checked[0] >= DRAINS_S
+        if due and not (self.drainer is not None and self.drainer.is_alive()):
+            self.drains_checked = (mono, want)
+            self.drainer = threading.Thread(target=self._run_drains, args=(want,), name="drains")
+            self.drainer.start()
+        return said
+
+    def _run_drains(self, want: frozenset[str]) -> None:
         changed, errors = 0, []
         for lb in self.balancers:
             try:
@@ -256,7 +266,7 @@ class Controller:
             except BackendError as e:
                 errors.append(str(e))
         said = f"; {changed} HAProxy servers set" if changed else ""
-        return said + (f"; HAProxy unreachable: {errors[0]}" if errors else "")
+        self.drains_said = said + (f"; HAProxy unreachable: {errors[0]}" if errors else "")
 
     def _record(
         self,
