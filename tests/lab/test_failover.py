@@ -17,7 +17,7 @@ from hastack.lab import faults, procs, runtime, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.plan import LAB_ROOT
 from hastack.lab.state import LabState
-from hastack.render.haproxy import RUNTIME_PORT
+from hastack.model.endpoints import RUNTIME_PORT
 from tests.lab.conftest import PAPER, Lab
 from tests.lab.helpers import Probe, fail, failures, heal
 

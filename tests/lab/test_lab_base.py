@@ -83,7 +83,7 @@ def test_every_control_channel_answers_only_clients_with_a_certificate_or_over_t
     HAProxy's runtime API."""
     from hastack import pki
     from hastack.pki import Layout
-    from hastack.render.haproxy import RUNTIME_PORT
+    from hastack.model.endpoints import RUNTIME_PORT
 
     dep = lab.plan.deployment
     stranger = tmp_path / "stranger"

@@ -34,7 +34,7 @@ from hastack.backends.base import Agent, BackendError, NetworkBackend
 from hastack.backends.lab import agent_report
 from hastack.backends.record import BindingRecord
 from hastack.model import Deployment
-from hastack.render.keystone import keystone_url
+from hastack.model.endpoints import keystone_url
 from hastack.store import Absent, Compare, Delete, Put, Store, ValueIs, keys
 
 L3_AGENT = "L3 agent"

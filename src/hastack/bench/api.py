@@ -24,7 +24,7 @@ from hastack.backends import BackendError
 from hastack.backends.haproxy import HAProxyRuntime
 from hastack.bench import lablink
 from hastack.lab.plan import LabPlan
-from hastack.render.common import host_dirs
+from hastack.model.endpoints import host_dirs
 
 FAULTS = {
     "replica-kill": ("kill", "keystone:{host}"),

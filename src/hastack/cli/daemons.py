@@ -35,10 +35,10 @@ from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
 from hastack.lab.plan import LAB_INVENTORY
 from hastack.model import Deployment, load_deployment
+from hastack.model.endpoints import RUNTIME_PORT
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
 from hastack.pki.layout import Layout
-from hastack.render.haproxy import RUNTIME_PORT
 from hastack.store import keys
 from hastack.store.connect import open_store
 

@@ -16,7 +16,7 @@ from hastack.lab import runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
-from hastack.render.keystone import keystone_url
+from hastack.model.endpoints import keystone_url
 
 OPENSTACK_VENV = Path(
     os.environ.get("HASTACK_OPENSTACK_VENV", Path(__file__).resolve().parents[3] / ".venv-openstack")

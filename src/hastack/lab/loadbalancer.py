@@ -14,7 +14,8 @@ from hastack.lab import procs, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
-from hastack.render.haproxy import MONITOR_PORT, haproxy_command
+from hastack.model.endpoints import MONITOR_PORT
+from hastack.render.haproxy import haproxy_command
 
 VIP_TIMEOUT = 15.0
 

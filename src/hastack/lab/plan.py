@@ -11,8 +11,8 @@ from ipaddress import IPv4Network
 
 from hastack.model import Deployment
 from hastack.model.checks import resolve
+from hastack.model.endpoints import etcd_client_url
 from hastack.model.inventory import NetworkService
-from hastack.render.etcd import client_url
 from hastack.store.connect import client_tls
 
 LAB_ROOT = "/var/lib/hastack-lab"
@@ -95,7 +95,7 @@ def plan(dep: Deployment) -> LabPlan:
 def etcdctl(p: LabPlan, *args: str) -> list[str]:
     """`etcdctl` with every member's client URL and, under TLS, the deployment's client certificate."""
     dep = p.deployment
-    argv = ["etcdctl", "--endpoints", ",".join(client_url(dep, h) for h in dep.hosts_of("etcd"))]
+    argv = ["etcdctl", "--endpoints", ",".join(etcd_client_url(dep, h) for h in dep.hosts_of("etcd"))]
     tls = client_tls(dep)
     if tls is not None:
         argv += ["--cacert", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]

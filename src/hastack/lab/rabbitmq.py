@@ -16,7 +16,7 @@ from hastack.lab import procs, runtime, system
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError, in_netns, run
-from hastack.render.rabbitmq import node_name
+from hastack.model.endpoints import rabbitmq_node
 
 RABBITMQ_BIN = "/usr/lib/rabbitmq/bin"
 FORM_TIMEOUT = 120.0
@@ -31,7 +31,7 @@ def env(host: str) -> dict[str, str]:
     root, home = Path(LAB_ROOT) / host, _home(host)
     return {
         "HOME": str(home),
-        "RABBITMQ_NODENAME": node_name(host),
+        "RABBITMQ_NODENAME": rabbitmq_node(host),
         "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
         "RABBITMQ_LOG_BASE": str(home / "log"),
         "RABBITMQ_CONFIG_FILE": str(root / "etc" / "rabbitmq.conf"),
@@ -48,7 +48,7 @@ def with_hostname(host: str, *argv: str) -> tuple[str, ...]:
 
 
 def ctl(p: LabPlan, host: str, *args: str, timeout: float = 30) -> str:
-    argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmqctl", "-n", node_name(host), *args)
+    argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmqctl", "-n", rabbitmq_node(host), *args)
     envs = [f"{k}={v}" for k, v in env(host).items()]
     return run(in_netns(p.host(host).netns, ("env", *envs, *argv)), timeout=timeout).stdout
 
@@ -93,7 +93,7 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
     prepare(p, state)
     for host in hosts:
         if runtime.running(state, "rabbitmq", host) is None:
-            progress(f"rabbitmq: starting {node_name(host)}")
+            progress(f"rabbitmq: starting {rabbitmq_node(host)}")
             argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmq-server")
             runtime.launch(p, state, "rabbitmq", host, argv, env(host))
     progress(f"rabbitmq: waiting for {len(hosts)} running nodes")

@@ -32,10 +32,10 @@ from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan, etcdctl
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import LabError, in_netns, run
+from hastack.model.endpoints import etcd_client_url
 from hastack.model.load import dump_inventory
 from hastack.pki import Layout
 from hastack.render import render_all
-from hastack.render.etcd import client_url
 
 Progress = system.Progress
 
@@ -253,7 +253,7 @@ def etcd_leader(p: LabPlan) -> str:
         urls = {str(m["Endpoint"]): m["Status"] for m in members}
         leader = next(s["leader"] for s in urls.values())
         for host in hosts:
-            status = urls.get(client_url(p.deployment, host))
+            status = urls.get(etcd_client_url(p.deployment, host))
             if status is not None and status["header"]["member_id"] == leader:
                 return host
     except (ValueError, KeyError, TypeError, StopIteration):

@@ -1,4 +1,4 @@
-"""Shared pieces of the renderers: the file header and a host's directories. Pure."""
+"""Shared pieces of the renderers: the rendered file, its header, and how durations are written. Pure."""
 
 from __future__ import annotations
 
@@ -15,22 +15,6 @@ class RenderedFile:
     path: str
     text: str
     mode: int = 0o644  # 0o600 for a file holding a secret; erlang.cookie 0o400, as RabbitMQ demands
-
-
-@dataclass(frozen=True)
-class HostDirs:
-    state: str
-    run: str
-    config: str
-
-
-def host_dirs(dep: Deployment, host: str) -> HostDirs:
-    p = dep.inventory.paths
-    return HostDirs(
-        state=p.state_dir.format(host=host),
-        run=p.run_dir.format(host=host),
-        config=p.config_dir.format(host=host),
-    )
 
 
 def header(dep: Deployment, host: str, comment: str = "#") -> str:

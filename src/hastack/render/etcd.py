@@ -9,25 +9,9 @@ from __future__ import annotations
 import yaml
 
 from hastack.model import Deployment
+from hastack.model.endpoints import etcd_client_url, etcd_peer_url, host_dirs
 from hastack.pki.layout import Layout
-from hastack.render.common import header, host_dirs
-
-
-def _scheme(dep: Deployment) -> str:
-    return "https" if dep.inventory.tls.etcd else "http"
-
-
-def client_url(dep: Deployment, host: str) -> str:
-    return f"{_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[0]}"
-
-
-def client_endpoints(dep: Deployment) -> list[str]:
-    """`address:port` of every member, as hastack's store client takes them."""
-    return [f"{dep.host(h).address}:{dep.ports('etcd')[0]}" for h in dep.hosts_of("etcd")]
-
-
-def peer_url(dep: Deployment, host: str) -> str:
-    return f"{_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[1]}"
+from hastack.render.common import header
 
 
 def _transport(dep: Deployment, host: str) -> dict[str, object]:
@@ -50,11 +34,11 @@ def render_etcd(dep: Deployment, host: str) -> str:
     config = {
         "name": host,
         "data-dir": f"{host_dirs(dep, host).state}/etcd",
-        "listen-client-urls": client_url(dep, host),
-        "advertise-client-urls": client_url(dep, host),
-        "listen-peer-urls": peer_url(dep, host),
-        "initial-advertise-peer-urls": peer_url(dep, host),
-        "initial-cluster": ",".join(f"{h}={peer_url(dep, h)}" for h in dep.hosts_of("etcd")),
+        "listen-client-urls": etcd_client_url(dep, host),
+        "advertise-client-urls": etcd_client_url(dep, host),
+        "listen-peer-urls": etcd_peer_url(dep, host),
+        "initial-advertise-peer-urls": etcd_peer_url(dep, host),
+        "initial-cluster": ",".join(f"{h}={etcd_peer_url(dep, h)}" for h in dep.hosts_of("etcd")),
         "initial-cluster-state": "new",
         "initial-cluster-token": f"hastack-{dep.name}",
         "heartbeat-interval": t.etcd_heartbeat_ms,

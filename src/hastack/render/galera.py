@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hastack.model import Deployment
-from hastack.render.common import header, host_dirs, iso8601
+from hastack.model.endpoints import host_dirs
+from hastack.render.common import header, iso8601
 
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 

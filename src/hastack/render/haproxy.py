@@ -5,15 +5,9 @@ from __future__ import annotations
 
 from hastack.catalog import component
 from hastack.model import Deployment
+from hastack.model.endpoints import MONITOR_PORT, RUNTIME_PORT, haproxy_config_path, host_dirs
 from hastack.pki.layout import Layout
-from hastack.render.common import header, host_dirs, ms
-
-MONITOR_PORT = 8404
-RUNTIME_PORT = 8405  # the runtime API on the management address, for the hastack controller
-
-
-def haproxy_config_path(dep: Deployment, host: str) -> str:
-    return f"{host_dirs(dep, host).config}/haproxy.cfg"
+from hastack.render.common import header, ms
 
 
 def haproxy_command(dep: Deployment, host: str) -> tuple[str, ...]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hastack.model import Deployment
+from hastack.model.endpoints import MONITOR_PORT
 from hastack.render.common import header
-from hastack.render.haproxy import MONITOR_PORT
 
 
 def vmac_interface(vrid: int) -> str:

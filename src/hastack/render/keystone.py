@@ -5,22 +5,8 @@ Pure."""
 from __future__ import annotations
 
 from hastack.model import Deployment
-from hastack.render.common import header, host_dirs
-
-
-def database_address(dep: Deployment) -> str:
-    """Where Keystone reaches the database: the VIP when HAProxy fronts Galera, else the first DB host."""
-    if "database" in dep.load_balanced() and dep.vip_addresses():
-        return str(dep.vip_addresses()[0])
-    return str(dep.host(dep.hosts_of("database")[0]).address)
-
-
-def keystone_url(dep: Deployment) -> str:
-    """The identity endpoint clients use: through the VIP when Keystone is load-balanced."""
-    port = dep.port("keystone")
-    if "keystone" in dep.load_balanced() and dep.vip_addresses():
-        return f"http://{dep.vip_addresses()[0]}:{port}/v3"
-    return f"http://{dep.host(dep.hosts_of('keystone')[0]).address}:{port}/v3"
+from hastack.model.endpoints import database_address, host_dirs
+from hastack.render.common import header
 
 
 def render_keystone(dep: Deployment, host: str) -> str:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hastack.model import Deployment
-from hastack.render.common import header, host_dirs
-from hastack.render.keystone import database_address, keystone_url
+from hastack.model.endpoints import database_address, host_dirs, keystone_url
+from hastack.render.common import header
 
 EXTERNAL_NET = "external"  # the flat provider network of floating IPs, on br-ex
 TENANT_NET = "tenant"  # the VLAN trunk that carries tenant networks, on br-tenant

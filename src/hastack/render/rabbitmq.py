@@ -13,13 +13,10 @@ import hashlib
 import json
 
 from hastack.model import Deployment
-from hastack.render.common import header, host_dirs
+from hastack.model.endpoints import host_dirs, rabbitmq_node
+from hastack.render.common import header
 
 VHOST = "openstack"
-
-
-def node_name(host: str) -> str:
-    return f"rabbit@{host}"
 
 
 def render_rabbitmq_conf(dep: Deployment, host: str) -> str:
@@ -35,7 +32,7 @@ def render_rabbitmq_conf(dep: Deployment, host: str) -> str:
         "cluster_formation.peer_discovery_backend = classic_config",
     ]
     lines += [
-        f"cluster_formation.classic_config.nodes.{i} = {node_name(h)}"
+        f"cluster_formation.classic_config.nodes.{i} = {rabbitmq_node(h)}"
         for i, h in enumerate(dep.hosts_of("rabbitmq"), start=1)
     ]
     lines += [

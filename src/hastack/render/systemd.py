@@ -10,7 +10,8 @@ agents busy renewing a thousand gates on a loaded 2-core machine, and the restar
 from __future__ import annotations
 
 from hastack.model import Deployment
-from hastack.render.common import header, host_dirs
+from hastack.model.endpoints import host_dirs
+from hastack.render.common import header
 
 # What both daemons do without: a root process that cannot load modules, change the clock, gain privileges,
 # write outside its own directories or leave files readable by others. The capabilities each keeps are its

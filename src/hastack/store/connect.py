@@ -4,8 +4,8 @@ the deployment's client certificate while `tls.etcd` is on (the inventory's defa
 from __future__ import annotations
 
 from hastack.model import Deployment
+from hastack.model.endpoints import etcd_endpoints
 from hastack.pki.layout import Layout
-from hastack.render.etcd import client_endpoints
 from hastack.store.etcd import ClientTls, EtcdStore
 
 
@@ -16,4 +16,4 @@ def client_tls(dep: Deployment) -> ClientTls | None:
 
 
 def open_store(dep: Deployment, timeout_s: float = 2.0) -> EtcdStore:
-    return EtcdStore(client_endpoints(dep), timeout_s, client_tls(dep))
+    return EtcdStore(etcd_endpoints(dep), timeout_s, client_tls(dep))

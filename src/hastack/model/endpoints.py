@@ -1,0 +1,71 @@
+"""Where everything is: the addresses, URLs, ports and per-host paths of a deployment. Pure.
+
+The one home of these facts: the renderers write them into configuration, the store client, the
+controller, the backends and the lab reach services by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hastack.model.deployment import Deployment
+
+MONITOR_PORT = 8404  # HAProxy's `monitor-uri`, which keepalived checks
+RUNTIME_PORT = 8405  # HAProxy's runtime API on the management address, for the hastack controller
+
+
+@dataclass(frozen=True)
+class HostDirs:
+    state: str
+    run: str
+    config: str
+
+
+def host_dirs(dep: Deployment, host: str) -> HostDirs:
+    p = dep.inventory.paths
+    return HostDirs(
+        state=p.state_dir.format(host=host),
+        run=p.run_dir.format(host=host),
+        config=p.config_dir.format(host=host),
+    )
+
+
+def haproxy_config_path(dep: Deployment, host: str) -> str:
+    return f"{host_dirs(dep, host).config}/haproxy.cfg"
+
+
+def _etcd_scheme(dep: Deployment) -> str:
+    return "https" if dep.inventory.tls.etcd else "http"
+
+
+def etcd_client_url(dep: Deployment, host: str) -> str:
+    return f"{_etcd_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[0]}"
+
+
+def etcd_peer_url(dep: Deployment, host: str) -> str:
+    return f"{_etcd_scheme(dep)}://{dep.host(host).address}:{dep.ports('etcd')[1]}"
+
+
+def etcd_endpoints(dep: Deployment) -> list[str]:
+    """`address:port` of every etcd member, as hastack's store client takes them."""
+    return [f"{dep.host(h).address}:{dep.ports('etcd')[0]}" for h in dep.hosts_of("etcd")]
+
+
+def database_address(dep: Deployment) -> str:
+    """Where clients reach the database: the VIP when HAProxy fronts Galera, else the first DB host."""
+    if "database" in dep.load_balanced() and dep.vip_addresses():
+        return str(dep.vip_addresses()[0])
+    return str(dep.host(dep.hosts_of("database")[0]).address)
+
+
+def keystone_url(dep: Deployment) -> str:
+    """The identity endpoint clients use: through the VIP when Keystone is load-balanced."""
+    port = dep.port("keystone")
+    if "keystone" in dep.load_balanced() and dep.vip_addresses():
+        return f"http://{dep.vip_addresses()[0]}:{port}/v3"
+    return f"http://{dep.host(dep.hosts_of('keystone')[0]).address}:{port}/v3"
+
+
+def rabbitmq_node(host: str) -> str:
+    """The Erlang node name of RabbitMQ on `host`."""
+    return f"rabbit@{host}"
