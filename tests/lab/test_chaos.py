@@ -12,8 +12,8 @@ import pytest
 from hastack.cli.errors import run_guarded
 from hastack.cli.main import cli
 from hastack.lab import dataplane, system
-from hastack.lab.network import network_plan
 from hastack.lab.state import LabState
+from hastack.lab.topology import network_plan
 from tests.lab.conftest import PAPER, Lab
 
 

@@ -82,8 +82,8 @@ def test_every_control_channel_answers_only_clients_with_a_certificate_or_over_t
     """From a lab host, as anyone on the management network would try: etcd, the controller API and
     HAProxy's runtime API."""
     from hastack import pki
-    from hastack.pki import Layout
     from hastack.model.endpoints import RUNTIME_PORT
+    from hastack.pki import Layout
 
     dep = lab.plan.deployment
     stranger = tmp_path / "stranger"

@@ -9,8 +9,8 @@ from hastack.agent.gate import Gates
 from hastack.lab import dataplane, realise, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
-from hastack.lab.network import NetworkPlan, network_plan
 from hastack.lab.state import LabState, locked
+from hastack.lab.topology import NetworkPlan, network_plan
 from tests.lab.conftest import Lab
 from tests.lab.helpers import Probe, fail, heal
 
@@ -20,7 +20,7 @@ def _net(lab: Lab) -> NetworkPlan:
 
 
 def _hosting(lab: Lab) -> dict[str, str]:
-    shown = realise.netservice(lab.plan, LabState.load(), "show")
+    shown = realise.routerctl(lab.plan, LabState.load(), "show")
     return {r: host for host, routers in shown["routers_by_agent"].items() for r in routers}
 
 
@@ -53,7 +53,7 @@ def test_moving_a_router_through_the_network_service_restores_ping_within_1s(lab
     time.sleep(1.5)
     moved_at = time.time()
     with locked():
-        realise.netservice(lab.plan, LabState.load(), "move", vm.router, target)
+        realise.routerctl(lab.plan, LabState.load(), "move", vm.router, target)
     samples = probe.samples()
     lost_after = [s for s in samples if s["t"] >= moved_at and not s["ok"]]
     back = _answered_after(samples, max((s["t"] for s in lost_after), default=moved_at))

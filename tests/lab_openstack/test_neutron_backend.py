@@ -11,7 +11,7 @@ import pytest
 from hastack.backends import BackendError
 from hastack.lab import system
 from hastack.lab.hadaemons import ctl
-from hastack.lab.network import network_plan
+from hastack.lab.topology import network_plan
 from hastack.store import Absent, keys
 from tests.lab_openstack.conftest import Neutron
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from hastack.bench import failover, lablink
-from hastack.lab import dataplane, neutronvms, system
+from hastack.lab import dataplane, system
 from hastack.lab.keystone import openstack_cli
-from hastack.lab.network import Vm, network_plan
+from hastack.lab.openstack import vms
 from hastack.lab.plan import LAB_ROOT
 from hastack.lab.state import LabState
+from hastack.lab.topology import Vm, network_plan
 from tests.lab.conftest import Lab
 from tests.lab_openstack.conftest import OPENSTACK_INVENTORY, Neutron
 
@@ -40,7 +41,7 @@ def test_every_neutron_agent_is_alive_through_the_vip(openstack_lab: Lab) -> Non
 
 def test_vms_got_their_addresses_by_dhcp_and_answer_on_floating_ips(openstack_lab: Lab) -> None:
     n = network_plan(openstack_lab.plan.deployment)
-    assert all(neutronvms.has_address(vm) for vm in n.vms)
+    assert all(vms.has_address(vm) for vm in n.vms)
     leases = [Path(LAB_ROOT, "vms", vm.name, "leases").read_text() for vm in n.vms]
     assert all("fixed-address" in lease for lease in leases)  # dhclient's own record of the lease
     system.poll("every VM to answer", lambda: all(dataplane.reachability(n, 1.0).values()), 120, 1.0)
@@ -117,8 +118,8 @@ def test_a_new_vm_gets_its_address_with_one_of_two_dhcp_agents_stopped(
         )
     )
     try:
-        neutronvms.add_vm(p, LabState.load(), vm, {"port": port.id, "mac": port.mac_address})
-        system.poll("the new VM's address by DHCP", lambda: neutronvms.has_address(vm), 90, 0.5)
+        vms.add_vm(p, LabState.load(), vm, {"port": port.id, "mac": port.mac_address})
+        system.poll("the new VM's address by DHCP", lambda: vms.has_address(vm), 90, 0.5)
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)

@@ -59,7 +59,7 @@ def test_a_second_outage_after_the_heal_is_reported_apart() -> None:
 
 
 def vm() -> object:
-    from hastack.lab.network import network_plan
+    from hastack.lab.topology import network_plan
     from hastack.model import load_deployment
     from tests.conftest import EXAMPLES
 

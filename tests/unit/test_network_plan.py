@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hastack.lab.l3agent import decide
-from hastack.lab.network import EXTERNAL_VLAN, Router, network_plan
+from hastack.lab.topology import EXTERNAL_VLAN, Router, network_plan
 from hastack.model import Deployment, InventoryError, load_deployment
 
 

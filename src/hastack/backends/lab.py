@@ -2,7 +2,7 @@
 
 Keys, under /hastack/<deployment>/net/:
   agents/<host>     {"host", "admin_up", "heartbeat"}: written by the lab L3 agent every report interval
-  routers/<id>      the router's definition (see `lab.network`), written by `lab up`
+  routers/<id>      the router's definition (see `lab.topology`), written by `lab up`
   bindings/<id>     the host whose agent hosts the router
 """
 

@@ -26,10 +26,10 @@ from hastack.bench import chaos, chaosfigures, failover, lablink, probe
 from hastack.bench.chaosfigures import Done
 from hastack.bench.gates import GateSampler, dual_active, dual_forwarding
 from hastack.lab import dataplane, faults, galera, hadaemons, restart, system
-from hastack.lab.network import network_plan
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 from hastack.lab.system import LabError
+from hastack.lab.topology import network_plan
 
 BEFORE_S = 3.0  # the workloads run alone this long first: a baseline
 SETTLE_S = 10.0  # after the last heal, before the verdict

@@ -27,12 +27,13 @@ from typing import Any
 
 from hastack.bench import lablink
 from hastack.bench.gates import GateSampler, dual_active, dual_forwarding, forwarding_nodes
-from hastack.lab import dataplane, neutron, realise, system
+from hastack.lab import dataplane, realise, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import router_netns
-from hastack.lab.network import network_plan
+from hastack.lab.openstack import neutron
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState
+from hastack.lab.topology import network_plan
 
 # Each scenario is the faults injected at once; {host} is the network node, {leader} the leader controller,
 # {etcd_leader} the etcd member that leads, {etcd1}/{etcd2} the first two etcd hosts; a fault naming

@@ -10,7 +10,8 @@ import sys
 import time
 
 from hastack.bench.probe import PASSWORD_ENV
-from hastack.lab import faults, neutron, realise, system
+from hastack.lab import faults, realise, system
+from hastack.lab.openstack import neutron
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 

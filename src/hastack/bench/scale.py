@@ -1,6 +1,6 @@
 """`hastack bench scale`: a network node hosting N routers fails; how long until every one answers again.
 
-One trial: the network node that hosts the most routers is given extra routers (`lab.network.
+One trial: the network node that hosts the most routers is given extra routers (`lab.topology.
 scale_routers`: no VMs, a gateway port each on the external network) until it hosts N; a sweep from the
 client sends every router's external address an echo request every 200 ms (`bench/sweep.py`); once every
 router has answered for a second, the node is cut (or its L3 agent killed); the sweep goes on until every
@@ -36,9 +36,9 @@ from hastack.bench.failover import hosting, wait_healthy
 from hastack.lab import dataplane, realise, system
 from hastack.lab.hadaemons import ctl
 from hastack.lab.l3agent import LabRouterHost
-from hastack.lab.network import SCALE_PREFIX, network_plan, scale_routers
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState
+from hastack.lab.topology import SCALE_PREFIX, network_plan, scale_routers
 
 SIZES = (54, 200, 1000)
 SCENARIOS = {"node-cut": ("cut", "{host}"), "l3-kill": ("kill", "l3-agent:{host}")}
@@ -169,13 +169,13 @@ class Sweep:
         return err.strip()
 
 
-def _netservice(p: LabPlan, *args: str) -> Any:
-    return realise.netservice(p, LabState.load(), *args)
+def _routerctl(p: LabPlan, *args: str) -> Any:
+    return realise.routerctl(p, LabState.load(), *args)
 
 
 def _clear_extra(p: LabPlan, timeout_s: float) -> None:
     """Forget every extra router and wait until no network node has one built."""
-    _netservice(p, "scale-remove")
+    _routerctl(p, "scale-remove")
     nodes = [LabRouterHost(p, h) for h in p.deployment.hosts_of("l3-agent")]
     system.poll(
         "the extra routers removed from every network node",
@@ -225,8 +225,8 @@ def run_trial(
     budget = 30 + 0.3 * count  # seconds to build them all, at well under the rate measured (~14/s)
     progress(f"scale {count} / {scenario}: {len(extra)} extra routers on {node} ({len(own)} of its own)")
     # The extra routers of earlier trials stay (they moved with the failover): only the missing are added.
-    _netservice(p, "scale-remove", str(len(extra)))
-    _netservice(p, "scale-add", str(len(extra)), node)
+    _routerctl(p, "scale-remove", str(len(extra)))
+    _routerctl(p, "scale-add", str(len(extra)), node)
     # Built first, swept after: while routers are missing, every round's echo requests to them are ARP
     # broadcasts that reach every router port on the fabric (a storm that starved the lab at 1000).
     _built(p, node, [r.id for r in (*own, *extra)], budget, progress)

@@ -15,9 +15,9 @@ from hastack.cli.chaos import chaos_, run_campaign
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.cli.files import profile_inventory
 from hastack.controller.decide import POLICIES
-from hastack.lab.network import ScaleError, scale_routers
 from hastack.lab.plan import LabPlan, plan
 from hastack.lab.state import STATE_FILE, LabState
+from hastack.lab.topology import ScaleError, scale_routers
 from hastack.model import load_deployment
 
 

@@ -14,10 +14,10 @@ import json
 import subprocess
 
 from hastack.lab import system
-from hastack.lab.network import CLIENT, EXTERNAL_VLAN, NetworkPlan, Vm
 from hastack.lab.plan import PREFIX, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
+from hastack.lab.topology import CLIENT, EXTERNAL_VLAN, NetworkPlan, Vm
 
 INNER_MTU = 1450
 TRUNK_VNI = 3999  # profile openstack: one segment carries every tenant VLAN (Open vSwitch tags them)

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import hostmounts, runtime
+from hastack.lab import runtime
+from hastack.lab.openstack import hostmounts
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import in_netns, run

@@ -34,9 +34,9 @@ from hastack.agent import garp, gate
 from hastack.backends import BackendError, LabNetworkBackend
 from hastack.lab import system
 from hastack.lab.dataplane import ANNOUNCE_MAC, INNER_MTU, batch, bridge
-from hastack.lab.network import EXTERNAL_VLAN, Router
 from hastack.lab.plan import LAB_ROOT, PREFIX, LabPlan, plan
 from hastack.lab.system import LabError, in_netns_shared_mounts, run
+from hastack.lab.topology import EXTERNAL_VLAN, Router
 from hastack.model import load_deployment
 from hastack.store import StoreError, keys
 from hastack.store.connect import open_store

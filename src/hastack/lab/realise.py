@@ -17,21 +17,19 @@ from hastack.lab import (
     faults,
     galera,
     hadaemons,
-    hostmounts,
     keystone,
     l3agent,
     loadbalancer,
-    neutron,
-    neutronvms,
     procs,
     rabbitmq,
     runtime,
     system,
 )
-from hastack.lab.network import NetworkPlan, network_plan
+from hastack.lab.openstack import hostmounts, neutron, vms
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan, etcdctl
 from hastack.lab.state import LabState, ProcessRecord
 from hastack.lab.system import LabError, in_netns, run
+from hastack.lab.topology import NetworkPlan, network_plan
 from hastack.model.endpoints import etcd_client_url
 from hastack.model.load import dump_inventory
 from hastack.pki import Layout
@@ -90,10 +88,10 @@ def is_openstack(p: LabPlan) -> bool:
     return p.deployment.inventory.lab.profile == "openstack"
 
 
-def netservice(p: LabPlan, state: LabState, *args: str) -> Any:
+def routerctl(p: LabPlan, state: LabState, *args: str) -> Any:
     """Run the lab network service helper inside the first etcd host; its JSON answer."""
     host = p.host(p.deployment.hosts_of("etcd")[0])
-    argv = [sys.executable, "-m", "hastack.lab.netservice", LAB_INVENTORY, *args]
+    argv = [sys.executable, "-m", "hastack.lab.routerctl", LAB_INVENTORY, *args]
     return json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
 
 
@@ -109,7 +107,7 @@ def _network_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     for said in hadaemons.ensure_agents(p, state):
         progress(f"node agent: {said}")
     progress(f"network service: {len(n.routers)} routers scheduled over {', '.join(agents)}")
-    netservice(p, state, "init")
+    routerctl(p, state, "init")
     for said in hadaemons.ensure_controllers(p, state):
         progress(f"HA controller: {said}")
     dataplane.ensure_vms(p, n, state, progress)
@@ -127,8 +125,8 @@ def _openstack_plane(p: LabPlan, state: LabState, progress: Progress) -> None:
     """Profile openstack: the lab's networks, routers and VMs as Neutron resources, VMs by DHCP."""
     n = network_plan(p.deployment)
     progress(f"neutron: {len(n.routers)} routers, their networks, {len(n.vms)} ports and floating IPs")
-    answer = neutronvms.workload(p, state)
-    neutronvms.ensure_vms(p, n, state, answer["vms"], progress)
+    answer = vms.workload(p, state)
+    vms.ensure_vms(p, n, state, answer["vms"], progress)
     for said in hadaemons.ensure_agents(p, state) + hadaemons.ensure_controllers(p, state):
         progress(f"hastack: {said}")
     # Neutron builds routers in seconds each and Open vSwitch wires ports by RPC: give it longer.
@@ -323,7 +321,7 @@ def _network_status(p: LabPlan, state: LabState) -> dict[str, Any]:
     if not n.routers or dataplane.client_netns() not in state.namespaces:
         return {}
     try:
-        shown = netservice(p, state, "show")
+        shown = routerctl(p, state, "show")
     except LabError as e:
         shown = {"error": str(e)}
     out = {"network_service": shown, "vm_reachable": dataplane.reachability(n)}

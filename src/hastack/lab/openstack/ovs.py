@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hastack.lab import hostmounts, runtime, system
+from hastack.lab import runtime, system
+from hastack.lab.openstack import hostmounts
 from hastack.lab.plan import LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import run

@@ -16,12 +16,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from hastack.lab import dataplane, galera, hadaemons, hostmounts, ovs, procs, runtime, system
+from hastack.lab import dataplane, galera, hadaemons, procs, runtime, system
 from hastack.lab.keystone import OPENSTACK_VENV, openstack_bin, openstack_cli, uwsgi_argv
-from hastack.lab.network import EXTERNAL_VLAN
+from hastack.lab.openstack import hostmounts, ovs
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
+from hastack.lab.topology import EXTERNAL_VLAN
 from hastack.render.neutron import EXTERNAL_NET, bridge_mappings, render_neutron_conf
 
 START_TIMEOUT = 120.0
@@ -126,9 +127,9 @@ def _bootstrap(p: LabPlan, state: LabState, first: str, progress: system.Progres
     argv = [openstack_bin("neutron-db-manage"), *_config_args(first, "ml2_conf.ini"), "upgrade", "heads"]
     run(in_netns(p.host(first).netns, argv), timeout=600)
     progress("neutron: Keystone user, service and endpoints")
-    # The user's password is set from the inventory by neutronwork: `openstack user create --password`
+    # The user's password is set from the inventory by resources.py: `openstack user create --password`
     # would show it to every user of the machine in /proc/PID/cmdline.
-    argv = [sys.executable, "-m", "hastack.lab.neutronwork", LAB_INVENTORY, "service-user"]
+    argv = [sys.executable, "-m", "hastack.lab.openstack.resources", LAB_INVENTORY, "service-user"]
     run(in_netns(p.host(first).netns, argv), timeout=120)
     openstack_cli(p, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
     if "network" not in openstack_cli(p, first, "service", "list", "-f", "value", "-c", "Type").split():
@@ -189,7 +190,7 @@ def _agent_env() -> dict[str, str]:
 def router_ids(p: LabPlan, inventory: str) -> dict[str, str]:
     """The lab's router names (r0000, ...) -> Neutron's router ids, asked from the first controller."""
     host = p.host(p.deployment.hosts_of("neutron-server")[0])
-    argv = [sys.executable, "-m", "hastack.lab.neutronwork", inventory, "routers"]
+    argv = [sys.executable, "-m", "hastack.lab.openstack.resources", inventory, "routers"]
     answer = json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
     return {name: str(r["id"]) for name, r in answer.items()}
 

@@ -1,10 +1,10 @@
 """The lab's tenant workload as Neutron resources (profile `openstack`), driven from inside a lab host.
 
-python -m hastack.lab.neutronwork INVENTORY init     ensure networks, routers, VM ports, floating IPs
-python -m hastack.lab.neutronwork INVENTORY routers  each router's id and the host of its L3 agent
-python -m hastack.lab.neutronwork INVENTORY service-user  project `service`, user `neutron` and its password
+python -m hastack.lab.openstack.resources INVENTORY init     ensure networks, routers, VM ports, floating IPs
+python -m hastack.lab.openstack.resources INVENTORY routers  each router's id and the host of its L3 agent
+python -m hastack.lab.openstack.resources INVENTORY service-user  project `service`, user `neutron`, password
 
-The addresses are the lab's network plan's (lab/network.py): router i's gateway port, VM j's fixed and
+The addresses are the lab's network plan's (lab/topology.py): router i's gateway port, VM j's fixed and
 floating IPs are the same as under the lab profile, so experiments ping the same floating IPs. Every step
 looks the resource up by name first: `init` completes a half-made workload and changes nothing twice.
 Answers are JSON on stdout; a failure is one line on stderr and exit status 1.
@@ -24,7 +24,7 @@ from openstack.connection import Connection
 
 from hastack.backends import BackendError
 from hastack.backends.neutron import NeutronBackend, connect
-from hastack.lab.network import NetworkPlan, network_plan
+from hastack.lab.topology import NetworkPlan, network_plan
 from hastack.model import Deployment, load_deployment
 from hastack.render.neutron import EXTERNAL_NET
 from hastack.store.connect import open_store
@@ -110,7 +110,7 @@ def init(dep: Deployment, conn: Connection) -> dict[str, Any]:
         return vm.name, {"port": port.id, "mac": port.mac_address, "host": vm.host}
 
     # A few at a time: each port and floating IP costs Neutron a few hundred ms on this machine kind.
-    with ThreadPoolExecutor(WORKERS, thread_name_prefix="neutronwork") as pool:
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="resources") as pool:
         vms = dict(pool.map(vm_port, range(len(n.vms))))
     return {"vms": vms, "routers": routers(dep, conn)}
 
@@ -164,7 +164,8 @@ def _init_retried(dep: Deployment, conn: Connection, tries: int = 6, pause_s: fl
             if status is None or attempt == tries:
                 raise
             print(
-                f"neutronwork: {status}, init again in {pause_s:g} s ({attempt} of {tries})", file=sys.stderr
+                f"openstack resources: {status}, init again in {pause_s:g} s ({attempt} of {tries})",
+                file=sys.stderr,
             )
             time.sleep(pause_s)
     raise AssertionError("unreachable")
@@ -187,7 +188,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown command {argv[1]!r}", file=sys.stderr)
             return 2
     except (BackendError, sdk_exceptions.SDKException, ksa_exceptions.ClientException) as e:
-        print(f"neutronwork: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"openstack resources: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     print(json.dumps(answer))
     return 0

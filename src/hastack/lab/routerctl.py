@@ -1,10 +1,11 @@
-"""The lab network service, driven from inside a lab host (the root namespace cannot reach etcd).
+"""The lab's record of routers (its stand-in for neutron-server's), driven from inside a lab host (the root
+namespace cannot reach etcd).
 
-python -m hastack.lab.netservice INVENTORY init            define routers, bind unbound ones round-robin
-python -m hastack.lab.netservice INVENTORY show            agents and routers per agent, as JSON
-python -m hastack.lab.netservice INVENTORY move ROUTER HOST   one transaction, as the controller moves
-python -m hastack.lab.netservice INVENTORY scale-add COUNT HOST   define `bench scale`'s extra routers there
-python -m hastack.lab.netservice INVENTORY scale-remove [KEEP]    forget extra routers (but the first KEEP)
+python -m hastack.lab.routerctl INVENTORY init            define routers, bind unbound ones round-robin
+python -m hastack.lab.routerctl INVENTORY show            agents and routers per agent, as JSON
+python -m hastack.lab.routerctl INVENTORY move ROUTER HOST   one transaction, as the controller moves
+python -m hastack.lab.routerctl INVENTORY scale-add COUNT HOST   define `bench scale`'s extra routers there
+python -m hastack.lab.routerctl INVENTORY scale-remove [KEEP]    forget extra routers (but the first KEEP)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 
 from hastack.backends import BackendError, LabNetworkBackend
-from hastack.lab.network import SCALE_PREFIX, network_plan, scale_router_id, scale_routers
+from hastack.lab.topology import SCALE_PREFIX, network_plan, scale_router_id, scale_routers
 from hastack.model import Deployment, load_deployment
 from hastack.store import StoreError
 from hastack.store.connect import open_store
@@ -76,7 +77,7 @@ def main() -> None:
     try:
         _main()
     except (BackendError, StoreError) as e:  # one line, as every hastack command says what went wrong
-        raise SystemExit(f"netservice: {e}") from e
+        raise SystemExit(f"routerctl: {e}") from e
 
 
 def _main() -> None:

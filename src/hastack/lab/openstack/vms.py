@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hastack.lab import dataplane, ovs, procs, runtime, system
-from hastack.lab.network import NetworkPlan, Vm
+from hastack.lab import dataplane, procs, runtime, system
+from hastack.lab.openstack import ovs
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import in_netns, run
+from hastack.lab.topology import NetworkPlan, Vm
 
 DHCLIENT_SCRIPT = """#!/bin/sh
 # dhclient's script for a lab VM: the interface only, never the machine's /etc/resolv.conf.
@@ -35,9 +36,9 @@ DHCP_TIMEOUT = 120.0
 
 
 def workload(p: LabPlan, state: LabState) -> dict[str, Any]:
-    """Ensure the Neutron resources (neutronwork init, from the first controller): ports and routers."""
+    """Ensure the Neutron resources (resources.py init, from the first controller): ports and routers."""
     host = p.host(p.deployment.hosts_of("neutron-server")[0])
-    argv = [sys.executable, "-m", "hastack.lab.neutronwork", LAB_INVENTORY, "init"]
+    argv = [sys.executable, "-m", "hastack.lab.openstack.resources", LAB_INVENTORY, "init"]
     answer: dict[str, Any] = json.loads(run(in_netns(host.netns, argv), timeout=600).stdout)
     return answer
 

@@ -6,7 +6,7 @@ import requests
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
 
-from hastack.lab.neutronwork import gateway_status
+from hastack.lab.openstack.resources import gateway_status
 
 
 def _sdk_error(status: int) -> sdk_exceptions.HttpException:
