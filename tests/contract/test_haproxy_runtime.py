@@ -59,14 +59,14 @@ def runtime(tmp_path: Path) -> Iterator[HAProxyRuntime]:
 def test_drain_and_enable_a_server_whatever_its_health(runtime: HAProxyRuntime) -> None:
     rows = {(r["be_name"], r["srv_name"]): r for r in runtime.servers()}
     assert set(rows) == {("keystone", "ctl1"), ("keystone", "ctl2"), ("runtime", "local")}
-    assert not any(runtime.drained(r) for r in rows.values())
+    assert not any(runtime.is_drained(r) for r in rows.values())
     runtime.set_state("keystone", "ctl1", "drain")  # ctl1 is down (nothing listens): drained all the same
     rows = {r["srv_name"]: r for r in runtime.servers()}
-    assert runtime.drained(rows["ctl1"])
-    assert not runtime.drained(rows["ctl2"])
+    assert runtime.is_drained(rows["ctl1"])
+    assert not runtime.is_drained(rows["ctl2"])
     assert {r["svname"] for r in runtime.stats()} == {"ctl1", "ctl2", "local"}
     runtime.set_state("keystone", "ctl1", "ready")
-    assert not any(runtime.drained(r) for r in runtime.servers())
+    assert not any(runtime.is_drained(r) for r in runtime.servers())
 
 
 def test_unknown_server_and_unreachable_api_are_backend_errors(runtime: HAProxyRuntime) -> None:
@@ -85,7 +85,7 @@ def test_over_tls_only_a_client_with_a_certificate_of_the_ca_is_answered(
     )
     assert {r["srv_name"] for r in trusted.servers()} == {r["srv_name"] for r in runtime.servers()}
     trusted.set_state("keystone", "ctl2", "drain")
-    assert runtime.drained(next(r for r in runtime.servers() if r["srv_name"] == "ctl2"))
+    assert runtime.is_drained(next(r for r in runtime.servers() if r["srv_name"] == "ctl2"))
     with pytest.raises(BackendError):  # TLS, but no client certificate
         HAProxyRuntime("127.0.0.1", port, tls=client_context(files.ca)).servers()
     other = Layout(tmp_path / "other")

@@ -13,8 +13,8 @@ from hastack.lab.plan import LabPlan
 class Probe:
     """`python -m hastack.bench.probe ...` inside a lab host, running while the test acts."""
 
-    def __init__(self, p: LabPlan, host: str, *args: str, password: str | None = None) -> None:
-        netns = p.host(host).netns if host in {h.name for h in p.hosts} else dataplane.client_netns()
+    def __init__(self, lab: LabPlan, host: str, *args: str, password: str | None = None) -> None:
+        netns = lab.host(host).netns if host in {h.name for h in lab.hosts} else dataplane.client_netns()
         self.proc = lablink.start_probe(netns, *args, password=password)
 
     def samples(self, timeout: float = 120) -> list[dict[str, Any]]:
@@ -23,12 +23,12 @@ class Probe:
         return [json.loads(line) for line in out.splitlines()]
 
 
-def fail(p: LabPlan, kind: str, target: str) -> None:
-    lablink.inject(p, (kind, target))
+def fail(lab: LabPlan, kind: str, target: str) -> None:
+    lablink.inject(lab, (kind, target))
 
 
-def heal(p: LabPlan, target: str | None = None) -> None:
-    lablink.heal(p, target)
+def heal(lab: LabPlan, target: str | None = None) -> None:
+    lablink.heal(lab, target)
 
 
 def failures(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

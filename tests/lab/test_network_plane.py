@@ -37,7 +37,7 @@ def _answered_after(samples: list[dict[str, Any]], t: float) -> list[dict[str, A
 def test_every_vm_answers_ping_on_its_floating_ip(lab: Lab) -> None:
     n = _net(lab)
     assert len(n.vms) == 54
-    silent = [vm.name for vm in n.vms if not dataplane.reachable(n, vm)]
+    silent = [vm.name for vm in n.vms if not dataplane.is_reachable(n, vm)]
     assert silent == []
     # Through the router (one hop), not from the router itself: the DNAT reaches the VM.
     out = system.run(system.in_netns("hs-client", ["ping", "-c", "1", "-W", "1", n.vms[0].floating])).stdout
@@ -86,10 +86,10 @@ def test_cutting_a_network_node_stops_its_routers_forwarding(lab: Lab) -> None:
     n = _net(lab)
     vm = n.vms[2]
     host = _hosting(lab)[vm.router]
-    assert dataplane.reachable(n, vm)
+    assert dataplane.is_reachable(n, vm)
     fail(lab.plan, "cut", host)
     try:
-        assert not dataplane.reachable(n, vm, timeout_s=1.0)
+        assert not dataplane.is_reachable(n, vm, timeout_s=1.0)
     finally:
         heal(lab.plan, host)
-    system.poll("the VM to answer again after heal", lambda: dataplane.reachable(n, vm, 0.5), timeout=15)
+    system.poll("the VM to answer again after heal", lambda: dataplane.is_reachable(n, vm, 0.5), timeout=15)

@@ -78,7 +78,7 @@ def test_faults_overlap_on_disjoint_hosts_and_are_judged_with_those_active(
         active = [y for y in plan if y.index < x.index and y.end_s + shape.settle_s > x.start_s]
         assert len(active) < 2
         assert all(not (y.action.hosts & x.action.hosts) for y in active)
-        assert x.tolerated == chaos.tolerated(paper, [*(y.action for y in active), x.action])
+        assert x.tolerated == chaos.is_tolerated(paper, [*(y.action for y in active), x.action])
         overlapping += bool(active)
     assert overlapping > 10  # they do overlap
     beyond = [x for x in plan if not x.tolerated]

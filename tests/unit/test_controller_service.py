@@ -35,7 +35,7 @@ class FakeBalancer:
     def servers(self) -> list[dict[str, str]]:
         return [{"be_name": b, "srv_name": s, "status": st} for (b, s), st in self.state.items()]
 
-    def drained(self, row: dict[str, str]) -> bool:
+    def is_drained(self, row: dict[str, str]) -> bool:
         return row["status"] == "DRAIN"
 
     def set_state(self, backend: str, server: str, state: str) -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 
 from hastack.agent.node import NodeAgent, RouterHost
-from hastack.agent.watch import ProcessWatch, news, sd_notify
+from hastack.agent.watch import ProcessWatch, is_news, sd_notify
 from hastack.store import Store, StoreError
 
 log = logging.getLogger("hastack.agent")
@@ -96,7 +96,7 @@ def run(
                 sentence = agent.routers_changed()
             else:
                 sentence = ""
-        if sentence and news(said, sentence):
+        if sentence and is_news(said, sentence):
             log.info(sentence)
             said = sentence
         stop.wait(POLL_S)

@@ -37,9 +37,6 @@ class ProcessWatch:
         self.pid, self._fd = pid, fd
         return True
 
-    def alive(self) -> bool:
-        return self._fd is not None and not _exited(self._fd)
-
     def wait_exit(self, timeout_s: float) -> bool:
         """Block until the watched process exits (True) or `timeout_s` passes (False)."""
         if self._fd is None:
@@ -76,7 +73,7 @@ def sd_notify(message: str) -> bool:
     return False
 
 
-def news(said: str, sentence: str) -> bool:
+def is_news(said: str, sentence: str) -> bool:
     """Whether a loop's sentence says something new, numbers aside: log changes of state, not every
     renewal's countdown."""
     return bool(sentence) and _shape(sentence) != _shape(said)

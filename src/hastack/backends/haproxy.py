@@ -77,7 +77,7 @@ class HAProxyRuntime:
         return [r for r in rows if "srv_name" in r]
 
     @staticmethod
-    def drained(row: dict[str, str]) -> bool:
+    def is_drained(row: dict[str, str]) -> bool:
         return bool(int(row.get("srv_admin_state", "0")) & FORCED_DRAIN)
 
     def set_state(self, backend: str, server: str, state: str) -> None:

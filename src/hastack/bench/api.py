@@ -101,8 +101,8 @@ class CheckSampler:
     """Polls every HAProxy's runtime API (its Unix socket) for one server's status, every 50 ms, in a
     thread: (time, load balancer, status) each time a status changes."""
 
-    def __init__(self, p: LabPlan, backend: str, server: str) -> None:
-        dep = p.deployment
+    def __init__(self, lab: LabPlan, backend: str, server: str) -> None:
+        dep = lab.deployment
         self.runtimes = {
             lb: HAProxyRuntime(f"{host_dirs(dep, lb).run}/haproxy.sock", None, timeout_s=0.5)
             for lb in dep.hosts_of("haproxy")
@@ -138,20 +138,20 @@ class CheckSampler:
         return self.seen
 
 
-def run_trial(p: LabPlan, fault: str, progress: Callable[[str], None]) -> ApiTrial:
+def run_trial(lab: LabPlan, fault: str, progress: Callable[[str], None]) -> ApiTrial:
     kind, target = FAULTS[fault]
-    host = p.deployment.hosts_of("keystone")[0]
-    client = p.deployment.hosts_of("nova-compute")[0]
-    url = lablink.keystone_url(p)
+    host = lab.deployment.hosts_of("keystone")[0]
+    client = lab.deployment.hosts_of("nova-compute")[0]
+    url = lablink.keystone_url(lab)
     seconds = BEFORE_S + FAULT_S + AFTER_S
     progress(f"api / {fault}: GET {url}/users every {INTERVAL_S * 1000:.0f} ms from {client}")
-    probe = lablink.keystone_probe(p, client, seconds, INTERVAL_S)
-    sampler = CheckSampler(p, "keystone", host)
+    probe = lablink.keystone_probe(lab, client, seconds, INTERVAL_S)
+    sampler = CheckSampler(lab, "keystone", host)
     sampler.start()
     time.sleep(BEFORE_S)
-    injected = lablink.inject(p, (kind, target.format(host=host)))
+    injected = lablink.inject(lab, (kind, target.format(host=host)))
     time.sleep(FAULT_S)
-    lablink.heal(p, host)
+    lablink.heal(lab, host)
     out, _err = probe.communicate(timeout=seconds + 60)
     checks = [dict(c, t=round(c["t"] - injected, 3)) for c in sampler.stop()]
     samples = [json.loads(line) for line in out.splitlines()]
@@ -160,7 +160,7 @@ def run_trial(p: LabPlan, fault: str, progress: Callable[[str], None]) -> ApiTri
 
 
 def run(
-    p: LabPlan,
+    lab: LabPlan,
     fault_names: Sequence[str],
     repeat: int,
     out: Any,
@@ -171,7 +171,7 @@ def run(
     trials = []
     for fault in fault_names:
         for i in range(repeat):
-            t = run_trial(p, fault, progress)
+            t = run_trial(lab, fault, progress)
             trials.append(t)
             progress(
                 f"  trial {i + 1}: {t.failed} failed of {t.requests}; p99 before {t.p99_before_ms} ms, "

@@ -45,13 +45,13 @@ def services_running(state: LabState) -> list[tuple[str, str]]:
     return sorted({(service_of[r.name], r.host) for r in state.processes if r.name in service_of})
 
 
-def menu(p: LabPlan, inventory: str) -> tuple[chaos.Action, ...]:
+def menu(lab: LabPlan, inventory: str) -> tuple[chaos.Action, ...]:
     """Every action the campaign may draw on the lab that is up, operators' requests included."""
-    ids, _namespace = failover.router_namespaces(p, inventory)
-    return chaos.menu(p.deployment, services_running(LabState.load()), ids)
+    ids, _namespace = failover.router_namespaces(lab, inventory)
+    return chaos.menu(lab.deployment, services_running(LabState.load()), ids)
 
 
-def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
+def execute(lab: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
     """Inject and heal each action at its time after `t0` (wall clock); late when a heal ran long."""
     events = sorted([(x.start_s, 1, x) for x in plan] + [(x.end_s, 0, x) for x in plan], key=lambda e: e[:2])
     injected: dict[int, float] = {}
@@ -66,14 +66,14 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
         )
         if is_start:
             try:
-                injected[x.index], answered[x.index] = _inject(p, a, busy)
+                injected[x.index], answered[x.index] = _inject(lab, a, busy)
             except LabError as e:  # e.g. the service was still down from an earlier kill
-                _heal(p, a, busy)
+                _heal(lab, a, busy)
                 done[x.index] = Done(x.index, a.label, a.kind, x.tolerated, a.goal_s, None, None, str(e))
                 progress(len(done), len(plan), f"#{x.index} {a.label}: skipped ({e})")
             continue
         if x.index in injected:
-            healed = "; ".join(filter(None, (answered.pop(x.index, ""), _heal(p, a, busy))))
+            healed = "; ".join(filter(None, (answered.pop(x.index, ""), _heal(lab, a, busy))))
             done[x.index] = Done(
                 x.index, a.label, a.kind, x.tolerated, a.goal_s, injected[x.index], time.time()
             )
@@ -82,23 +82,23 @@ def execute(p: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Prog
     return [done[i] for i in sorted(done)]
 
 
-def _inject(p: LabPlan, a: chaos.Action, busy: frozenset[str]) -> tuple[float, str]:
+def _inject(lab: LabPlan, a: chaos.Action, busy: frozenset[str]) -> tuple[float, str]:
     """Inject the action's faults, or send its operator's request; the instant it began, and what the
     controllers answered to the request."""
     if not a.ctl:
-        return lablink.inject(p, *a.faults, loss_pct=chaos.LOSS_PCT), ""
+        return lablink.inject(lab, *a.faults, loss_pct=chaos.LOSS_PCT), ""
     at = time.time()
-    return at, _operator(p, a.ctl, busy)
+    return at, _operator(lab, a.ctl, busy)
 
 
-def _operator(p: LabPlan, args: Sequence[str], busy: frozenset[str], tries: int = 1) -> str:
+def _operator(lab: LabPlan, args: Sequence[str], busy: frozenset[str], tries: int = 1) -> str:
     """`hastack ctl ARGS` from a controller host outside `busy`; what the controllers answered. Tried
     `tries` times, 2 s apart (an undo must land: a policy left at an anchor would stop fencing)."""
-    controllers = p.deployment.hosts_of(hadaemons.CONTROLLER)
+    controllers = lab.deployment.hosts_of(hadaemons.CONTROLLER)
     hosts = [h for h in controllers if h not in busy] or list(controllers)
     for attempt in range(tries):
         try:
-            return str(hadaemons.ctl(p, *args, on=hosts[attempt % len(hosts)]).get("done", ""))
+            return str(hadaemons.ctl(lab, *args, on=hosts[attempt % len(hosts)]).get("done", ""))
         except LabError:
             if attempt == tries - 1:
                 raise
@@ -106,55 +106,55 @@ def _operator(p: LabPlan, args: Sequence[str], busy: frozenset[str], tries: int 
     raise LabError("no tries")  # unreachable: tries >= 1
 
 
-def _heal(p: LabPlan, a: chaos.Action, busy: frozenset[str] = frozenset()) -> str:
+def _heal(lab: LabPlan, a: chaos.Action, busy: frozenset[str] = frozenset()) -> str:
     """End the action's faults as production would see them end: the link back, the process thawed, a
     killed process started again by its unit (lab/restart.py), an operator's request undone (a drain,
     a policy). Nothing else is touched or waited for."""
     said = []
     if a.undo:
         try:
-            said.append(_operator(p, a.undo, busy, tries=8))
+            said.append(_operator(lab, a.undo, busy, tries=8))
         except LabError as e:
             said.append(f"undo failed: {e}")  # the campaign's final heal undoes it again
     with locked():
         state = LabState.load()
         for fault in [f for f in faults.recorded(state, None) if (f.kind, f.target) in a.faults]:
-            said.append(faults.undo(p, state, fault))
+            said.append(faults.undo(lab, state, fault))
             faults.forget(state, fault)
         for kind, target in a.faults:
             if kind == "kill":
                 service, _, host = target.partition(":")
                 try:
-                    said.append(restart.restart(p, state, service, host))
+                    said.append(restart.restart(lab, state, service, host))
                 except LabError as e:
                     said.append(str(e))  # the final heal of the campaign brings it back
     return "; ".join(said)
 
 
 def run(
-    p: LabPlan, inventory: str, plan: Sequence[chaos.Planned], seed: int, progress: Progress
+    lab: LabPlan, inventory: str, plan: Sequence[chaos.Planned], seed: int, progress: Progress
 ) -> dict[str, Any]:
-    n = network_plan(p.deployment)
+    n = network_plan(lab.deployment)
     bound = chaos.duration_s(plan) + BEFORE_S + SETTLE_S + SLACK_S
-    workloads = Workloads(p, bound)
-    _ids, namespace = failover.router_namespaces(p, inventory)
-    nodes = p.deployment.hosts_of("l3-agent")
+    workloads = Workloads(lab, bound)
+    _ids, namespace = failover.router_namespaces(lab, inventory)
+    nodes = lab.deployment.hosts_of("l3-agent")
     sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers}, 0.02, bound)
     sampler.start()
     t0 = time.time() + BEFORE_S
     try:
         try:
-            dones = execute(p, plan, t0, progress)
+            dones = execute(lab, plan, t0, progress)
         except BaseException:
-            lablink.heal(p)  # interrupted or failed: the lab is not left with faults in it
+            lablink.heal(lab)  # interrupted or failed: the lab is not left with faults in it
             raise
         # Whatever no unit brings back by itself (a Galera cluster that lost every node) is the operator's
         # `lab heal`: timed, and reported.
         started, final_heal = time.time(), "every service runs"
         try:
-            lablink.heal(p)
+            lablink.heal(lab)
             for undo in sorted({x.action.undo for x in plan if x.action.undo}):
-                _operator(p, undo, frozenset(), tries=8)
+                _operator(lab, undo, frozenset(), tries=8)
         except LabError as e:
             final_heal = f"failed: {e}"
         final_heal_s = round(time.time() - started, 1)
@@ -191,13 +191,13 @@ def run(
 class Workloads:
     """The campaign's four workloads, started at once and stopped (then checked) at once."""
 
-    def __init__(self, p: LabPlan, seconds: float) -> None:
-        self.p = p
-        dep = p.deployment
+    def __init__(self, lab: LabPlan, seconds: float) -> None:
+        self.p = lab
+        dep = lab.deployment
         secrets = dep.inventory.secrets
         client = dep.hosts_of("keystone")[0]
         self.run_id, self.queue = f"chaos-{time.time_ns()}", f"chaos-{time.time_ns()}"
-        self.mq_hosts = [str(p.host(h).address) for h in dep.hosts_of("rabbitmq")]
+        self.mq_hosts = [str(lab.host(h).address) for h in dep.hosts_of("rabbitmq")]
         vms = ",".join(vm.floating for vm in network_plan(dep).vms)
         s = str(seconds)
         self.sweep = lablink.start_probe(
@@ -212,11 +212,18 @@ class Workloads:
         )
         # A 2 s timeout: a read that hangs across a heal would otherwise count Keystone as failing for
         # the whole of a longer timeout after it, though a new read may already be answered.
-        self.keystone = lablink.keystone_probe(p, client, seconds, 0.2, timeout_s=2.0)
+        self.keystone = lablink.keystone_probe(lab, client, seconds, 0.2, timeout_s=2.0)
         args = ("--seconds", s, "--interval", "0.1")
-        netns = p.host(client).netns
+        netns = lab.host(client).netns
         self.sql = lablink.start_probe(
-            netns, "sql", "--host", lablink.vip(p), "--run", self.run_id, *args, password=secrets.db_password
+            netns,
+            "sql",
+            "--host",
+            lablink.vip(lab),
+            "--run",
+            self.run_id,
+            *args,
+            password=secrets.db_password,
         )
         count = str(int(seconds / 0.1))
         mq = ("--hosts", ",".join(self.mq_hosts), "--queue", self.queue)

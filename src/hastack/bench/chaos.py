@@ -238,7 +238,7 @@ def _partitions(dep: Deployment, net_nodes: set[str]) -> list[Action]:
     return out
 
 
-def tolerated(dep: Deployment, actions: Sequence[Action]) -> bool:
+def is_tolerated(dep: Deployment, actions: Sequence[Action]) -> bool:
     """Whether the analysis tolerates these actions together (no component lost cluster-wide)."""
     failure = Failure(
         " + ".join(a.label for a in actions),
@@ -261,7 +261,7 @@ def draw(
     def judge(others: tuple[Action, ...], action: Action) -> bool:
         key = tuple(sorted((*others, action), key=lambda a: a.label))
         if key not in judged:  # the analysis takes ~1 ms; a campaign asks the same question often
-            judged[key] = tolerated(dep, key)
+            judged[key] = is_tolerated(dep, key)
         return judged[key]
 
     t = 0.0

@@ -89,11 +89,11 @@ def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> lis
     return sorted(set.intersection(*tail))
 
 
-def _held(d: Done, t: float) -> bool:
+def _is_held(d: Done, t: float) -> bool:
     return d.injected_at is not None and d.healed_at is not None and d.injected_at <= t < d.healed_at
 
 
-def _settling(d: Done, t: float) -> bool:
+def _is_settling(d: Done, t: float) -> bool:
     return d.healed_at is not None and d.healed_at <= t <= d.healed_at + AFTER_HEAL_S
 
 
@@ -106,7 +106,7 @@ def owners(dones: Sequence[Done], t: float) -> list[Done]:
     goal (an unjudged one counts as longest); if none is held, the same of those healed in the last
     `AFTER_HEAL_S`. With two faults held, a cut network node's failover is the cut's doing, not that of
     the Keystone replica frozen meanwhile; one that begins while a fault is held is not the heal's."""
-    group = [d for d in dones if _held(d, t)] or [d for d in dones if _settling(d, t)]
+    group = [d for d in dones if _is_held(d, t)] or [d for d in dones if _is_settling(d, t)]
     longest = max((_goal(d) for d in group), default=0.0)
     return [d for d in group if _goal(d) == longest]
 
@@ -116,8 +116,8 @@ def allowed_s(dones: Sequence[Done], t: float) -> float | None:
     `AFTER_HEAL_GOAL_S` if none is (the outage comes after a heal: it may not be a second failover); None:
     not judged (a fault held or settling then is beyond tolerance, or unjudged). A fault only settling
     gives no allowance of its own: its failover began while it was held."""
-    held = [d for d in dones if _held(d, t)]
-    near = held + [d for d in dones if _settling(d, t)]
+    held = [d for d in dones if _is_held(d, t)]
+    near = held + [d for d in dones if _is_settling(d, t)]
     if any(not d.tolerated or d.goal_s is None for d in near):
         return None
     return max(_goal(d) for d in held) if held else AFTER_HEAL_GOAL_S

@@ -61,7 +61,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, Any]]:
 
 
 def run(
-    p: LabPlan,
+    lab: LabPlan,
     inventory: str,
     policies: Sequence[str],
     scenarios: Sequence[str],
@@ -77,10 +77,10 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         for policy in policies:
-            with policy_in_force(p, policy, progress):
+            with policy_in_force(lab, policy, progress):
                 for scenario in scenarios:
                     for i in range(repeats.get(policy, 1)):
-                        t = run_trial(p, inventory, scenario, policy, progress)
+                        t = run_trial(lab, inventory, scenario, policy, progress)
                         trials.append(t)
                         gap = "never back" if t.gap_s is None else f"gap {t.gap_s:.2f} s"
                         healed = t.gap_after_heal_s
@@ -92,22 +92,22 @@ def run(
     except BaseException:
         if trials:
             partial = out_dir / f"{name}.partial.json"
-            partial.write_text(json.dumps(_result(p, started, trials), indent=2))
+            partial.write_text(json.dumps(_result(lab, started, trials), indent=2))
             progress(f"stopped: the {len(trials)} trials done are in {partial}")
         raise
     finally:
-        ctl(p, "policy", "hastack")  # leave the lab as it was found
-    result = _result(p, started, trials)
+        ctl(lab, "policy", "hastack")  # leave the lab as it was found
+    result = _result(lab, started, trials)
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
     plot(trials, out_dir / f"{name}.png")
     return result
 
 
-def _result(p: LabPlan, started: float, trials: Sequence[Trial]) -> dict[str, Any]:
+def _result(lab: LabPlan, started: float, trials: Sequence[Trial]) -> dict[str, Any]:
     return {
         "experiment": "network-node failover, 100 ms pings to a VM's floating IP (the paper's Fig. 4b)",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
-        "deployment": p.deployment.name,
+        "deployment": lab.deployment.name,
         "started": started,
         "seconds": round(time.time() - started, 1),
         "summary": summarise(trials),

@@ -126,7 +126,7 @@ def trial_seconds(policy: str, openstack: bool = False) -> float:
     return {"hastack": 8.0, "paper": 60.0, "neutron": 200.0}.get(policy, 30.0)
 
 
-def hosting(p: LabPlan, inventory: str, timeout_s: float = 15.0) -> dict[str, list[str]]:
+def hosting(lab: LabPlan, inventory: str, timeout_s: float = 15.0) -> dict[str, list[str]]:
     """Network node -> its routers, in the view of a controller that has read the store. While no
     controller leads (one was just killed) `ctl status` asks any, and one whose last tick could not reach
     etcd (a loaded machine) knows no nodes: ask again."""
@@ -134,21 +134,21 @@ def hosting(p: LabPlan, inventory: str, timeout_s: float = 15.0) -> dict[str, li
 
     def has_nodes() -> bool:
         nonlocal status
-        status = ctl(p, "status")
+        status = ctl(lab, "status")
         return "nodes" in status
 
     system.poll("a controller's view of the network nodes", has_nodes, timeout=timeout_s, interval=0.2)
     return {n["host"]: n["routers"] for n in status["nodes"]}
 
 
-def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str, Any]:
+def wait_healthy(lab: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str, Any]:
     """Until the leader sees every network node healthy (stable long enough to take routers)."""
     status: dict[str, Any] = {}
 
     def healthy() -> bool:
         nonlocal status
         try:
-            status = ctl(p, "status")
+            status = ctl(lab, "status")
         except system.LabError:
             return False
         return bool(status.get("leader")) and all(n["failed"] is None for n in status.get("nodes", []))
@@ -160,37 +160,37 @@ def wait_healthy(p: LabPlan, inventory: str, timeout_s: float = 60) -> dict[str,
     return status
 
 
-def router_namespaces(p: LabPlan, inventory: str) -> tuple[dict[str, str], Callable[[str, str], str]]:
+def router_namespaces(lab: LabPlan, inventory: str) -> tuple[dict[str, str], Callable[[str, str], str]]:
     """The lab's router names -> the backend's router ids, and (node, router name) -> the namespace whose
     gate the sampler reads: the lab L3 agent's, or under profile openstack Neutron's qrouter- one."""
-    routers = network_plan(p.deployment).routers
-    if p.deployment.inventory.lab.profile != "openstack":
+    routers = network_plan(lab.deployment).routers
+    if lab.deployment.inventory.lab.profile != "openstack":
         return {r.id: r.id for r in routers}, router_netns
-    ids, state = neutron.router_ids(p, inventory), LabState.load()
+    ids, state = neutron.router_ids(lab, inventory), LabState.load()
     return ids, lambda host, name: neutron.router_namespace(state, host, ids[name])
 
 
 @contextmanager
-def policy_in_force(p: LabPlan, policy: str, progress: Callable[[str], None]) -> Iterator[None]:
+def policy_in_force(lab: LabPlan, policy: str, progress: Callable[[str], None]) -> Iterator[None]:
     """The lab set up for `policy`'s trials. Under profile openstack the `neutron` anchor is real Neutron's
     own allow_automatic_l3agent_failover, switched on for its trials only (hastack's controller then moves
     nothing and its record follows Neutron)."""
-    real_neutron = policy == "neutron" and p.deployment.inventory.lab.profile == "openstack"
+    real_neutron = policy == "neutron" and lab.deployment.inventory.lab.profile == "openstack"
     if real_neutron:
-        lablink.neutron_auto_failover(p, True, progress)
+        lablink.neutron_auto_failover(lab, True, progress)
     try:
         yield
     finally:
         if real_neutron:
-            lablink.neutron_auto_failover(p, False, progress)
+            lablink.neutron_auto_failover(lab, False, progress)
 
 
-def expand(p: LabPlan, scenario: str, host: str, leader: str) -> list[tuple[str, str]]:
+def expand(lab: LabPlan, scenario: str, host: str, leader: str) -> list[tuple[str, str]]:
     """The scenario's faults with their targets named. Reads the lab (who leads etcd) only if asked."""
-    etcd = p.deployment.hosts_of("etcd")
+    etcd = lab.deployment.hosts_of("etcd")
     names = {"host": host, "leader": leader, "etcd1": etcd[0], "etcd2": etcd[1 % len(etcd)]}
     if any("{etcd_leader}" in target for _kind, target in SCENARIOS[scenario]):
-        names["etcd_leader"] = realise.etcd_leader(p)
+        names["etcd_leader"] = realise.etcd_leader(lab)
     out = []
     for kind, target in SCENARIOS[scenario]:
         hosts = etcd if "{etcd}" in target else [""]
@@ -199,40 +199,44 @@ def expand(p: LabPlan, scenario: str, host: str, leader: str) -> list[tuple[str,
 
 
 def run_trial(
-    p: LabPlan, inventory: str, scenario: str, policy: str, progress: Callable[[str], None] = lambda _s: None
+    lab: LabPlan,
+    inventory: str,
+    scenario: str,
+    policy: str,
+    progress: Callable[[str], None] = lambda _s: None,
 ) -> Trial:
-    ctl(p, "policy", policy)
-    leader = wait_healthy(p, inventory)["host"]
-    placed = hosting(p, inventory)
+    ctl(lab, "policy", policy)
+    leader = wait_healthy(lab, inventory)["host"]
+    placed = hosting(lab, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))  # the node that hosts the most routers
-    n = network_plan(p.deployment)
-    ids, namespace = router_namespaces(p, inventory)
+    n = network_plan(lab.deployment)
+    ids, namespace = router_namespaces(lab, inventory)
     vm = next(v for v in n.vms if ids[v.router] in placed[node])
-    nodes = p.deployment.hosts_of("l3-agent")
+    nodes = lab.deployment.hosts_of("l3-agent")
     sampler = GateSampler({(h, r.id): namespace(h, r.id) for h in nodes for r in n.routers})
-    hold = HOLD_S.get(scenario, trial_seconds(policy, p.deployment.inventory.lab.profile == "openstack"))
+    hold = HOLD_S.get(scenario, trial_seconds(policy, lab.deployment.inventory.lab.profile == "openstack"))
     seconds = BEFORE_S + hold + AFTER_HEAL_S
     progress(
         f"{policy} / {scenario}: pinging {vm.floating} ({vm.name}, {vm.router} on {node}); the fault holds "
         f"{hold:.0f} s, then heals, watched {AFTER_HEAL_S:.0f} s more"
     )
-    faults = expand(p, scenario, node, leader)
+    faults = expand(lab, scenario, node, leader)
     ping = lablink.start_probe(
         dataplane.client_netns(), "ping", "--target", vm.floating, "--seconds", str(seconds + 5),
         "--interval", str(INTERVAL_S),
     )  # fmt: skip
     sampler.start()
     time.sleep(BEFORE_S)
-    injected = lablink.inject(p, *faults)
+    injected = lablink.inject(lab, *faults)
     time.sleep(max(0.0, injected + hold - time.time()))
     healed = time.time()
-    lablink.heal(p)
+    lablink.heal(lab)
     time.sleep(max(0.0, healed + AFTER_HEAL_S - time.time()))
     ping.terminate()
     out, _err = ping.communicate(timeout=30)
     samples = [json.loads(line) for line in out.splitlines()]
     gates = sampler.stop()
-    after = hosting(p, inventory)
+    after = hosting(lab, inventory)
     moved = sum(1 for h, routers in placed.items() for r in routers if r not in after.get(h, []))
     return _trial(policy, scenario, node, vm, samples, gates, injected, healed, moved)
 

@@ -24,52 +24,52 @@ def start_probe(netns: str, *args: str, password: str | None = None) -> subproce
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def keystone_url(p: LabPlan) -> str:
-    return f"http://{vip(p)}:{p.deployment.port('keystone')}/v3"
+def keystone_url(lab: LabPlan) -> str:
+    return f"http://{vip(lab)}:{lab.deployment.port('keystone')}/v3"
 
 
 def keystone_probe(
-    p: LabPlan, client: str, seconds: float, interval: float, timeout_s: float = 5.0
+    lab: LabPlan, client: str, seconds: float, interval: float, timeout_s: float = 5.0
 ) -> subprocess.Popen[str]:
     """`GET /v3/users` through the VIP from lab host `client` every `interval` (token auth)."""
     return start_probe(
-        p.host(client).netns,
+        lab.host(client).netns,
         "keystone",
         "--url",
-        keystone_url(p),
+        keystone_url(lab),
         "--seconds",
         str(seconds),
         "--interval",
         str(interval),
         "--timeout",
         str(timeout_s),
-        password=p.deployment.inventory.secrets.keystone_admin_password,
+        password=lab.deployment.inventory.secrets.keystone_admin_password,
     )
 
 
-def inject(p: LabPlan, *kind_targets: tuple[str, str], loss_pct: float = 0.0) -> float:
+def inject(lab: LabPlan, *kind_targets: tuple[str, str], loss_pct: float = 0.0) -> float:
     """Inject the faults at once; the wall-clock instant just before the first takes effect. `loss_pct`:
     the packet loss of a `degrade`."""
     with locked():
         at = time.time()
         for kind, target in kind_targets:
             loss = loss_pct if kind == "degrade" else 0.0
-            faults.inject(p, LabState.load(), faults.parse(p, kind, target, loss_pct=loss))
+            faults.inject(lab, LabState.load(), faults.parse(lab, kind, target, loss_pct=loss))
     return at
 
 
-def heal(p: LabPlan, target: str | None = None) -> None:
+def heal(lab: LabPlan, target: str | None = None) -> None:
     """Undo the recorded faults (all, or those touching `target`) and restart whatever is dead."""
     with locked():
-        realise.heal(p, LabState.load(), target, lambda _s: None)
+        realise.heal(lab, LabState.load(), target, lambda _s: None)
 
 
-def neutron_auto_failover(p: LabPlan, on: bool, progress: system.Progress) -> None:
+def neutron_auto_failover(lab: LabPlan, on: bool, progress: system.Progress) -> None:
     """Real Neutron's own L3 failover on or off (profile openstack: the `neutron` anchor's trials)."""
     with locked():
-        neutron.set_auto_failover(p, LabState.load(), on, progress)
+        neutron.set_auto_failover(lab, LabState.load(), on, progress)
 
 
-def vip(p: LabPlan) -> str:
+def vip(lab: LabPlan) -> str:
     """The deployment's first VIP, where the APIs and the database are reached."""
-    return str(next(iter(p.deployment.inventory.vips.values())).address)
+    return str(next(iter(lab.deployment.inventory.vips.values())).address)

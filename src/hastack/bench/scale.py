@@ -169,14 +169,14 @@ class Sweep:
         return err.strip()
 
 
-def _routerctl(p: LabPlan, *args: str) -> Any:
-    return realise.routerctl(p, LabState.load(), *args)
+def _routerctl(lab: LabPlan, *args: str) -> Any:
+    return realise.routerctl(lab, LabState.load(), *args)
 
 
-def _clear_extra(p: LabPlan, timeout_s: float) -> None:
+def _clear_extra(lab: LabPlan, timeout_s: float) -> None:
     """Forget every extra router and wait until no network node has one built."""
-    _routerctl(p, "scale-remove")
-    nodes = [LabRouterHost(p, h) for h in p.deployment.hosts_of("l3-agent")]
+    _routerctl(lab, "scale-remove")
+    nodes = [LabRouterHost(lab, h) for h in lab.deployment.hosts_of("l3-agent")]
     system.poll(
         "the extra routers removed from every network node",
         lambda: not any(r.startswith(SCALE_PREFIX) for n in nodes for r in n.realiser.present()),
@@ -186,15 +186,15 @@ def _clear_extra(p: LabPlan, timeout_s: float) -> None:
 
 
 def _built(
-    p: LabPlan, node: str, routers: list[str], timeout_s: float, progress: Callable[[str], None]
+    lab: LabPlan, node: str, routers: list[str], timeout_s: float, progress: Callable[[str], None]
 ) -> None:
     """Until `node` has built every router, and every other network node its standby of each
     (lab.standby_routers)."""
     hosts = [node]
-    if p.deployment.inventory.lab.standby_routers:
-        hosts += [h for h in p.deployment.hosts_of("l3-agent") if h != node]
+    if lab.deployment.inventory.lab.standby_routers:
+        hosts += [h for h in lab.deployment.hosts_of("l3-agent") if h != node]
     progress(f"  waiting until {', '.join(hosts)} have built {len(routers)} routers")
-    built = [LabRouterHost(p, h) for h in hosts]
+    built = [LabRouterHost(lab, h) for h in hosts]
     system.poll(
         f"{len(routers)} routers built on {', '.join(hosts)}",
         lambda: all(set(routers) <= b.realiser.present() for b in built),
@@ -203,47 +203,47 @@ def _built(
     )
 
 
-def _moves(p: LabPlan, inventory: str, node: str, injected: float) -> tuple[float | None, float | None]:
+def _moves(lab: LabPlan, inventory: str, node: str, injected: float) -> tuple[float | None, float | None]:
     times = [
         e["time"] - injected
-        for e in ctl(p, "history")
+        for e in ctl(lab, "history")
         if e["time"] >= injected and any(m["from"] == node and not m.get("error") for m in e["moves"])
     ]
     return (round(min(times), 3), round(max(times), 3)) if times else (None, None)
 
 
 def run_trial(
-    p: LabPlan, inventory: str, count: int, scenario: str, progress: Callable[[str], None]
+    lab: LabPlan, inventory: str, count: int, scenario: str, progress: Callable[[str], None]
 ) -> ScaleTrial:
-    ctl(p, "policy", "hastack")
-    wait_healthy(p, inventory)
-    placed = hosting(p, inventory)
+    ctl(lab, "policy", "hastack")
+    wait_healthy(lab, inventory)
+    placed = hosting(lab, inventory)
     node = max(sorted(placed), key=lambda h: len(placed[h]))
-    own = [r for r in network_plan(p.deployment).routers if r.id in placed[node]]
-    extra = scale_routers(p.deployment, max(0, count - len(own)))
+    own = [r for r in network_plan(lab.deployment).routers if r.id in placed[node]]
+    extra = scale_routers(lab.deployment, max(0, count - len(own)))
     targets = [r.external.split("/")[0] for r in (*own, *extra)]
     budget = 30 + 0.3 * count  # seconds to build them all, at well under the rate measured (~14/s)
     progress(f"scale {count} / {scenario}: {len(extra)} extra routers on {node} ({len(own)} of its own)")
     # The extra routers of earlier trials stay (they moved with the failover): only the missing are added.
-    _routerctl(p, "scale-remove", str(len(extra)))
-    _routerctl(p, "scale-add", str(len(extra)), node)
+    _routerctl(lab, "scale-remove", str(len(extra)))
+    _routerctl(lab, "scale-add", str(len(extra)), node)
     # Built first, swept after: while routers are missing, every round's echo requests to them are ARP
     # broadcasts that reach every router port on the fabric (a storm that starved the lab at 1000).
-    _built(p, node, [r.id for r in (*own, *extra)], budget, progress)
+    _built(lab, node, [r.id for r in (*own, *extra)], budget, progress)
     sweep = Sweep(targets, min(600, budget + 60))
     try:
         if not sweep.until_steady(0, 30 + count / 50):
             raise system.LabError(f"not every one of {count} routers on {node} answered the sweep")
         kind, target = SCENARIOS[scenario]
         progress(f"  all {count} answer; {scenario} on {node}")
-        injected = lablink.inject(p, (kind, target.format(host=node)))
+        injected = lablink.inject(lab, (kind, target.format(host=node)))
         steady = sweep.until_steady(injected, budget)
     finally:
         problem = sweep.stop()
-        lablink.heal(p)
+        lablink.heal(lab)
     if not sweep.rounds:
         raise system.LabError(f"the sweep sent no rounds: {problem}")
-    first_move, last_move = _moves(p, inventory, node, injected)
+    first_move, last_move = _moves(lab, inventory, node, injected)
     rounds = [{"t": round(r["t"] - injected, 3), "missing": r["missing"]} for r in sweep.rounds]
     f = figures(rounds, len(targets))
     progress(
@@ -285,7 +285,7 @@ def summarise(trials: Sequence[ScaleTrial]) -> list[dict[str, Any]]:
 
 
 def run(
-    p: LabPlan,
+    lab: LabPlan,
     inventory: str,
     sizes: Sequence[int],
     scenario: str,
@@ -294,17 +294,19 @@ def run(
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """Every size, `repeat` times; writes OUT/scale.json and OUT/scale.png."""
-    scale_routers(p.deployment, max(sizes))  # the address ranges must hold the largest: fail before any work
+    scale_routers(
+        lab.deployment, max(sizes)
+    )  # the address ranges must hold the largest: fail before any work
     started = time.time()
     trials: list[ScaleTrial] = []
     with kernel_room(kernel_limits(max(sizes)), progress):
         try:
             for count in sorted(sizes):  # growing: each size adds to the routers of the one before
                 for _ in range(repeat):
-                    trials.append(run_trial(p, inventory, count, scenario, progress))
+                    trials.append(run_trial(lab, inventory, count, scenario, progress))
         finally:
             progress("removing the extra routers")
-            _clear_extra(p, 60 + 0.3 * max(sizes))
+            _clear_extra(lab, 60 + 0.3 * max(sizes))
     result = {
         "experiment": "a network node hosting N routers fails: time until every router answers again",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},

@@ -69,26 +69,26 @@ def _collect(proc: subprocess.Popen[str], fault_at: float, timeout: float) -> li
     return [{**s, "t": round(s["t"] - fault_at, 3)} for s in probe_rows(out)]
 
 
-def run_vip(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
-    vip = lablink.vip(p)
-    (holder,) = next(iter(loadbalancer.vip_holders(p).values()))
+def run_vip(lab: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    vip = lablink.vip(lab)
+    (holder,) = next(iter(loadbalancer.vip_holders(lab).values()))
     progress(f"vip: Keystone through {vip} every 50 ms; cutting the VIP holder {holder}")
-    probe = lablink.keystone_probe(p, p.deployment.hosts_of("nova-compute")[0], 10, 0.05)
+    probe = lablink.keystone_probe(lab, lab.deployment.hosts_of("nova-compute")[0], 10, 0.05)
     time.sleep(3)
-    at = lablink.inject(p, ("cut", holder))
+    at = lablink.inject(lab, ("cut", holder))
     samples = _collect(probe, at, 60)
-    lablink.heal(p)
+    lablink.heal(lab)
     return {"scenario": "vip", "target": holder, "figures": figures_vip(samples), "samples": samples}
 
 
-def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
-    password = p.deployment.inventory.secrets.db_password
-    vip = lablink.vip(p)
-    writer = p.deployment.hosts_of("database")[0]  # HAProxy sends every write to the first Galera node
+def run_db(lab: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    password = lab.deployment.inventory.secrets.db_password
+    vip = lablink.vip(lab)
+    writer = lab.deployment.hosts_of("database")[0]  # HAProxy sends every write to the first Galera node
     run_id = f"bench-{time.time_ns()}"
     progress(f"db: INSERT through {vip} every 50 ms; killing the writer {writer}")
     probe = lablink.start_probe(
-        p.host(p.deployment.hosts_of("keystone")[0]).netns,
+        lab.host(lab.deployment.hosts_of("keystone")[0]).netns,
         "sql",
         "--host",
         vip,
@@ -101,12 +101,12 @@ def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         password=password,
     )
     time.sleep(3)
-    at = lablink.inject(p, ("kill", f"database:{writer}"))
+    at = lablink.inject(lab, ("kill", f"database:{writer}"))
     samples = _collect(probe, at, 60)
-    lablink.heal(p)
+    lablink.heal(lab)
     stored = {}
-    for host in p.deployment.hosts_of("database"):
-        rows = galera.sql(p, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run_id}'")
+    for host in lab.deployment.hosts_of("database"):
+        rows = galera.sql(lab, host, f"SELECT seq FROM hastack.probe_writes WHERE run = '{run_id}'")
         stored[host] = {int(x) for x in rows.split()}
     return {
         "scenario": "db",
@@ -116,14 +116,14 @@ def run_db(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
-def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
-    password = p.deployment.inventory.secrets.rabbitmq_password
+def run_mq(lab: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
+    password = lab.deployment.inventory.secrets.rabbitmq_password
     queue = f"bench-{time.time_ns()}"
-    hosts = p.deployment.hosts_of("rabbitmq")
-    addresses = ",".join(str(p.host(h).address) for h in hosts)
-    client = p.deployment.hosts_of("keystone")[-1]
+    hosts = lab.deployment.hosts_of("rabbitmq")
+    addresses = ",".join(str(lab.host(h).address) for h in hosts)
+    client = lab.deployment.hosts_of("keystone")[-1]
     probe = lablink.start_probe(
-        p.host(client).netns,
+        lab.host(client).netns,
         "amqp",
         "--hosts",
         addresses,
@@ -138,14 +138,14 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         password=password,
     )
     time.sleep(3)
-    leader = rabbitmq.queue_leader(p, hosts[0], queue)
+    leader = rabbitmq.queue_leader(lab, hosts[0], queue)
     progress(f"mq: confirmed publishing to quorum queue {queue}; killing its leader's node {leader}")
-    at = lablink.inject(p, ("kill", f"rabbitmq:{leader}"))
+    at = lablink.inject(lab, ("kill", f"rabbitmq:{leader}"))
     samples = _collect(probe, at, 60)
-    survivors = ",".join(str(p.host(h).address) for h in hosts if h != leader)
+    survivors = ",".join(str(lab.host(h).address) for h in hosts if h != leader)
     drained = _collect(
         lablink.start_probe(
-            p.host(client).netns,
+            lab.host(client).netns,
             "drain",
             "--hosts",
             survivors,
@@ -158,7 +158,7 @@ def run_mq(p: LabPlan, progress: Callable[[str], None]) -> dict[str, Any]:
         at,
         90,
     )
-    lablink.heal(p)
+    lablink.heal(lab)
     received = set(drained[-1]["received"]) if drained else set()
     return {"scenario": "mq", "target": leader, "figures": figures_mq(samples, received), "samples": samples}
 
@@ -173,12 +173,14 @@ RUNNERS: dict[str, Callable[[LabPlan, Callable[[str], None]], dict[str, Any]]] =
 GOALS = {"vip": "gap <= 0.5 s", "db": "0 lost, error window <= 2 s", "mq": "0 lost"}
 
 
-def run(p: LabPlan, scenario: str, repeat: int, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    lab: LabPlan, scenario: str, repeat: int, out: Path, progress: Callable[[str], None]
+) -> dict[str, Any]:
     """`repeat` trials of `scenario`; writes OUT/<scenario>.json and OUT/<scenario>.png."""
     started = time.time()
     trials = []
     for i in range(repeat):
-        trials.append(RUNNERS[scenario](p, progress))
+        trials.append(RUNNERS[scenario](lab, progress))
         progress(f"  trial {i + 1}: {trials[-1]['figures']}")
     result = {
         "experiment": scenario,

@@ -107,11 +107,11 @@ def chaos_(
     _say(result, path, replay or path, as_json)
 
 
-def run_campaign(p: LabPlan, count: int, seed: int, out_dir: Path) -> dict[str, Any]:
+def run_campaign(lab: LabPlan, count: int, seed: int, out_dir: Path) -> dict[str, Any]:
     """A fresh campaign of `count` faults on the lab that is up, written to `out_dir` (for `bench all`)."""
     state = LabState.load()
-    schedule = chaos.draw(p.deployment, campaign.menu(p, state.inventory), count, seed)
-    result = _run(p, state.inventory, schedule, seed)
+    schedule = chaos.draw(lab.deployment, campaign.menu(lab, state.inventory), count, seed)
+    result = _run(lab, state.inventory, schedule, seed)
     _write(result, out_dir)
     return result
 
@@ -123,7 +123,7 @@ def _write(result: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def _run(p: LabPlan, inventory: str, schedule: tuple[chaos.Planned, ...], seed: int) -> dict[str, Any]:
+def _run(lab: LabPlan, inventory: str, schedule: tuple[chaos.Planned, ...], seed: int) -> dict[str, Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=output.stderr_console(), transient=False) as bar:
         task = bar.add_task(
@@ -134,7 +134,7 @@ def _run(p: LabPlan, inventory: str, schedule: tuple[chaos.Planned, ...], seed: 
             bar.update(task, completed=done)
             bar.console.print(said, highlight=False)
 
-        return campaign.run(p, inventory, schedule, seed, progress)
+        return campaign.run(lab, inventory, schedule, seed, progress)
 
 
 def _say(result: dict[str, Any], path: Path, replay: Path, as_json: bool) -> None:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 
-from hastack.agent.watch import news, sd_notify
+from hastack.agent.watch import is_news, sd_notify
 from hastack.controller.api import Api
 from hastack.controller.service import Controller
 from hastack.store import Store, StoreError, keys
@@ -23,7 +23,7 @@ def run(controller: Controller, api: Api, store: Store, stop: threading.Event) -
         sd_notify("WATCHDOG=1")
         if not ready:
             ready = sd_notify("READY=1") or True
-        if not controller.last.quiet and news(said, sentence):
+        if not controller.last.quiet and is_news(said, sentence):
             log.info(sentence)
             said = sentence
         try:

@@ -36,7 +36,7 @@ class Balancer(Protocol):
     """A load balancer's runtime API (backends.haproxy.HAProxyRuntime)."""
 
     def servers(self) -> list[dict[str, str]]: ...
-    def drained(self, row: dict[str, str]) -> bool: ...
+    def is_drained(self, row: dict[str, str]) -> bool: ...
     def set_state(self, backend: str, server: str, state: str) -> None: ...
 
 
@@ -260,7 +260,7 @@ class Controller:
             try:
                 for row in lb.servers():
                     host, backend = row["srv_name"], row["be_name"]
-                    if (host in want) != lb.drained(row) and host in self.settings.api_servers:
+                    if (host in want) != lb.is_drained(row) and host in self.settings.api_servers:
                         lb.set_state(backend, host, "drain" if host in want else "ready")
                         changed += 1
             except BackendError as e:

@@ -86,34 +86,34 @@ def _ensure_segments(netns: str, local: str, segments: dict[int, list[str]]) -> 
 
 
 def ensure_overlay(
-    p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress, trunk: bool = False
+    lab: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress, trunk: bool = False
 ) -> None:
     """The tenant segments (one per lab tenant network, or with `trunk` one for all of Neutron's VLANs)
     on every network and compute host, the external segment on network nodes and the client host."""
     tenant = (TRUNK_VNI,) if trunk else n.vlans
     progress(f"overlay: {len(tenant)} tenant VXLAN segments and the external one (VNI {EXTERNAL_VLAN})")
-    addr = {h: p.host(h).address for h in n.data_hosts}
-    network_hosts = [h for h in n.data_hosts if h in p.deployment.hosts_of("l3-agent")]
+    addr = {h: lab.host(h).address for h in n.data_hosts}
+    network_hosts = [h for h in n.data_hosts if h in lab.deployment.hosts_of("l3-agent")]
     external_peers = [addr[h] for h in network_hosts] + [n.client_underlay]
     for host in n.data_hosts:
         segments = {vni: list(addr.values()) for vni in tenant}
         if host in network_hosts:
             segments[EXTERNAL_VLAN] = external_peers
-        _ensure_segments(p.host(host).netns, addr[host], segments)
+        _ensure_segments(lab.host(host).netns, addr[host], segments)
     progress(f"client host on the external network: {n.client_address}")
     state.record_namespace(client_netns())
     system.ensure_netns(client_netns())
-    system.ensure_veth(client_netns(), "eth0", p.switch_netns, "hsdc", p.bridge)
+    system.ensure_veth(client_netns(), "eth0", lab.switch_netns, "hsdc", lab.bridge)
     system.ensure_address(client_netns(), "eth0", f"{n.client_underlay}/{n.underlay_prefix}")
     _ensure_segments(client_netns(), n.client_underlay, {EXTERNAL_VLAN: external_peers})
     system.ensure_address(client_netns(), bridge(EXTERNAL_VLAN), n.client_address)
 
 
-def ensure_vms(p: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress) -> None:
+def ensure_vms(lab: LabPlan, n: NetworkPlan, state: LabState, progress: system.Progress) -> None:
     if n.vms:
         progress(f"{len(n.vms)} VMs on {len({vm.host for vm in n.vms})} compute hosts")
     for vm in n.vms:
-        ns, host_ns, port = vm_netns(vm), p.host(vm.host).netns, f"t{vm.name}"
+        ns, host_ns, port = vm_netns(vm), lab.host(vm.host).netns, f"t{vm.name}"
         state.record_namespace(ns)
         system.ensure_netns(ns)
         if not system.link_exists(host_ns, port):
@@ -141,7 +141,7 @@ def _ping(vm: Vm, timeout_s: float) -> list[str]:
     return in_netns(client_netns(), ["ping", "-c", "1", "-W", f"{timeout_s:g}", "-q", vm.floating])
 
 
-def reachable(n: NetworkPlan, vm: Vm, timeout_s: float = 1.0) -> bool:
+def is_reachable(n: NetworkPlan, vm: Vm, timeout_s: float = 1.0) -> bool:
     """Whether `vm` answers a ping on its floating IP from the client host."""
     return run(_ping(vm, timeout_s), check=False, timeout=timeout_s + 5).returncode == 0
 

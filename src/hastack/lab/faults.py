@@ -54,9 +54,9 @@ class Fault:
         }
 
 
-def parse(p: LabPlan, kind: str, target: str, delay_ms: int = 0, loss_pct: float = 0.0) -> Fault:
+def parse(lab: LabPlan, kind: str, target: str, delay_ms: int = 0, loss_pct: float = 0.0) -> Fault:
     """Validate a fault against the lab (pure); LabError with a one-line reason if it makes no sense."""
-    hosts = {h.name for h in p.hosts}
+    hosts = {h.name for h in lab.hosts}
     if kind not in KINDS:
         raise LabError(f"unknown fault kind {kind!r} (one of: {', '.join(KINDS)})")
     if kind in ("kill", "freeze"):
@@ -65,7 +65,7 @@ def parse(p: LabPlan, kind: str, target: str, delay_ms: int = 0, loss_pct: float
             raise LabError(
                 f"{kind} wants SERVICE:HOST with SERVICE one of {', '.join(SERVICES)}; got {target!r}"
             )
-        if host not in p.deployment.hosts_of(service):
+        if host not in lab.deployment.hosts_of(service):
             raise LabError(f"{service} does not run on {host}")
     elif kind == "partition":
         a, _, b = target.partition(":")
@@ -93,7 +93,7 @@ def _signal(records: list[ProcessRecord], sig: signal.Signals) -> None:
                 os.killpg(rec.pid, sig)
 
 
-def inject(p: LabPlan, state: LabState, fault: Fault) -> str:
+def inject(lab: LabPlan, state: LabState, fault: Fault) -> str:
     """Apply `fault`, record it, and say what was done."""
     if fault.kind in ("kill", "freeze"):
         service, _, host = fault.target.partition(":")
@@ -105,19 +105,19 @@ def inject(p: LabPlan, state: LabState, fault: Fault) -> str:
             system.poll(f"{service} on {host} to die", lambda: not any(procs.is_alive(r) for r in records), 5)
         said = f"{fault.kind} {service} on {host}: pids {', '.join(str(r.pid) for r in records)}"
     elif fault.kind == "freeze-host":
-        pids = system.netns_pids(p.host(fault.target).netns)
+        pids = system.netns_pids(lab.host(fault.target).netns)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)
         said = f"froze every process of {fault.target} ({len(pids)})"
     elif fault.kind == "cut":
-        _links(p, fault.target, "down")
+        _links(lab, fault.target, "down")
         said = f"cut {fault.target} off the network"
     elif fault.kind == "partition":
-        _partition(p, fault.target, add=True)
+        _partition(lab, fault.target, add=True)
         said = f"partitioned {fault.target.replace(':', ' from ')}"
     else:
-        _netem(p, fault, add=True)
+        _netem(lab, fault, add=True)
         said = f"degraded {fault.target}: +{fault.delay_ms} ms, {fault.loss_pct}% loss"
     # A kill is recorded too: `status` shows it, and heal restarts what it killed.
     state.faults.append(fault.as_dict())
@@ -125,29 +125,29 @@ def inject(p: LabPlan, state: LabState, fault: Fault) -> str:
     return said
 
 
-def undo(p: LabPlan, state: LabState, fault: Fault) -> str:
+def undo(lab: LabPlan, state: LabState, fault: Fault) -> str:
     """Reverse one recorded fault (a kill is undone by the restart that follows every heal)."""
     if fault.kind == "freeze":
         service, _, host = fault.target.partition(":")
         _signal(service_records(state, service, host), signal.SIGCONT)
     elif fault.kind == "freeze-host":
-        for pid in system.netns_pids(p.host(fault.target).netns):
+        for pid in system.netns_pids(lab.host(fault.target).netns):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
     elif fault.kind == "cut":
-        _links(p, fault.target, "up")
+        _links(lab, fault.target, "up")
     elif fault.kind == "partition":
-        _partition(p, fault.target, add=False)
+        _partition(lab, fault.target, add=False)
     elif fault.kind == "degrade":
-        _netem(p, fault, add=False)
+        _netem(lab, fault, add=False)
     return f"healed {fault.kind} {fault.target}"
 
 
-def _links(p: LabPlan, host: str, state: str) -> None:
+def _links(lab: LabPlan, host: str, state: str) -> None:
     """Both ends of the host's management link, which also carries its VXLAN data plane."""
-    h = p.host(host)
+    h = lab.host(host)
     run(in_netns(h.netns, ["ip", "link", "set", h.interface, state]))
-    run(in_netns(p.switch_netns, ["ip", "link", "set", h.switch_port, state]))
+    run(in_netns(lab.switch_netns, ["ip", "link", "set", h.switch_port, state]))
 
 
 def partition_rules(peer: str) -> str:
@@ -160,12 +160,12 @@ def partition_rules(peer: str) -> str:
     )
 
 
-def _partition(p: LabPlan, target: str, add: bool) -> None:
+def _partition(lab: LabPlan, target: str, add: bool) -> None:
     a, _, b = target.partition(":")
     for me, other in ((a, b), (b, a)):
-        ns = p.host(me).netns
+        ns = lab.host(me).netns
         if add:
-            run(in_netns(ns, ["nft", "-f", "-"]), stdin=partition_rules(p.host(other).address))
+            run(in_netns(ns, ["nft", "-f", "-"]), stdin=partition_rules(lab.host(other).address))
         else:
             run(in_netns(ns, ["nft", "delete", "table", "inet", FAULT_TABLE]), check=False)
 
@@ -181,9 +181,9 @@ def loss_rules(loss_pct: float) -> str:
     )
 
 
-def _netem(p: LabPlan, fault: Fault, add: bool) -> None:
+def _netem(lab: LabPlan, fault: Fault, add: bool) -> None:
     """netem when the kernel has it; else loss through nftables, and delay refused with the reason."""
-    h = p.host(fault.target)
+    h = lab.host(fault.target)
     if not add:
         run(in_netns(h.netns, ["tc", "qdisc", "del", "dev", h.interface, "root"]), check=False)
         run(in_netns(h.netns, ["nft", "delete", "table", "inet", DEGRADE_TABLE]), check=False)

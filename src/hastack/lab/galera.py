@@ -39,32 +39,32 @@ def literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def sql(p: LabPlan, host: str, statement: str, timeout: float = 10) -> str:
+def sql(lab: LabPlan, host: str, statement: str, timeout: float = 10) -> str:
     """Run SQL as root over the node's local socket; the output, tab-separated, without headers. The
     statement goes on stdin: it may hold a password."""
     argv = ["mariadb", f"--defaults-file={cnf(host)}", "-N", "-B"]
-    return run(in_netns(p.host(host).netns, argv), timeout=timeout, stdin=statement).stdout
+    return run(in_netns(lab.host(host).netns, argv), timeout=timeout, stdin=statement).stdout
 
 
-def status(p: LabPlan, host: str) -> dict[str, str]:
+def status(lab: LabPlan, host: str) -> dict[str, str]:
     """The node's wsrep status variables; {} if it does not answer."""
     try:
-        out = sql(p, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'", timeout=5)
+        out = sql(lab, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'", timeout=5)
     except system.LabError:
         return {}
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
 
 
-def is_synced(p: LabPlan, host: str, cluster_size: int) -> bool:
-    s = status(p, host)
+def is_synced(lab: LabPlan, host: str, cluster_size: int) -> bool:
+    s = status(lab, host)
     return (
         s.get("wsrep_local_state_comment") == "Synced" and int(s.get("wsrep_cluster_size", 0)) >= cluster_size
     )
 
 
-def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+def ensure(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
     """Bring every database node up: a new cluster, a whole-cluster restart, or dead nodes rejoining."""
-    hosts = p.deployment.hosts_of("database")
+    hosts = lab.deployment.hosts_of("database")
     if not hosts:
         return
     for host in hosts:
@@ -75,32 +75,32 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         # pc.recovery forms that component again (no bootstrap by hand).
         progress(f"galera: every node down; restarting {', '.join(hosts)} from their saved primary component")
         for host in hosts:
-            start(p, state, host)
-        _wait_synced(p, hosts[0], len(hosts))
+            start(lab, state, host)
+        _wait_synced(lab, hosts[0], len(hosts))
         return
     if not alive:
-        _bootstrap(p, state, progress, hosts)
+        _bootstrap(lab, state, progress, hosts)
         alive = [h for h in hosts if runtime.running(state, "mariadb", h)]
     for host in hosts:
         if host in alive:
             continue
-        position = start(p, state, host)
+        position = start(lab, state, host)
         how = f"from {position} (IST if the donor still has it)" if position else "(state transfer by rsync)"
         progress(f"galera: {host} joins {how}")
         alive.append(host)
-        _wait_synced(p, host, len(alive))
+        _wait_synced(lab, host, len(alive))
 
 
-def start(p: LabPlan, state: LabState, host: str) -> str:
+def start(lab: LabPlan, state: LabState, host: str) -> str:
     """Start the node as Debian's mariadb unit does: its ExecStartPre (`galera_recovery`) finds the position
     InnoDB committed, and the server starts from it. The position ("" for an empty node)."""
-    position = recover_position(p, host)
+    position = recover_position(lab, host)
     extra = (f"--wsrep-start-position={position}",) if position else ()
-    runtime.launch(p, state, "mariadb", host, mysqld_argv(host, *extra))
+    runtime.launch(lab, state, "mariadb", host, mysqld_argv(host, *extra))
     return position
 
 
-def _bootstrap(p: LabPlan, state: LabState, progress: system.Progress, hosts: tuple[str, ...]) -> None:
+def _bootstrap(lab: LabPlan, state: LabState, progress: system.Progress, hosts: tuple[str, ...]) -> None:
     """No node runs: start a new cluster on a fresh first node, or on the node that committed the most."""
     first = hosts[0]
     if not (_datadir(first) / "mysql").exists():
@@ -116,31 +116,31 @@ def _bootstrap(p: LabPlan, state: LabState, progress: system.Progress, hosts: tu
             timeout=120,
         )
         progress(f"galera: bootstrapping a new cluster on {first}")
-        runtime.launch(p, state, "mariadb", first, mysqld_argv(first, "--wsrep-new-cluster"))
+        runtime.launch(lab, state, "mariadb", first, mysqld_argv(first, "--wsrep-new-cluster"))
     else:
-        positions = {h: recover_position(p, h) for h in hosts if (_datadir(h) / "grastate.dat").exists()}
+        positions = {h: recover_position(lab, h) for h in hosts if (_datadir(h) / "grastate.dat").exists()}
         best = max(positions, key=lambda h: _seqno(positions[h]))
         progress(
             f"galera: whole-cluster restart from {best}, the highest committed position {positions[best]}"
         )
         _mark_safe_to_bootstrap(best)
         extra = (f"--wsrep-start-position={positions[best]}",) if positions[best] else ()
-        runtime.launch(p, state, "mariadb", best, mysqld_argv(best, "--wsrep-new-cluster", *extra))
+        runtime.launch(lab, state, "mariadb", best, mysqld_argv(best, "--wsrep-new-cluster", *extra))
         first = best
-    system.poll(f"galera on {first} to be Synced", lambda: is_synced(p, first, 1), JOIN_TIMEOUT, 0.2)
-    _users(p, first)
+    system.poll(f"galera on {first} to be Synced", lambda: is_synced(lab, first, 1), JOIN_TIMEOUT, 0.2)
+    _users(lab, first)
 
 
 def _datadir(host: str) -> Path:
     return Path(LAB_ROOT) / host / "state" / "mysql"
 
 
-def recover_position(p: LabPlan, host: str) -> str:
+def recover_position(lab: LabPlan, host: str) -> str:
     """`uuid:seqno` the node's InnoDB committed, by `mariadbd --wsrep-recover` ("" for an empty node)."""
     if not (_datadir(host) / "mysql").exists():
         return ""
     out = run(
-        in_netns(p.host(host).netns, [*mysqld_argv(host), "--wsrep-recover", "--disable-log-error"]),
+        in_netns(lab.host(host).netns, [*mysqld_argv(host), "--wsrep-recover", "--disable-log-error"]),
         timeout=120,
     )
     for line in (out.stderr + out.stdout).splitlines():
@@ -159,16 +159,16 @@ def _mark_safe_to_bootstrap(host: str) -> None:
     grastate.write_text(text.replace("safe_to_bootstrap: 0", "safe_to_bootstrap: 1"))
 
 
-def _wait_synced(p: LabPlan, host: str, cluster_size: int) -> None:
-    system.poll(f"galera on {host} to join", lambda: is_synced(p, host, cluster_size), JOIN_TIMEOUT, 0.2)
+def _wait_synced(lab: LabPlan, host: str, cluster_size: int) -> None:
+    system.poll(f"galera on {host} to join", lambda: is_synced(lab, host, cluster_size), JOIN_TIMEOUT, 0.2)
 
 
-def _users(p: LabPlan, host: str) -> None:
+def _users(lab: LabPlan, host: str) -> None:
     """Accounts the lab's clients need; idempotent, replicated to the joiners by Galera."""
-    s = p.deployment.inventory.secrets
+    s = lab.deployment.inventory.secrets
     pw, check_user = literal(s.db_password), literal(s.db_check_user)
     sql(
-        p,
+        lab,
         host,
         "; ".join(
             [

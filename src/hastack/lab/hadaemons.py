@@ -35,8 +35,8 @@ def notify_socket(name: str, host: str) -> Path:
     return Path(LAB_ROOT) / host / f"{name}.notify"
 
 
-def watchdog_s(p: LabPlan, name: str) -> float:
-    return watchdog_ms(p.deployment, name) / 1000
+def watchdog_s(lab: LabPlan, name: str) -> float:
+    return watchdog_ms(lab.deployment, name) / 1000
 
 
 def record_l3_pid(rec: ProcessRecord) -> None:
@@ -47,7 +47,7 @@ def record_l3_pid(rec: ProcessRecord) -> None:
     tmp.replace(path)
 
 
-def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
+def start(lab: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
     """Start one of hastack's daemons on `host` (unless it runs) and record it."""
     argv = [
         _hastack(),
@@ -60,32 +60,34 @@ def start(p: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
     if name == AGENT:
         argv += ["--l3-pidfile", str(l3_pidfile(host))]
     env = {"NOTIFY_SOCKET": str(notify_socket(name, host)), "PYTHONUNBUFFERED": "1"}
-    if name == AGENT and p.deployment.inventory.lab.profile == "openstack":
+    if name == AGENT and lab.deployment.inventory.lab.profile == "openstack":
         # Where neutron-l3-agent runs: the host's own mount namespace holds its qrouter- namespaces.
-        return runtime.launch_wrapped(state, name, host, hostmounts.wrap(host, p.host(host).netns, argv), env)
+        return runtime.launch_wrapped(
+            state, name, host, hostmounts.wrap(host, lab.host(host).netns, argv), env
+        )
     # nsenter --net: the agent reaches router namespaces by their /run/netns names.
-    return runtime.launch(p, state, name, host, tuple(argv), env=env, shared_mounts=True)
+    return runtime.launch(lab, state, name, host, tuple(argv), env=env, shared_mounts=True)
 
 
-def ensure_agents(p: LabPlan, state: LabState) -> list[str]:
-    return [ensure_one(p, state, AGENT, host) for host in p.deployment.hosts_of(AGENT)]
+def ensure_agents(lab: LabPlan, state: LabState) -> list[str]:
+    return [ensure_one(lab, state, AGENT, host) for host in lab.deployment.hosts_of(AGENT)]
 
 
-def ensure_controllers(p: LabPlan, state: LabState) -> list[str]:
-    return [ensure_one(p, state, CONTROLLER, host) for host in p.deployment.hosts_of(CONTROLLER)]
+def ensure_controllers(lab: LabPlan, state: LabState) -> list[str]:
+    return [ensure_one(lab, state, CONTROLLER, host) for host in lab.deployment.hosts_of(CONTROLLER)]
 
 
-def ensure_one(p: LabPlan, state: LabState, name: str, host: str) -> str:
+def ensure_one(lab: LabPlan, state: LabState, name: str, host: str) -> str:
     if runtime.running(state, name, host) is not None:
         return f"{name} runs on {host}"
-    rec = start(p, state, name, host)
+    rec = start(lab, state, name, host)
     return f"started {name} on {host} (pid {rec.pid})"
 
 
-def ctl(p: LabPlan, *args: str, on: str | None = None) -> Any:
+def ctl(lab: LabPlan, *args: str, on: str | None = None) -> Any:
     """`hastack ctl --json ...` from inside controller host `on` (default: the first), as an operator there
     would (the root namespace has no route into the lab); its JSON answer. LabError with ctl's one-line
     error otherwise."""
-    host = p.host(on or p.deployment.hosts_of(CONTROLLER)[0])
+    host = lab.host(on or lab.deployment.hosts_of(CONTROLLER)[0])
     argv = [_hastack(), "ctl", "--inventory", LAB_INVENTORY, *args, "--json"]
     return json.loads(run(in_netns(host.netns, argv), timeout=30).stdout)

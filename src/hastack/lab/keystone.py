@@ -35,10 +35,10 @@ def config_dir(host: str) -> Path:
     return Path(LAB_ROOT) / host / "etc" / "keystone"
 
 
-def manage(p: LabPlan, host: str, *args: str, env: dict[str, str] | None = None) -> str:
+def manage(lab: LabPlan, host: str, *args: str, env: dict[str, str] | None = None) -> str:
     conf = str(config_dir(host) / "keystone.conf")
     argv = [openstack_bin("keystone-manage"), "--config-file", conf, *args]
-    return run(in_netns(p.host(host).netns, argv), timeout=180, env=env).stdout
+    return run(in_netns(lab.host(host).netns, argv), timeout=180, env=env).stdout
 
 
 def uwsgi_argv(address: str, module: str) -> tuple[str, ...]:
@@ -65,8 +65,8 @@ def uwsgi_argv(address: str, module: str) -> tuple[str, ...]:
     )
 
 
-def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
-    dep = p.deployment
+def ensure(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = lab.deployment
     hosts = dep.hosts_of("keystone")
     if not hosts:
         return
@@ -75,37 +75,37 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         return
     marker = Path(LAB_ROOT) / "keystone.bootstrapped"
     if not marker.exists():
-        _bootstrap(p, first, hosts, progress)
+        _bootstrap(lab, first, hosts, progress)
         marker.touch()
     for host in hosts:
         if runtime.running(state, "keystone", host) is None:
             progress(f"keystone: starting uwsgi on {host}")
-            start(p, state, host)
+            start(lab, state, host)
     for host in hosts:
-        _wait_answers(p, host, f"http://{p.host(host).address}:{dep.port('keystone')}/v3")
-    _wait_answers(p, first, keystone_url(dep))
+        _wait_answers(lab, host, f"http://{lab.host(host).address}:{dep.port('keystone')}/v3")
+    _wait_answers(lab, first, keystone_url(dep))
 
 
-def start(p: LabPlan, state: LabState, host: str) -> None:
+def start(lab: LabPlan, state: LabState, host: str) -> None:
     """The replica on `host`, once bootstrapped; waits for nothing."""
     env = {"OS_KEYSTONE_CONFIG_DIR": str(config_dir(host))}
-    addr = f"{p.host(host).address}:{p.deployment.port('keystone')}"
-    runtime.launch(p, state, "keystone", host, uwsgi_argv(addr, "keystone.wsgi.api:application"), env)
+    addr = f"{lab.host(host).address}:{lab.deployment.port('keystone')}"
+    runtime.launch(lab, state, "keystone", host, uwsgi_argv(addr, "keystone.wsgi.api:application"), env)
 
 
-def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.Progress) -> None:
+def _bootstrap(lab: LabPlan, first: str, hosts: tuple[str, ...], progress: system.Progress) -> None:
     """Once per lab: the schema, the keys (the same on every replica), the admin user and endpoints."""
-    dep = p.deployment
+    dep = lab.deployment
     progress(f"keystone: database schema, keys and bootstrap from {first}")
-    manage(p, first, "db_sync")
+    manage(lab, first, "db_sync")
     for repo, setup in (("fernet-keys", "fernet_setup"), ("credential-keys", "credential_setup")):
         if not (config_dir(first) / repo / "0").exists():
-            manage(p, first, setup, "--keystone-user", "root", "--keystone-group", "root")
+            manage(lab, first, setup, "--keystone-user", "root", "--keystone-group", "root")
         for other in hosts[1:]:
             shutil.copytree(config_dir(first) / repo, config_dir(other) / repo, dirs_exist_ok=True)
     url = keystone_url(dep)
     manage(
-        p,
+        lab,
         first,
         "bootstrap",
         "--bootstrap-admin-url",
@@ -120,15 +120,15 @@ def _bootstrap(p: LabPlan, first: str, hosts: tuple[str, ...], progress: system.
     )
 
 
-def _wait_answers(p: LabPlan, from_host: str, url: str) -> None:
+def _wait_answers(lab: LabPlan, from_host: str, url: str) -> None:
     system.poll(
-        f"Keystone at {url}", lambda: system.http_ok(p.host(from_host).netns, url, 2), START_TIMEOUT, 0.3
+        f"Keystone at {url}", lambda: system.http_ok(lab.host(from_host).netns, url, 2), START_TIMEOUT, 0.3
     )
 
 
-def openstack_cli(p: LabPlan, host: str, *args: str) -> str:
+def openstack_cli(lab: LabPlan, host: str, *args: str) -> str:
     """The real `openstack` client, as admin, through the identity endpoint (the VIP)."""
-    dep = p.deployment
+    dep = lab.deployment
     argv = [
         openstack_bin("openstack"),
         "--os-auth-url",
@@ -146,4 +146,4 @@ def openstack_cli(p: LabPlan, host: str, *args: str) -> str:
         *args,
     ]
     env = {"OS_PASSWORD": dep.inventory.secrets.keystone_admin_password}
-    return run(in_netns(p.host(host).netns, argv), timeout=60, env=env).stdout
+    return run(in_netns(lab.host(host).netns, argv), timeout=60, env=env).stdout

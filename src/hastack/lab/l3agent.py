@@ -105,11 +105,11 @@ ROUTER_SYSCTLS = (
 class RouterRealiser:
     """Kernel state of the routers on one host."""
 
-    def __init__(self, p: LabPlan, host: str) -> None:
+    def __init__(self, lab: LabPlan, host: str) -> None:
         self.host = host
-        self.host_ns = p.host(host).netns
+        self.host_ns = lab.host(host).netns
         # Routers are born behind a shut kernel gate only where a hastack node agent will open it.
-        self.gated = host in p.deployment.hosts_of("hastack-agent")
+        self.gated = host in lab.deployment.hosts_of("hastack-agent")
         self.announcer = garp.Announcer()
         self._lock = threading.Lock()  # routers are built in parallel: one writer of the records at a time
 
@@ -238,9 +238,9 @@ class RouterRealiser:
 class LabRouterHost:
     """The node agent's view of the routers the lab L3 agent built on one host (agent.node.RouterHost)."""
 
-    def __init__(self, p: LabPlan, host: str) -> None:
+    def __init__(self, lab: LabPlan, host: str) -> None:
         self.host = host
-        self.realiser = RouterRealiser(p, host)
+        self.realiser = RouterRealiser(lab, host)
 
     def present(self) -> dict[str, str]:
         built = {r: router_netns(self.host, r) for r in self.realiser.present()}

@@ -37,11 +37,13 @@ def keepalived_argv(host: str) -> tuple[str, ...]:
     )
 
 
-def vip_holders(p: LabPlan) -> dict[str, list[str]]:
+def vip_holders(lab: LabPlan) -> dict[str, list[str]]:
     """For each VIP address, the load-balancer hosts that have it on an interface right now."""
-    holders: dict[str, list[str]] = {str(v.address): [] for v in p.deployment.inventory.vips.values()}
-    for host in p.deployment.hosts_of("keepalived"):
-        shown = run(in_netns(p.host(host).netns, ["ip", "-json", "addr", "show"]), check=False).stdout or "[]"
+    holders: dict[str, list[str]] = {str(v.address): [] for v in lab.deployment.inventory.vips.values()}
+    for host in lab.deployment.hosts_of("keepalived"):
+        shown = (
+            run(in_netns(lab.host(host).netns, ["ip", "-json", "addr", "show"]), check=False).stdout or "[]"
+        )
         for link in json.loads(shown):
             for a in link.get("addr_info", []):
                 if a.get("local") in holders:
@@ -49,32 +51,32 @@ def vip_holders(p: LabPlan) -> dict[str, list[str]]:
     return holders
 
 
-def haproxy_answers(p: LabPlan, host: str, from_host: str) -> bool:
-    url = f"http://{p.host(host).address}:{MONITOR_PORT}/healthz"
-    return system.http_ok(p.host(from_host).netns, url)
+def haproxy_answers(lab: LabPlan, host: str, from_host: str) -> bool:
+    url = f"http://{lab.host(host).address}:{MONITOR_PORT}/healthz"
+    return system.http_ok(lab.host(from_host).netns, url)
 
 
-def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
-    dep = p.deployment
+def ensure(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = lab.deployment
     lbs = dep.hosts_of("haproxy")
     if not lbs:
         return
     for host in lbs:
         if runtime.running(state, "haproxy", host) is None:
             progress(f"haproxy: starting on {host}")
-            start_haproxy(p, state, host)
+            start_haproxy(lab, state, host)
     observer = dep.hosts[0].name
     for host in lbs:
-        _wait_answers(p, host, observer)
+        _wait_answers(lab, host, observer)
     for host in dep.hosts_of("keepalived"):
         if runtime.running(state, "keepalived", host) is None:
             progress(f"keepalived: starting on {host}")
-            start_keepalived(p, state, host, adopt_child=False)
+            start_keepalived(lab, state, host, adopt_child=False)
     if dep.inventory.vips:
         progress("keepalived: waiting for one holder per VIP")
         system.poll(
             "each VIP to have exactly one holder",
-            lambda: all(len(h) == 1 for h in vip_holders(p).values()),
+            lambda: all(len(h) == 1 for h in vip_holders(lab).values()),
             VIP_TIMEOUT,
             0.1,
         )
@@ -82,24 +84,24 @@ def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
         adopt_vrrp_child(state, host)
 
 
-def start_keepalived(p: LabPlan, state: LabState, host: str, adopt_child: bool = True) -> None:
+def start_keepalived(lab: LabPlan, state: LabState, host: str, adopt_child: bool = True) -> None:
     """Start keepalived on `host`. Its pidfiles go first: the lab knows the old process is dead, but an
     unreaped one would make keepalived believe it still runs and refuse to start."""
     run_dir = Path(LAB_ROOT) / host / "run"
     for name in ("keepalived.pid", "keepalived-vrrp.pid"):
         (run_dir / name).unlink(missing_ok=True)
     state.processes = [r for r in state.processes if (r.name, r.host) != ("keepalived-vrrp", host)]
-    runtime.launch(p, state, "keepalived", host, keepalived_argv(host))
+    runtime.launch(lab, state, "keepalived", host, keepalived_argv(host))
     if adopt_child:
         adopt_vrrp_child(state, host)
 
 
-def start_haproxy(p: LabPlan, state: LabState, host: str) -> None:
-    runtime.launch(p, state, "haproxy", host, haproxy_command(p.deployment, host))
+def start_haproxy(lab: LabPlan, state: LabState, host: str) -> None:
+    runtime.launch(lab, state, "haproxy", host, haproxy_command(lab.deployment, host))
 
 
-def _wait_answers(p: LabPlan, host: str, observer: str) -> None:
-    system.poll(f"haproxy on {host} to answer", lambda: haproxy_answers(p, host, observer), 10, 0.1)
+def _wait_answers(lab: LabPlan, host: str, observer: str) -> None:
+    system.poll(f"haproxy on {host} to answer", lambda: haproxy_answers(lab, host, observer), 10, 0.1)
 
 
 def adopt_vrrp_child(state: LabState, host: str) -> None:

@@ -92,9 +92,9 @@ def plan(dep: Deployment) -> LabPlan:
     return LabPlan(dep, f"{PREFIX}switch", "br-mgmt", tuple(hosts), daemons)
 
 
-def etcdctl(p: LabPlan, *args: str) -> list[str]:
+def etcdctl(lab: LabPlan, *args: str) -> list[str]:
     """`etcdctl` with every member's client URL and, under TLS, the deployment's client certificate."""
-    dep = p.deployment
+    dep = lab.deployment
     argv = ["etcdctl", "--endpoints", ",".join(etcd_client_url(dep, h) for h in dep.hosts_of("etcd"))]
     tls = client_tls(dep)
     if tls is not None:

@@ -47,28 +47,28 @@ def with_hostname(host: str, *argv: str) -> tuple[str, ...]:
     return ("unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv)
 
 
-def ctl(p: LabPlan, host: str, *args: str, timeout: float = 30) -> str:
+def ctl(lab: LabPlan, host: str, *args: str, timeout: float = 30) -> str:
     argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmqctl", "-n", rabbitmq_node(host), *args)
     envs = [f"{k}={v}" for k, v in env(host).items()]
-    return run(in_netns(p.host(host).netns, ("env", *envs, *argv)), timeout=timeout).stdout
+    return run(in_netns(lab.host(host).netns, ("env", *envs, *argv)), timeout=timeout).stdout
 
 
-def running_nodes(p: LabPlan, host: str) -> list[str]:
+def running_nodes(lab: LabPlan, host: str) -> list[str]:
     try:
-        out = ctl(p, host, "cluster_status", "--formatter", "json", timeout=15)
+        out = ctl(lab, host, "cluster_status", "--formatter", "json", timeout=15)
         nodes: list[str] = json.loads(out).get("running_nodes", [])
     except (system.LabError, ValueError):
         return []
     return nodes
 
 
-def prepare(p: LabPlan, state: LabState) -> None:
+def prepare(lab: LabPlan, state: LabState) -> None:
     """Directories, the cookie, the plugin list, and each node's /etc/hosts (recorded for teardown)."""
-    hosts_file = "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in p.hosts)
+    hosts_file = "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in lab.hosts)
     if not NETNS_ETC.exists():
         NETNS_ETC.mkdir(parents=True)
         state.dirs.insert(0, str(NETNS_ETC))
-    for host in p.deployment.hosts_of("rabbitmq"):
+    for host in lab.deployment.hosts_of("rabbitmq"):
         home = _home(host)
         for sub in ("mnesia", "log"):
             (home / sub).mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def prepare(p: LabPlan, state: LabState) -> None:
             system.write_with_mode(cookie, source.read_text(encoding="utf-8"), 0o400)
         os.chmod(cookie, 0o400)
         (Path(LAB_ROOT) / host / "etc" / "enabled_plugins").write_text("[].\n")
-        etc = NETNS_ETC / p.host(host).netns
+        etc = NETNS_ETC / lab.host(host).netns
         if str(etc) not in state.dirs:
             state.dirs.append(str(etc))
         etc.mkdir(exist_ok=True)
@@ -86,40 +86,40 @@ def prepare(p: LabPlan, state: LabState) -> None:
     state.save()
 
 
-def ensure(p: LabPlan, state: LabState, progress: system.Progress) -> None:
-    hosts = p.deployment.hosts_of("rabbitmq")
+def ensure(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
+    hosts = lab.deployment.hosts_of("rabbitmq")
     if not hosts:
         return
-    prepare(p, state)
+    prepare(lab, state)
     for host in hosts:
         if runtime.running(state, "rabbitmq", host) is None:
             progress(f"rabbitmq: starting {rabbitmq_node(host)}")
             argv = with_hostname(host, f"{RABBITMQ_BIN}/rabbitmq-server")
-            runtime.launch(p, state, "rabbitmq", host, argv, env(host))
+            runtime.launch(lab, state, "rabbitmq", host, argv, env(host))
     progress(f"rabbitmq: waiting for {len(hosts)} running nodes")
     system.poll(
         "the RabbitMQ cluster to form",
-        lambda: len(running_nodes(p, hosts[0])) == len(hosts),
+        lambda: len(running_nodes(lab, hosts[0])) == len(hosts),
         FORM_TIMEOUT,
         0.5,
     )
     for host in hosts:
-        _adopt_epmd(p, state, host)
+        _adopt_epmd(lab, state, host)
 
 
-def _adopt_epmd(p: LabPlan, state: LabState, host: str) -> None:
+def _adopt_epmd(lab: LabPlan, state: LabState, host: str) -> None:
     if runtime.running(state, "epmd", host) is not None:
         return
-    for pid in system.netns_pids(p.host(host).netns):
+    for pid in system.netns_pids(lab.host(host).netns):
         if procs.comm(pid) == "epmd":
             rec = procs.record("epmd", host, pid, str(Path(LAB_ROOT) / host / "log" / "rabbitmq.log"))
             if rec is not None:
                 runtime.adopt(state, rec)
 
 
-def queue_leader(p: LabPlan, host: str, queue: str, vhost: str = "openstack") -> str:
+def queue_leader(lab: LabPlan, host: str, queue: str, vhost: str = "openstack") -> str:
     """The lab host whose RabbitMQ node holds the leader of quorum queue `queue` (asked of `host`)."""
-    listing = ctl(p, host, "list_queues", "-p", vhost, "name", "leader", "--quiet")
+    listing = ctl(lab, host, "list_queues", "-p", vhost, "name", "leader", "--quiet")
     leaders = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)
     if queue not in leaders:
         raise LabError(f"no queue {queue} in vhost {vhost} on {host}")

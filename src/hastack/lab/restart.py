@@ -16,30 +16,30 @@ from hastack.lab.system import LabError
 Starter = Callable[[LabPlan, LabState, str], None]
 
 
-def _etcd(p: LabPlan, state: LabState, host: str) -> None:
-    d = next(d for d in p.daemons if (d.name, d.host) == ("etcd", host))
-    runtime.launch(p, state, d.name, host, d.argv)
+def _etcd(lab: LabPlan, state: LabState, host: str) -> None:
+    d = next(d for d in lab.daemons if (d.name, d.host) == ("etcd", host))
+    runtime.launch(lab, state, d.name, host, d.argv)
 
 
-def _database(p: LabPlan, state: LabState, host: str) -> None:
+def _database(lab: LabPlan, state: LabState, host: str) -> None:
     """After a crash of every node nothing more than this is needed: the rendered `pc.recovery=TRUE` keeps
     each node's last primary component on disk (gvwstate.dat), and the nodes form it again once its
     members are back, without a bootstrap by hand."""
-    galera.start(p, state, host)
+    galera.start(lab, state, host)
 
 
-def _rabbitmq(p: LabPlan, state: LabState, host: str) -> None:
+def _rabbitmq(lab: LabPlan, state: LabState, host: str) -> None:
     argv = rabbitmq.with_hostname(host, f"{rabbitmq.RABBITMQ_BIN}/rabbitmq-server")
-    runtime.launch(p, state, "rabbitmq", host, argv, rabbitmq.env(host))
+    runtime.launch(lab, state, "rabbitmq", host, argv, rabbitmq.env(host))
 
 
-def _keepalived(p: LabPlan, state: LabState, host: str) -> None:
-    loadbalancer.start_keepalived(p, state, host, adopt_child=False)
+def _keepalived(lab: LabPlan, state: LabState, host: str) -> None:
+    loadbalancer.start_keepalived(lab, state, host, adopt_child=False)
 
 
 def _hastack(name: str) -> Starter:
-    def start(p: LabPlan, state: LabState, host: str) -> None:
-        hadaemons.ensure_one(p, state, name, host)
+    def start(lab: LabPlan, state: LabState, host: str) -> None:
+        hadaemons.ensure_one(lab, state, name, host)
 
     return start
 
@@ -57,12 +57,12 @@ STARTERS: dict[str, Starter] = {
 }
 
 
-def restart(p: LabPlan, state: LabState, service: str, host: str) -> str:
+def restart(lab: LabPlan, state: LabState, service: str, host: str) -> str:
     """Start `service` on `host` again if none of its processes runs; what was done, in a sentence."""
     if any(runtime.running(state, name, host) for name in SERVICES[service]):
         return f"{service} runs on {host}"
     starter = STARTERS.get(service)
-    if starter is None or (service == "l3-agent" and realise.is_openstack(p)):
+    if starter is None or (service == "l3-agent" and realise.is_openstack(lab)):
         raise LabError(f"{service} on {host} has no restart of its own here: `hastack lab heal` starts it")
-    starter(p, state, host)
+    starter(lab, state, host)
     return f"restarted {service} on {host}"

@@ -17,7 +17,7 @@ def running(state: LabState, name: str, host: str) -> ProcessRecord | None:
 
 
 def launch(
-    p: LabPlan,
+    lab: LabPlan,
     state: LabState,
     name: str,
     host: str,
@@ -30,7 +30,7 @@ def launch(
     if current is not None:
         return current
     log = Path(LAB_ROOT) / host / "log" / f"{name}.log"
-    rec = procs.spawn(name, host, p.host(host).netns, argv, log, env, shared_mounts)
+    rec = procs.spawn(name, host, lab.host(host).netns, argv, log, env, shared_mounts)
     adopt(state, rec)
     return rec
 

@@ -44,8 +44,8 @@ ABORT_GRACE_S = 1.0
 class Watchdog:
     """The NOTIFY_SOCKET end of hastack's daemons: when each last said it was alive."""
 
-    def __init__(self, p: LabPlan) -> None:
-        self.p = p
+    def __init__(self, lab: LabPlan) -> None:
+        self.p = lab
         self.sockets: dict[tuple[str, str], socket.socket] = {}
         self.last: dict[tuple[str, str], float] = {}
         self.aborted: dict[tuple[str, str], float] = {}
@@ -94,7 +94,7 @@ class Watchdog:
         return None
 
 
-def tick(p: LabPlan, state: LabState, watchdog: Watchdog, now: float) -> list[str]:
+def tick(lab: LabPlan, state: LabState, watchdog: Watchdog, now: float) -> list[str]:
     """Restart every supervised daemon that has exited, enforce the watchdogs; one sentence per action."""
     said = []
     frozen = {f.target for f in faults.recorded(state, None) if f.kind == "freeze-host"}
@@ -105,7 +105,7 @@ def tick(p: LabPlan, state: LabState, watchdog: Watchdog, now: float) -> list[st
             watchdog.listen(rec.name, rec.host)
         if not procs.is_alive(rec):
             procs.reap(rec.pid)
-            START[rec.name](p, state, rec.host)
+            START[rec.name](lab, state, rec.host)
             watchdog.restarted(rec.name, rec.host)
             said.append(f"restarted {rec.name} on {rec.host} (pid {rec.pid} had exited)")
         elif rec.name in hadaemons.DAEMONS and (action := watchdog.enforce(rec, now)):

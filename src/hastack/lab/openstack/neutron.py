@@ -34,8 +34,8 @@ def config_dir(host: str) -> Path:
     return Path(LAB_ROOT) / host / "etc" / "neutron"
 
 
-def neutron_url(p: LabPlan) -> str:
-    dep = p.deployment
+def neutron_url(lab: LabPlan) -> str:
+    dep = lab.deployment
     address = (
         dep.vip_addresses()[0] if dep.vip_addresses() else dep.host(dep.hosts_of("neutron-server")[0]).address
     )
@@ -55,8 +55,8 @@ def _prepare_dirs(host: str) -> None:
     (Path(LAB_ROOT) / host / "state" / "neutron" / "lock").mkdir(parents=True, exist_ok=True)
 
 
-def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> None:
-    dep = p.deployment
+def ensure_server(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
+    dep = lab.deployment
     hosts = dep.hosts_of("neutron-server")
     if not hosts:
         return
@@ -64,7 +64,7 @@ def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> Non
         _prepare_dirs(host)
     marker = Path(LAB_ROOT) / "neutron.bootstrapped"
     if not marker.exists():
-        _bootstrap(p, state, hosts[0], progress)
+        _bootstrap(lab, state, hosts[0], progress)
         marker.touch()
     for host in hosts:
         env = {
@@ -73,35 +73,35 @@ def ensure_server(p: LabPlan, state: LabState, progress: system.Progress) -> Non
         }
         if runtime.running(state, "neutron-api", host) is None:
             progress(f"neutron: API (uwsgi) on {host}")
-            addr = f"{p.host(host).address}:{dep.port('neutron-server')}"
+            addr = f"{lab.host(host).address}:{dep.port('neutron-server')}"
             runtime.launch(
-                p, state, "neutron-api", host, uwsgi_argv(addr, "neutron.wsgi.api:application"), env
+                lab, state, "neutron-api", host, uwsgi_argv(addr, "neutron.wsgi.api:application"), env
             )
         if runtime.running(state, "neutron-rpc", host) is None:
             progress(f"neutron: RPC server on {host}")
             argv = (openstack_bin("neutron-rpc-server"), *_config_args(host, "ml2_conf.ini"))
-            runtime.launch(p, state, "neutron-rpc", host, argv)
+            runtime.launch(lab, state, "neutron-rpc", host, argv)
         if runtime.running(state, "neutron-periodic", host) is None:
             argv = (openstack_bin("neutron-periodic-workers"), *_config_args(host, "ml2_conf.ini"))
-            runtime.launch(p, state, "neutron-periodic", host, argv)
-    url = neutron_url(p)
+            runtime.launch(lab, state, "neutron-periodic", host, argv)
+    url = neutron_url(lab)
     progress(f"neutron: waiting for the API at {url}")
     system.poll(
         f"the Neutron API at {url}",
-        lambda: system.http_ok(p.host(hosts[0]).netns, url + "/", 2),
+        lambda: system.http_ok(lab.host(hosts[0]).netns, url + "/", 2),
         START_TIMEOUT,
         0.5,
     )
 
 
-def set_auto_failover(p: LabPlan, state: LabState, on: bool, progress: system.Progress) -> None:
+def set_auto_failover(lab: LabPlan, state: LabState, on: bool, progress: system.Progress) -> None:
     """Neutron's own rescheduling of a dead L3 agent's routers (allow_automatic_l3agent_failover, with its
     default timers) on or off: each server's neutron.conf rewritten and its periodic workers, where the
     check runs, restarted. The `neutron` anchor of `bench l3` under profile openstack; off otherwise, as
     hastack moves routers and two movers would race."""
-    for host in p.deployment.hosts_of("neutron-server"):
+    for host in lab.deployment.hosts_of("neutron-server"):
         conf = config_dir(host) / "neutron.conf"
-        text = render_neutron_conf(p.deployment, host, l3_auto_failover=on)
+        text = render_neutron_conf(lab.deployment, host, l3_auto_failover=on)
         if conf.read_text(encoding="utf-8") == text:
             continue
         progress(f"neutron: {'enabling' if on else 'disabling'} automatic L3 agent failover on {host}")
@@ -109,49 +109,57 @@ def set_auto_failover(p: LabPlan, state: LabState, on: bool, progress: system.Pr
         rec = runtime.running(state, "neutron-periodic", host)
         if rec is not None:
             procs.stop(rec, timeout=30)
-    ensure_server(p, state, progress)  # starts the periodic workers stopped above, with the new file
+    ensure_server(lab, state, progress)  # starts the periodic workers stopped above, with the new file
 
 
-def _bootstrap(p: LabPlan, state: LabState, first: str, progress: system.Progress) -> None:
+def _bootstrap(lab: LabPlan, state: LabState, first: str, progress: system.Progress) -> None:
     """Once per lab: the database and its schema, the Keystone user, service and endpoints."""
-    dep = p.deployment
+    dep = lab.deployment
     pw = galera.literal(dep.inventory.secrets.db_password)
     progress("neutron: database, schema (neutron-db-manage upgrade heads, about a minute)")
     galera.sql(
-        p,
+        lab,
         dep.hosts_of("database")[0],
         "CREATE DATABASE IF NOT EXISTS neutron; "
         f"CREATE USER IF NOT EXISTS 'neutron'@'%' IDENTIFIED BY {pw}; "
         "GRANT ALL PRIVILEGES ON neutron.* TO 'neutron'@'%'",
     )
     argv = [openstack_bin("neutron-db-manage"), *_config_args(first, "ml2_conf.ini"), "upgrade", "heads"]
-    run(in_netns(p.host(first).netns, argv), timeout=600)
+    run(in_netns(lab.host(first).netns, argv), timeout=600)
     progress("neutron: Keystone user, service and endpoints")
     # The user's password is set from the inventory by resources.py: `openstack user create --password`
     # would show it to every user of the machine in /proc/PID/cmdline.
     argv = [sys.executable, "-m", "hastack.lab.openstack.resources", LAB_INVENTORY, "service-user"]
-    run(in_netns(p.host(first).netns, argv), timeout=120)
-    openstack_cli(p, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
-    if "network" not in openstack_cli(p, first, "service", "list", "-f", "value", "-c", "Type").split():
-        openstack_cli(p, first, "service", "create", "--name", "neutron", "network")
+    run(in_netns(lab.host(first).netns, argv), timeout=120)
+    openstack_cli(lab, first, "role", "add", "--project", "service", "--user", "neutron", "admin")
+    if "network" not in openstack_cli(lab, first, "service", "list", "-f", "value", "-c", "Type").split():
+        openstack_cli(lab, first, "service", "create", "--name", "neutron", "network")
         for interface in ("public", "internal", "admin"):
             openstack_cli(
-                p, first, "endpoint", "create", "--region", "RegionOne", "network", interface, neutron_url(p)
+                lab,
+                first,
+                "endpoint",
+                "create",
+                "--region",
+                "RegionOne",
+                "network",
+                interface,
+                neutron_url(lab),
             )
 
 
-def ensure_agents(p: LabPlan, state: LabState, progress: system.Progress) -> None:
+def ensure_agents(lab: LabPlan, state: LabState, progress: system.Progress) -> None:
     """Open vSwitch and the agents on every network and compute host, each in its own mount namespace."""
-    dep = p.deployment
+    dep = lab.deployment
     for host in dep.hosts_of("plugin-agent"):
-        ovs.ensure(p, state, host, progress)
+        ovs.ensure(lab, state, host, progress)
         mappings = bridge_mappings(dep, host)
         ports = {"br-tenant": TENANT_PORT, "br-ex": EXTERNAL_PORT}
         for net, bridge in mappings.items():
-            ovs.ensure_provider_bridge(p, host, bridge, _lab_bridge(net), ports[bridge])
+            ovs.ensure_provider_bridge(lab, host, bridge, _lab_bridge(net), ports[bridge])
         _prepare_dirs(host)
         _agent(
-            p,
+            lab,
             state,
             host,
             "neutron-ovs-agent",
@@ -160,9 +168,9 @@ def ensure_agents(p: LabPlan, state: LabState, progress: system.Progress) -> Non
             progress,
         )
     for host in dep.hosts_of("l3-agent"):
-        _agent(p, state, host, L3_AGENT, "neutron-l3-agent", "l3_agent.ini", progress)
+        _agent(lab, state, host, L3_AGENT, "neutron-l3-agent", "l3_agent.ini", progress)
     for host in dep.hosts_of("dhcp-agent"):
-        _agent(p, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", progress)
+        _agent(lab, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", progress)
 
 
 def _lab_bridge(net: str) -> str:
@@ -170,13 +178,13 @@ def _lab_bridge(net: str) -> str:
 
 
 def _agent(
-    p: LabPlan, state: LabState, host: str, name: str, binary: str, ini: str, progress: system.Progress
+    lab: LabPlan, state: LabState, host: str, name: str, binary: str, ini: str, progress: system.Progress
 ) -> None:
     rec = runtime.running(state, name, host)
     if rec is None:
         progress(f"neutron: {binary} on {host}")
         argv = [openstack_bin(binary), *_config_args(host, ini)]
-        wrapped = hostmounts.wrap(host, p.host(host).netns, argv)
+        wrapped = hostmounts.wrap(host, lab.host(host).netns, argv)
         rec = runtime.launch_wrapped(state, name, host, wrapped, _agent_env())
     if name == L3_AGENT:
         hadaemons.record_l3_pid(rec)  # the node agent watches it
@@ -187,9 +195,9 @@ def _agent_env() -> dict[str, str]:
     return {"PATH": f"{OPENSTACK_VENV / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
 
 
-def router_ids(p: LabPlan, inventory: str) -> dict[str, str]:
+def router_ids(lab: LabPlan, inventory: str) -> dict[str, str]:
     """The lab's router names (r0000, ...) -> Neutron's router ids, asked from the first controller."""
-    host = p.host(p.deployment.hosts_of("neutron-server")[0])
+    host = lab.host(lab.deployment.hosts_of("neutron-server")[0])
     argv = [sys.executable, "-m", "hastack.lab.openstack.resources", inventory, "routers"]
     answer = json.loads(run(in_netns(host.netns, argv), timeout=60).stdout)
     return {name: str(r["id"]) for name, r in answer.items()}

@@ -32,12 +32,14 @@ def _log(host: str, name: str) -> str:
     return str(Path(LAB_ROOT) / host / "log" / f"{name}.log")
 
 
-def vsctl(p: LabPlan, host: str, *args: str, check: bool = True) -> str:
-    argv = hostmounts.wrap(host, p.host(host).netns, ["ovs-vsctl", f"--db={DB_SOCK}", "--timeout=10", *args])
+def vsctl(lab: LabPlan, host: str, *args: str, check: bool = True) -> str:
+    argv = hostmounts.wrap(
+        host, lab.host(host).netns, ["ovs-vsctl", f"--db={DB_SOCK}", "--timeout=10", *args]
+    )
     return run(argv, timeout=20, check=check).stdout
 
 
-def ensure(p: LabPlan, state: LabState, host: str, progress: system.Progress) -> None:
+def ensure(lab: LabPlan, state: LabState, host: str, progress: system.Progress) -> None:
     """ovsdb-server and ovs-vswitchd of `host` running, the database initialised."""
     state.record_mount(host)
     hostmounts.ensure(host)
@@ -45,7 +47,7 @@ def ensure(p: LabPlan, state: LabState, host: str, progress: system.Progress) ->
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
         run(["ovsdb-tool", "create", str(db), SCHEMA])
-    netns = p.host(host).netns
+    netns = lab.host(host).netns
     if runtime.running(state, "ovsdb-server", host) is None:
         progress(f"open vswitch: ovsdb-server on {host}")
         argv: tuple[str, ...] = (
@@ -57,8 +59,8 @@ def ensure(p: LabPlan, state: LabState, host: str, progress: system.Progress) ->
             f"--log-file={_log(host, 'ovsdb-server')}",
         )
         runtime.launch_wrapped(state, "ovsdb-server", host, hostmounts.wrap(host, netns, argv))
-    system.poll(f"ovsdb-server on {host}", lambda: _answers(p, host), timeout=20, interval=0.2)
-    vsctl(p, host, "--no-wait", "init")
+    system.poll(f"ovsdb-server on {host}", lambda: _answers(lab, host), timeout=20, interval=0.2)
+    vsctl(lab, host, "--no-wait", "init")
     if runtime.running(state, "ovs-vswitchd", host) is None:
         progress(f"open vswitch: ovs-vswitchd on {host}")
         argv = (
@@ -72,7 +74,7 @@ def ensure(p: LabPlan, state: LabState, host: str, progress: system.Progress) ->
     system.poll(
         f"ovs-vswitchd on {host}",
         lambda: (
-            vsctl(p, host, "--timeout=2", "set", "Open_vSwitch", ".", "other_config:hastack=1", check=False)
+            vsctl(lab, host, "--timeout=2", "set", "Open_vSwitch", ".", "other_config:hastack=1", check=False)
             == ""
         ),
         timeout=30,
@@ -80,20 +82,20 @@ def ensure(p: LabPlan, state: LabState, host: str, progress: system.Progress) ->
     )
 
 
-def _answers(p: LabPlan, host: str) -> bool:
+def _answers(lab: LabPlan, host: str) -> bool:
     try:
-        vsctl(p, host, "--no-wait", "show")
+        vsctl(lab, host, "--no-wait", "show")
     except system.LabError:
         return False
     return True
 
 
-def ensure_provider_bridge(p: LabPlan, host: str, ovs_bridge: str, lab_bridge: str, port: str) -> None:
+def ensure_provider_bridge(lab: LabPlan, host: str, ovs_bridge: str, lab_bridge: str, port: str) -> None:
     """OVS bridge `ovs_bridge` (netdev) with a veth port whose peer is a port of the lab's Linux bridge
     `lab_bridge` in the same host namespace."""
-    netns = p.host(host).netns
+    netns = lab.host(host).netns
     vsctl(
-        p,
+        lab,
         host,
         "--may-exist",
         "add-br",
@@ -109,4 +111,4 @@ def ensure_provider_bridge(p: LabPlan, host: str, ovs_bridge: str, lab_bridge: s
         run(["ip", "-n", netns, "link", "add", port, "type", "veth", "peer", "name", peer])
     run(["ip", "-n", netns, "link", "set", peer, "master", lab_bridge, "up"])
     run(["ip", "-n", netns, "link", "set", port, "up"])
-    vsctl(p, host, "--may-exist", "add-port", ovs_bridge, port)
+    vsctl(lab, host, "--may-exist", "add-port", ovs_bridge, port)

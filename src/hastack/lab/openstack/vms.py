@@ -35,9 +35,9 @@ exit 0
 DHCP_TIMEOUT = 120.0
 
 
-def workload(p: LabPlan, state: LabState) -> dict[str, Any]:
+def workload(lab: LabPlan, state: LabState) -> dict[str, Any]:
     """Ensure the Neutron resources (resources.py init, from the first controller): ports and routers."""
-    host = p.host(p.deployment.hosts_of("neutron-server")[0])
+    host = lab.host(lab.deployment.hosts_of("neutron-server")[0])
     argv = [sys.executable, "-m", "hastack.lab.openstack.resources", LAB_INVENTORY, "init"]
     answer: dict[str, Any] = json.loads(run(in_netns(host.netns, argv), timeout=600).stdout)
     return answer
@@ -48,7 +48,7 @@ def _vm_dir(vm: Vm) -> Path:
 
 
 def ensure_vms(
-    p: LabPlan, n: NetworkPlan, state: LabState, ports: dict[str, dict[str, str]], progress: system.Progress
+    lab: LabPlan, n: NetworkPlan, state: LabState, ports: dict[str, dict[str, str]], progress: system.Progress
 ) -> None:
     if not n.vms:
         return
@@ -58,10 +58,10 @@ def ensure_vms(
     script.chmod(0o755)
     by_host: dict[str, list[str]] = {}
     for vm in n.vms:
-        _plug(p, state, vm, ports[vm.name]["mac"])
+        _plug(lab, state, vm, ports[vm.name]["mac"])
         by_host.setdefault(vm.host, []).extend(_ovs_port(vm, ports[vm.name]))
     for host, commands in by_host.items():
-        ovs.vsctl(p, host, *commands)  # one ovs-vsctl run per host for all its VMs
+        ovs.vsctl(lab, host, *commands)  # one ovs-vsctl run per host for all its VMs
     for vm in n.vms:
         _dhclient(state, vm, script)
     progress(f"waiting for {len(n.vms)} VMs to get their addresses by DHCP")
@@ -73,16 +73,16 @@ def ensure_vms(
     )
 
 
-def add_vm(p: LabPlan, state: LabState, vm: Vm, port: dict[str, str]) -> None:
+def add_vm(lab: LabPlan, state: LabState, vm: Vm, port: dict[str, str]) -> None:
     """One more VM on a Neutron port made for it (`port`: its id and MAC): plugged, then its dhclient."""
     script = Path(LAB_ROOT) / "dhclient-script"
-    _plug(p, state, vm, port["mac"])
-    ovs.vsctl(p, vm.host, *_ovs_port(vm, port))
+    _plug(lab, state, vm, port["mac"])
+    ovs.vsctl(lab, vm.host, *_ovs_port(vm, port))
     _dhclient(state, vm, script)
 
 
-def _plug(p: LabPlan, state: LabState, vm: Vm, mac: str) -> None:
-    ns, host_ns, port = dataplane.vm_netns(vm), p.host(vm.host).netns, f"t{vm.name}"
+def _plug(lab: LabPlan, state: LabState, vm: Vm, mac: str) -> None:
+    ns, host_ns, port = dataplane.vm_netns(vm), lab.host(vm.host).netns, f"t{vm.name}"
     state.record_namespace(ns)
     system.ensure_netns(ns)
     if not system.link_exists(host_ns, port):
