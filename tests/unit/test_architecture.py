@@ -4,6 +4,7 @@ store/keys.py. Checked on the source, so that a new module cannot quietly grow a
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "hastack"
@@ -63,3 +64,14 @@ def test_store_keys_are_spelled_only_in_store_keys() -> None:
     }
     assert {s for name, s in found if name == "store/keys.py"}  # the check sees keys.py's own spellings
     assert {(n, s) for n, s in found if n != "store/keys.py"} == set()
+
+
+def test_operators_read_no_tracker_numbers_or_project_history() -> None:
+    """Help, docstrings and docs speak to an operator: no issue numbers, no "the seed" (the first version of
+    this project); the paper is cited by its title."""
+    root = SRC.parents[1]
+    texts = [*SRC.rglob("*.py"), *(root / "docs").glob("*.md"), root / "README.md"]
+    pattern = re.compile(r"\bissue \d+|\bthe seed's\b|\bthe seed \(", re.IGNORECASE)
+    found = [f"{p.name}: {m.group(0)}" for p in texts for m in pattern.finditer(p.read_text("utf-8"))]
+    assert len(texts) > 100  # the check reads the sources and the docs
+    assert found == []

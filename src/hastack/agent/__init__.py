@@ -1,1 +1,1 @@
-"""The node agent: the network node's lease, its kernel gate, and the cleanup of its routers (issue 5)."""
+"""The node agent: the network node's lease, its kernel gate, and the cleanup of its routers."""

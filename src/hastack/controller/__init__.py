@@ -1,1 +1,1 @@
-"""The HA controller: leader-elected, it moves routers off failed network nodes (issue 5, in progress)."""
+"""The HA controller: leader-elected, it moves routers off failed network nodes and fences their moves."""
