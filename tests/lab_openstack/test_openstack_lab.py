@@ -58,7 +58,7 @@ def test_killing_the_l3_agent_moves_its_routers_through_neutron(openstack_lab: L
     lablink.inject(p, ("kill", f"l3-agent:{node}"))
     try:
         # Not restarted: the VM must come back on the other node. Neutron rebuilds the routers there and
-        # its OVS agent wires their ports, which takes minutes on this 2-core lab (measured when the profile was built).
+        # its OVS agent wires their ports, which takes minutes on this 2-core lab.
         system.poll(f"{vm.name} to answer again", lambda: dataplane.is_reachable(n, vm, 1.0), 480, 1.0)
         # Neutron's own scheduler was told, through its API, by the controller's background calls
         # (which may still be going on for the node's other routers).

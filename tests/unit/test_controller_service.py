@@ -281,6 +281,12 @@ def test_the_api_serves_https_and_wants_the_token_for_everything_but_health_chec
             assert call("/health") == 200  # holds no one up
     finally:
         server.shutdown()
+    opened = serve(Api(ctl, ctl.metrics, TOKEN, 0.1, None, ("/metrics",)), "127.0.0.1", 0, None)
+    try:  # the inventory may open a read: Prometheus without a token
+        base = f"http://127.0.0.1:{opened.server_address[1]}"
+        assert [call(p) for p in ("/metrics", "/status", "/history")] == [200, 401, 401]
+    finally:
+        opened.shutdown()
 
 
 def test_the_paper_policy_checks_every_40_s(w: World) -> None:

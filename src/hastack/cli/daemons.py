@@ -165,7 +165,8 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     backend = wiring(dep).backend(dep, store)
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
     ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
-    api = Api(ctl, metrics, dep.inventory.secrets.controller_token, settings.tick_s, store)
+    token, open_reads = dep.inventory.secrets.controller_token, dep.inventory.controller_api.open_reads
+    api = Api(ctl, metrics, token, settings.tick_s, store, open_reads)
     try:
         server = serve(api, address, port, _api_tls(dep, host))
     except OSError as e:

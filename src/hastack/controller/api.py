@@ -42,9 +42,12 @@ class Api:
         token: str,
         tick_s: float,
         guard: GuardedStore | None = None,
+        open_reads: tuple[str, ...] = (),
     ) -> None:
         self.controller, self.metrics, self.token, self.tick_s = controller, metrics, token, tick_s
         self.guard = guard
+        # Reads a load balancer's check may make without the token, and those the inventory opens.
+        self.open = ("/health", "/leader", *open_reads)
         self.last_tick = time.monotonic()
 
     def failsafe(self, body: bytes, signature: str | None) -> tuple[int, Any, dict[str, str]]:
@@ -62,8 +65,6 @@ class Api:
             self.controller.note("failsafe: etcd unreachable; promised the node agents no binding write")
         reply, signed = protocol.answer(self.token, self.controller.election.name, q, yes, reason)
         return 200, reply, {protocol.HEADER: signed}
-
-    OPEN = ("/health", "/leader")  # reads a load balancer's check may make without the token
 
     def get(self, path: str) -> tuple[int, Any]:
         c = self.controller
@@ -158,7 +159,7 @@ def serve(api: Api, address: str, port: int, tls: ssl.SSLContext | None = None) 
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
-            if path not in api.OPEN and not api.authorised(self.headers.get("Authorization")):
+            if path not in api.open and not api.authorised(self.headers.get("Authorization")):
                 self._reply(401, {"error": f"GET {path} needs Authorization: Bearer TOKEN"})
                 return
             self._reply(*api.get(path))

@@ -164,6 +164,14 @@ class Tls(Frozen):
     runtime_api: bool = True
 
 
+class ControllerApi(Frozen):
+    """Who may read the controllers' HTTP API without the token (`/health` and `/leader` always may)."""
+
+    # E.g. ["/metrics"] for a Prometheus that scrapes without a token. None by default: `/status` and
+    # `/history` say where every router is and what the controllers did.
+    open_reads: tuple[Literal["/status", "/history", "/metrics"], ...] = ()
+
+
 class NetworkService(Frozen):
     """The network service whose L3 agents hastack's node agents guard and whose routers the controller
     moves: a real Neutron, or the lab's own network service (what `lab up` writes in its inventory)."""
@@ -198,6 +206,7 @@ class Inventory(Frozen):
     secrets: Secrets = Secrets()
     paths: Paths = Paths()
     tls: Tls = Tls()
+    controller_api: ControllerApi = ControllerApi()
     network_service: NetworkService = NetworkService()
     lab: Lab = Lab()
 
