@@ -28,7 +28,9 @@ from typing import Any, TypeVar
 
 from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import exceptions as sdk_exceptions
+from openstack.config.loader import OpenStackConfig
 from openstack.connection import Connection
+from openstack.exceptions import ConfigException
 
 from hastack.backends.base import Agent, BackendError, NetworkBackend
 from hastack.backends.lab import agent_report
@@ -334,8 +336,22 @@ def _reason(e: Exception) -> str:
 
 
 def connect(dep: Deployment, timeout_s: float = 30.0) -> Connection:
-    """A connection as the deployment's admin, through its identity endpoint (the VIP when Keystone is
-    load-balanced). No request is made yet: errors come with the first call, as BackendError."""
+    """A connection as the inventory's `network_service.cloud` entry of clouds.yaml, or else as the
+    deployment's admin through its identity endpoint (the VIP when Keystone is load-balanced); HTTPS
+    checked against `network_service.ca_bundle` when it names one. No request is made yet: errors come
+    with the first call, as BackendError; a cloud clouds.yaml does not hold is one at once."""
+    service = dep.inventory.network_service
+    tls: dict[str, Any] = {"cacert": service.ca_bundle} if service.ca_bundle else {}
+    if service.cloud is not None:
+        files = [service.clouds_yaml] if service.clouds_yaml else None
+        try:
+            region = OpenStackConfig(config_files=files).get_one(
+                cloud=service.cloud, api_timeout=timeout_s, **tls
+            )
+        except (ConfigException, OSError) as e:
+            where = service.clouds_yaml or "clouds.yaml"
+            raise BackendError(f"network_service.cloud {service.cloud!r} in {where}: {_reason(e)}") from e
+        return Connection(config=region)
     return Connection(
         auth_url=keystone_url(dep),
         username="admin",
@@ -346,4 +362,5 @@ def connect(dep: Deployment, timeout_s: float = 30.0) -> Connection:
         region_name="RegionOne",
         identity_api_version="3",
         api_timeout=timeout_s,
+        **tls,
     )

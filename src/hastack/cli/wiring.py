@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hastack.agent.node import RouterHost
-from hastack.backends import LabNetworkBackend, NetworkBackend
+from hastack.backends import BackendError, LabNetworkBackend, NetworkBackend
+from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.model import Deployment
 from hastack.store import Store
 
@@ -33,7 +34,10 @@ def _neutron_routers(_dep: Deployment, _host: str) -> RouterHost:
 def _neutron_backend(dep: Deployment, store: Store) -> NetworkBackend:
     from hastack.backends.neutron import NeutronBackend, connect  # openstacksdk loads slowly
 
-    return NeutronBackend(connect(dep), store, dep.name)
+    try:
+        return NeutronBackend(connect(dep), store, dep.name)
+    except BackendError as e:  # the inventory names a cloud its clouds.yaml does not hold
+        raise CliError(str(e), EXIT_BAD_INPUT) from e
 
 
 def _lab_routers(dep: Deployment, host: str) -> RouterHost:

@@ -177,6 +177,13 @@ class NetworkService(Frozen):
     moves: a real Neutron, or the lab's own network service (what `lab up` writes in its inventory)."""
 
     backend: Literal["neutron", "lab"] = "neutron"
+    # Neutron reached as this clouds.yaml entry (its auth, region, endpoint and CA certificate), from
+    # `clouds_yaml` or where openstacksdk looks (OS_CLIENT_CONFIG_FILE, /etc/openstack/clouds.yaml). Without
+    # it, as the deployment's admin through its own Keystone.
+    cloud: str | None = Field(default=None, min_length=1, pattern=r"^[\x21-\x7e]+$")
+    clouds_yaml: str | None = Field(default=None, pattern=r"^/")
+    # The CA bundle Keystone's and Neutron's HTTPS certificates are checked against (else the system's).
+    ca_bundle: str | None = Field(default=None, pattern=r"^/")
 
 
 class Lab(Frozen):
