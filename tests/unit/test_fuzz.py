@@ -4,11 +4,13 @@ traceback, a 5xx of our own or a hang."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import socket
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -154,6 +156,37 @@ def test_any_command_line_ends_in_an_exit_status_and_one_line_errors(
     assert "Traceback" not in err
     if code:
         assert err.strip(), argv
+
+
+def _leaves(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    out = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            out += _leaves(command, (*path, name))
+        else:
+            out.append(((*path, name), command))
+    return out
+
+
+LEAVES = _leaves(cli)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_every_verbs_arguments_parse_or_say_what_is_wrong(data: st.DataObject) -> None:
+    """Every verb, the lab's, the benchmarks' and the daemons' included, parsed (not run: those act on
+    the machine) from generated arguments: a usage error or a context, never another exception."""
+    path, command = data.draw(st.sampled_from(LEAVES))
+    options = [o for p in command.params for o in p.opts if o.startswith("-") and o != "--help"]
+    tokens = st.one_of(TEXT, st.sampled_from(options or ["--json"]), st.sampled_from(["-1", "0", "1.5"]))
+    args = data.draw(st.lists(tokens, max_size=6))
+    with contextlib.suppress(click.exceptions.ClickException, click.exceptions.Exit):
+        command.make_context(" ".join(path), list(args), resilient_parsing=False)
+
+
+def test_the_parse_fuzz_reaches_every_verb() -> None:
+    names = {" ".join(path) for path, _command in LEAVES}
+    assert {"lab up", "lab fail", "bench chaos", "bench l3", "agent", "controller", "ctl move"} <= names
 
 
 REQUEST_PATHS = st.one_of(
