@@ -47,6 +47,16 @@ def test_the_menu_holds_operators_requests_with_their_undo(actions: tuple[chaos.
     assert by_label["policy neutron"].hosts == by_label["move r0000 net1"].hosts == {"net1", "net2"}
 
 
+def test_the_openstack_profile_judges_failovers_by_what_real_neutron_takes(paper: Deployment) -> None:
+    services = [("l3-agent", "net1"), ("etcd", "db1"), ("hastack-controller", "ctl1")]
+    goals = chaos.GOALS["openstack"]
+    by_label = {a.label: a.goal_s for a in chaos.menu(paper, services, {"r0000": "uuid-0"}, goals)}
+    assert by_label["cut net1"] == by_label["kill-l3-agent net1"] == by_label["move r0000 net2"] == 40.0
+    assert by_label["kill-hastack-controller ctl1"] == 40.0
+    assert by_label["kill-etcd db1"] == by_label["cut db1"] == 0.3  # the control plane alone: unseen
+    assert chaos.GOALS["lab"].moves_routers_s == 1.5
+
+
 def test_an_older_schedule_without_operators_requests_still_replays() -> None:
     old = {
         "index": 0, "start_s": 1.0, "hold_s": 2.0, "tolerated": True, "label": "cut net1",

@@ -32,7 +32,6 @@ from hastack.lab.system import LabError
 from hastack.lab.topology import network_plan
 
 BEFORE_S = 3.0  # the workloads run alone this long first: a baseline
-SETTLE_S = 10.0  # after the last heal, before the verdict
 SLACK_S = 600.0  # the probes' bound beyond the schedule: heals take time (a Galera node rejoins in ~10 s)
 SWEEP_INTERVAL_S = 0.1
 
@@ -48,7 +47,12 @@ def services_running(state: LabState) -> list[tuple[str, str]]:
 def menu(lab: LabPlan, inventory: str) -> tuple[chaos.Action, ...]:
     """Every action the campaign may draw on the lab that is up, operators' requests included."""
     ids, _namespace = failover.router_namespaces(lab, inventory)
-    return chaos.menu(lab.deployment, services_running(LabState.load()), ids)
+    return chaos.menu(lab.deployment, services_running(LabState.load()), ids, goals(lab))
+
+
+def goals(lab: LabPlan) -> chaos.Goals:
+    """The failover goals of the lab's profile."""
+    return chaos.GOALS[lab.deployment.inventory.lab.profile]
 
 
 def execute(lab: LabPlan, plan: Sequence[chaos.Planned], t0: float, progress: Progress) -> list[Done]:
@@ -135,7 +139,8 @@ def run(
     lab: LabPlan, inventory: str, plan: Sequence[chaos.Planned], seed: int, progress: Progress
 ) -> dict[str, Any]:
     n = network_plan(lab.deployment)
-    bound = chaos.duration_s(plan) + BEFORE_S + SETTLE_S + SLACK_S
+    settle_s = goals(lab).settle_s  # after the last heal, before the verdict
+    bound = chaos.duration_s(plan) + BEFORE_S + settle_s + SLACK_S
     workloads = Workloads(lab, bound)
     _ids, namespace = failover.router_namespaces(lab, inventory)
     nodes = lab.deployment.hosts_of("l3-agent")
@@ -158,7 +163,7 @@ def run(
         except LabError as e:
             final_heal = f"failed: {e}"
         final_heal_s = round(time.time() - started, 1)
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
     finally:
         samples = sampler.stop()
         recorded = workloads.stop()
