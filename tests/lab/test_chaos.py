@@ -32,6 +32,7 @@ def test_a_short_campaign_keeps_every_safety_invariant(lab: Lab, tmp_path: Path)
     assert data["workloads"]["confirmed_messages"] > 100
     assert inv["lost_messages"] == 0
     assert inv["unrecovered"] == []
+    assert inv["after_campaign"] == []  # lab verify passed, nothing leaked
     assert code == (1 if inv["breaches"] else 0)
     assert (out / "chaos.png").stat().st_size > 10_000
     assert "Fault campaign" in (out / "REPORT.md").read_text()

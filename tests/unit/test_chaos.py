@@ -152,6 +152,14 @@ def test_a_clean_campaign_has_no_breach() -> None:
     }
 
 
+def test_a_lab_left_broken_or_leaking_is_a_breach() -> None:
+    quiet = [{"t": 100.0 + i / 10, "missing": []} for i in range(20)]
+    left = ["lab verify: galera: cluster size db1=3, db2=3, db3=down", "namespace hs-x exists, and nothing"]
+    verdict, _rows = invariants([], quiet, 2, {"could": {}, "did": {}}, 0, 0, (), left)
+    assert verdict["after_campaign"] == left
+    assert [b["breach"] for b in verdict["breaches"]] == left
+
+
 def test_keystone_must_serve_again_after_a_tolerated_fault() -> None:
     quiet = [{"t": 100.0 + i / 10, "missing": []} for i in range(200)]
     frozen = Done(0, "freeze-keystone ctl1", "freeze-keystone", True, 0.3, 100.5, 102.0)

@@ -25,7 +25,7 @@ from typing import IO, Any
 from hastack.bench import chaos, chaosfigures, failover, lablink, probe
 from hastack.bench.chaosfigures import Done
 from hastack.bench.gates import GateSampler, dual_active, dual_forwarding
-from hastack.lab import dataplane, faults, galera, hadaemons, restart, system
+from hastack.lab import dataplane, faults, galera, hadaemons, leaks, restart, system, verify
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState, locked
 from hastack.lab.system import LabError
@@ -135,6 +135,14 @@ def _heal(lab: LabPlan, a: chaos.Action, busy: frozenset[str] = frozenset()) -> 
     return "; ".join(said)
 
 
+def _after(lab: LabPlan) -> list[str]:
+    """What is wrong with the lab once the campaign is over: `lab verify`'s failed checks, and whatever the
+    faults left behind (lab/leaks.py). [] when it is whole."""
+    problems = [f"lab verify: {c.name}: {c.detail}" for c in verify.verify(lab) if not c.ok]
+    with locked():
+        return problems + leaks.leaks(LabState.load())
+
+
 def run(
     lab: LabPlan, inventory: str, plan: Sequence[chaos.Planned], seed: int, progress: Progress
 ) -> dict[str, Any]:
@@ -164,6 +172,7 @@ def run(
             final_heal = f"failed: {e}"
         final_heal_s = round(time.time() - started, 1)
         time.sleep(settle_s)
+        after = _after(lab)
     finally:
         samples = sampler.stop()
         recorded = workloads.stop()
@@ -175,6 +184,7 @@ def run(
         recorded["lost_commits"],
         recorded["lost_messages"],
         recorded["keystone"],
+        after,
     )
     return {
         "experiment": "fault campaign: random overlapping faults, invariants on the data plane",

@@ -188,17 +188,19 @@ def invariants(
     lost_commits: int,
     lost_messages: int,
     keystone: Sequence[Mapping[str, Any]] = (),
+    after: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The campaign's verdict (key `invariants` of chaos.json) and one row per fault with its figures.
     `dual`: {"could": router -> s, "did": router -> s} from the gate sampler; `keystone`: the Keystone
     reads through the VIP ({"t", "ok"}). A tolerated fault after which Keystone still failed
-    `AFTER_HEAL_S` past the heal is a breach: it must serve again."""
+    `AFTER_HEAL_S` past the heal is a breach: it must serve again. `after`: what was wrong with the lab
+    once the campaign was over (a failed `lab verify`, a leak), each a breach."""
     found, runs = outages(rounds, vm_count), failed_runs(keystone)
     rows, breaches = [], []
     for d in dones:
-        gap, after = fault_gaps(d, found, dones)
+        gap, late = fault_gaps(d, found, dones)
         rows.append(
-            {**d.__dict__, "gap_s": gap, "gap_after_heal_s": after, **keystone_figures(d, runs, dones)}
+            {**d.__dict__, "gap_s": gap, "gap_after_heal_s": late, **keystone_figures(d, runs, dones)}
         )
     breaches += outage_breaches(dones, found)
     breaches += [
@@ -225,6 +227,7 @@ def invariants(
                 "breach": f"lost {lost_commits} commits, {lost_messages} messages; VMs never back: {lost}",
             }
         )
+    breaches += [{"index": None, "fault": "after the campaign", "breach": line} for line in after]
     verdict = {
         "dual_active_s": round(max(could.values(), default=0.0), 3),
         "dual_forwarding_s": round(max(did.values(), default=0.0), 3),
@@ -243,6 +246,7 @@ def invariants(
             if not r["tolerated"] and not r["skipped"]
         ],
         "skipped": sum(1 for d in dones if d.skipped),
+        "after_campaign": list(after),
         "breaches": breaches,
     }
     return verdict, rows

@@ -84,7 +84,8 @@ def chaos_(
     requests (`hastack ctl move`, `rebalance`, `drain`, `policy`), each held a few seconds and healed,
     while every VM is pinged, Keystone read, Galera written and a quorum queue fed.
     Checks that no router forwarded on two nodes, no acknowledged commit or confirmed message was lost,
-    and every fault the analysis tolerates was recovered from within its goal. Exit status 1 on a breach,
+    every fault the analysis tolerates was recovered from within its goal, and the lab is whole afterwards
+    (`lab verify` passes, no namespace, process or fault left behind). Exit status 1 on a breach,
     with the shortest prefix of the schedule to replay. INVENTORY: the lab's (default: the one that is up).
 
     Example: hastack bench chaos examples/paper.yaml --faults 200 --seed 1 -o results
