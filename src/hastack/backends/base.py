@@ -87,3 +87,19 @@ class NetworkBackend(ABC):
             except BackendError as e:
                 done[router] = str(e)
         return done
+
+
+class RecordMoves(NetworkBackend):
+    """A backend whose bulk move changes the record of bindings in transactions, each router all or
+    nothing (record.py): one move is a bulk move of one, in one step."""
+
+    def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
+        """One transaction: the binding goes from `source` to `target` or stays where it is."""
+        error = self.move_routers([router], source, target, only_if)[router]
+        if error is not None:
+            raise BackendError(error)
+
+    @abstractmethod
+    def move_routers(
+        self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
+    ) -> dict[str, str | None]: ...

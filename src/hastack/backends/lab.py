@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 
-from hastack.backends.base import Agent, BackendError, NetworkBackend
+from hastack.backends.base import Agent, BackendError, RecordMoves
 from hastack.backends.record import BindingRecord
 from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
@@ -36,7 +36,7 @@ def parse_report(raw: str) -> tuple[float, bool] | None:
     return (heartbeat, admin_up) if math.isfinite(heartbeat) else None
 
 
-class LabNetworkBackend(NetworkBackend):
+class LabNetworkBackend(RecordMoves):
     moves_fenced = True  # its bindings live in the store: every move is one conditioned transaction
 
     def __init__(
@@ -93,12 +93,6 @@ class LabNetworkBackend(NetworkBackend):
         ):  # one key, not every definition: moves come in bulk
             raise BackendError(f"no router {router}")
         self.record.add(router, host, only_if)
-
-    def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
-        """One transaction: the binding goes from `source` to `target` or stays where it is."""
-        error = self.move_routers([router], source, target, only_if)[router]
-        if error is not None:
-            raise BackendError(error)
 
     def move_routers(
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()

@@ -32,7 +32,7 @@ from openstack.config.loader import OpenStackConfig
 from openstack.connection import Connection
 from openstack.exceptions import ConfigException
 
-from hastack.backends.base import Agent, BackendError, NetworkBackend
+from hastack.backends.base import Agent, BackendError, RecordMoves
 from hastack.backends.lab import agent_report
 from hastack.backends.record import BindingRecord
 from hastack.model import Deployment
@@ -47,7 +47,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class NeutronBackend(NetworkBackend):
+class NeutronBackend(RecordMoves):
     """Drives Neutron's agent schedulers after the record of bindings in `store`."""
 
     schedules_itself = True  # with allow_automatic_l3agent_failover: policy `neutron` leaves moves to it
@@ -146,11 +146,6 @@ class NeutronBackend(NetworkBackend):
         self._adopt([router], ids)
         self.record.add(router, host, only_if)
         self._follow(router, lambda: self._neutron_add(router, host, ids))
-
-    def move_router(self, router: str, source: str, target: str, only_if: Sequence[Compare] = ()) -> None:
-        error = self.move_routers([router], source, target, only_if)[router]
-        if error is not None:
-            raise BackendError(error)
 
     def move_routers(
         self, routers: Sequence[str], source: str, target: str, only_if: Sequence[Compare] = ()
