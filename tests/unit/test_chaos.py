@@ -26,6 +26,8 @@ def test_the_menu_holds_every_kind_of_fault(actions: tuple[chaos.Action, ...]) -
     cut_off = next(a for a in actions if a.label == "etcd-cut-off net1")
     assert cut_off.faults == (("partition", "net1:db1"), ("partition", "net1:db2"), ("partition", "net1:db3"))
     assert cut_off.goal_s == 1.5
+    split = next(a for a in actions if a.label == "etcd-minority db2")
+    assert {("etcd", "db2"), ("database", "db2"), ("rabbitmq", "db2")} <= split.failed_instances
     assert (
         next(a for a in actions if a.label == "kill-etcd db1").goal_s == 0.3
     )  # must not show on the data plane
@@ -174,6 +176,21 @@ def test_keystone_must_serve_again_after_a_tolerated_fault() -> None:
     assert verdict["breaches"] == [
         {"index": 0, "fault": "freeze-keystone ctl1", "breach": "Keystone still failing 7.8 s after the heal"}
     ]
+
+
+def test_keystone_is_judged_after_the_last_heal_of_the_faults_held_while_it_failed() -> None:
+    # A node agent killed (goal 1.5 s) while a Galera node is split off (0.3 s): Keystone fails from 100.6
+    # to 105.6, 4.6 s past the agent's heal but 2.6 s past the split's. Serving again by 4 s: no breach.
+    quiet = [{"t": 100.0 + i / 10, "missing": []} for i in range(100)]
+    agent = Done(0, "kill-hastack-agent net2", "kill-hastack-agent", True, 1.5, 100.0, 101.0)
+    split = Done(1, "etcd-minority db1", "etcd-minority", True, 0.3, 100.3, 103.0)
+    reads = [{"t": 100.0 + i / 5, "ok": not 100.6 <= 100.0 + i / 5 < 105.5} for i in range(60)]
+    verdict, rows = invariants([agent, split], quiet, 2, {"could": {}, "did": {}}, 0, 0, reads)
+    assert [r["keystone_after_heal_s"] for r in rows] == [2.6, 0.0]  # blamed on the longer goal's fault
+    assert verdict["breaches"] == []
+    beyond = Done(1, "etcd-minority db1", "etcd-minority", False, 0.3, 100.3, 103.0)
+    _verdict, rows = invariants([agent, beyond], quiet, 2, {"could": {}, "did": {}}, 0, 0, reads)
+    assert rows[0]["keystone_after_heal_s"] == 0.0  # not judged beside a fault beyond tolerance
 
 
 def test_an_outage_is_blamed_on_the_active_fault_with_the_longest_goal() -> None:

@@ -200,6 +200,7 @@ def run(
         "final_heal": {"seconds": final_heal_s, "said": final_heal},
         "vms": [vm.floating for vm in n.vms],
         "rounds": recorded["rounds"],
+        "keystone": recorded["keystone"],  # every read's time and outcome: the verdict can be made again
     }
 
 

@@ -249,7 +249,9 @@ def _partitions(dep: Deployment, net_nodes: set[str], goals: Goals) -> list[Acti
                     f"etcd-minority {member}",
                     tuple(("partition", f"{member}:{p}") for p in others),
                     frozenset(etcd),
-                    failed_instances=frozenset({("etcd", member)}),
+                    # Split from its peers, the host's side of every cluster there is a minority:
+                    # Galera's and RabbitMQ's as well as etcd's, and its keepalived hears no other.
+                    failed_instances=frozenset((c, member) for c in dep.components_on(member)),
                 )
             )
     return out

@@ -70,15 +70,27 @@ def keystone_figures(
     done: Done, runs: Sequence[tuple[float, float]], dones: Sequence[Done]
 ) -> dict[str, Any]:
     """Keystone through the VIP while a fault held: the longest run of failed reads blamed on it, and how
-    long after its heal Keystone still failed (0: serving again by then)."""
+    long Keystone still failed after the last heal of every fault held during that run (0: serving again
+    by then; 0 too when one of those went beyond what the analysis tolerates). A run that outlasts this
+    fault but not a fault held beside it (a Galera node split off while a node agent is killed) is that
+    other fault's doing."""
     if done.injected_at is None or done.healed_at is None:
         return {"keystone_gap_s": 0.0, "keystone_after_heal_s": 0.0}
     mine = [(s, e) for s, e in runs if done in owners(dones, s)]
-    late = max((e - done.healed_at for _s, e in mine), default=0.0)
+    late = 0.0
+    for s, e in mine:
+        during = [d for d in dones if d.injected_at is not None and d.injected_at < e and _healed_after(d, s)]
+        if all(d.tolerated for d in during):
+            last_heal = max((d.healed_at or e) for d in during) if during else e
+            late = max(late, e - last_heal)
     return {
         "keystone_gap_s": round(max((e - s for s, e in mine), default=0.0), 3),
         "keystone_after_heal_s": round(max(0.0, late), 3),
     }
+
+
+def _healed_after(d: Done, t: float) -> bool:
+    return d.healed_at is None or d.healed_at >= t
 
 
 def unrecovered(rounds: Sequence[Mapping[str, Any]], last_s: float = 5.0) -> list[int]:
