@@ -45,6 +45,7 @@ def test_the_menu_holds_operators_requests_with_their_undo(actions: tuple[chaos.
     drain = by_label["drain ctl2"]
     assert (drain.ctl, drain.undo, drain.hosts) == (("drain", "ctl2"), ("enable", "ctl2"), {"ctl2"})
     assert ("keystone", "ctl2") in drain.failed_instances  # the analysis sees its replicas gone
+    assert "drain db1" not in by_label  # Galera's writer is not drained: the controller refuses it
     # Moves and policies own every network node: no node fault overlaps an anchor policy's window.
     assert by_label["policy neutron"].hosts == by_label["move r0000 net1"].hosts == {"net1", "net2"}
 

@@ -166,10 +166,15 @@ def run(
         started, final_heal = time.time(), "every service runs"
         try:
             lablink.heal(lab)
-            for undo in sorted({x.action.undo for x in plan if x.action.undo}):
-                _operator(lab, undo, frozenset(), tries=8)
         except LabError as e:
             final_heal = f"failed: {e}"
+        # Each undo on its own: one that fails must not keep the next (a policy back to hastack) from
+        # being sent.
+        for undo in sorted({x.action.undo for x in plan if x.action.undo}):
+            try:
+                _operator(lab, undo, frozenset(), tries=8)
+            except LabError as e:
+                final_heal += f"; `ctl {' '.join(undo)}` failed: {e}"
         final_heal_s = round(time.time() - started, 1)
         time.sleep(settle_s)
         after = _after(lab)

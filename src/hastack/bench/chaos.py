@@ -199,9 +199,8 @@ def operator_requests(dep: Deployment, routers: Mapping[str, str], goals: Goals 
         out.append(Action("rebalance", (), net, goal_s=goals.moves_routers_s, ctl=("rebalance",)))
     for policy in ("paper", "neutron"):
         out.append(Action(f"policy {policy}", (), net, ctl=("policy", policy), undo=("policy", "hastack")))
-    balanced = dep.load_balanced()
-    for host in sorted({h for c in balanced for h in dep.hosts_of(c)}):
-        lost = frozenset((c, host) for c in balanced if host in dep.hosts_of(c))
+    for host, apis in sorted(dep.api_replicas().items()):
+        lost = frozenset((c, host) for c in apis)
         drain = Action(f"drain {host}", (), frozenset({host}), failed_instances=lost)
         out.append(replace(drain, ctl=("drain", host), undo=("enable", host)))
     return out

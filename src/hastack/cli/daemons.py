@@ -156,7 +156,7 @@ def controller(inventory: Path, host: str, listen: str | None) -> None:
     election = Election(store, keys.leader_key(dep.name), host, t.lease_ttl_s, time.monotonic)
     metrics = Metrics()
     settings = Settings(
-        dep.name, dep.hosts_of("l3-agent"), t.lease_ttl_s, t.controller_tick_ms / 1000, _api_servers(dep)
+        dep.name, dep.hosts_of("l3-agent"), t.lease_ttl_s, t.controller_tick_ms / 1000, dep.api_replicas()
     )
     tls = _runtime_tls(dep)
     balancers = [
@@ -209,15 +209,6 @@ def _fault_points() -> faultpoints.FaultPoint:
         return faultpoints.from_environment()
     except ValueError as e:
         raise CliError(str(e), EXIT_BAD_INPUT) from e
-
-
-def _api_servers(dep: Deployment) -> dict[str, list[str]]:
-    served: dict[str, list[str]] = {}
-    for name in dep.load_balanced():
-        if name != "database":
-            for h in dep.hosts_of(name):
-                served.setdefault(h, []).append(name)
-    return served
 
 
 def _listen(dep: Deployment, host: str, listen: str | None) -> tuple[str, int]:

@@ -66,6 +66,16 @@ class Deployment:
             return ()
         return tuple(c for c in self.components() if component(c).is_load_balanced)
 
+    def api_replicas(self) -> dict[str, list[str]]:
+        """host -> the stateless APIs HAProxy balances there: what `hastack ctl drain HOST` takes out of
+        rotation. Galera is balanced too, but as one writer with backups, and is not drained."""
+        served: dict[str, list[str]] = {}
+        for name in self.load_balanced():
+            if name != "database":
+                for h in self.hosts_of(name):
+                    served.setdefault(h, []).append(name)
+        return served
+
     def vip_addresses(self) -> tuple[IPv4Address, ...]:
         return tuple(v.address for v in self.inventory.vips.values())
 
