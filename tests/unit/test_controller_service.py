@@ -171,8 +171,8 @@ def test_a_router_deleted_since_the_last_read_of_the_definitions_is_not_placed(w
 def _drained(ctl: Controller) -> str:
     """The tick after the one whose drains thread ran to its end: what it says of the drains."""
     ctl.tick()
-    assert ctl.drainer is not None
-    ctl.drainer.join(5)
+    assert ctl.drains.thread is not None
+    ctl.drains.thread.join(5)
     return ctl.tick()
 
 
@@ -205,7 +205,7 @@ def test_a_frozen_haproxy_does_not_hold_up_the_leaders_tick(w: World) -> None:
     """The tick renews the leader's lease: one that waited for a frozen HAProxy lost the lead."""
     frozen = FrozenBalancer()
     ctl = w.controller("ctl1")
-    ctl.balancers = [frozen]
+    ctl.drains.balancers = [frozen]
     ctl.drain("ctl1", True)
     ticked = threading.Thread(target=ctl.tick)
     ticked.start()
@@ -214,8 +214,8 @@ def test_a_frozen_haproxy_does_not_hold_up_the_leaders_tick(w: World) -> None:
     assert not ticked.is_alive()  # the tick returned while HAProxy still answers nothing
     assert ctl.tick() == "all 3 network nodes healthy"  # nothing to say yet, and no second thread
     frozen.thaw.set()
-    assert ctl.drainer is not None
-    ctl.drainer.join(5)
+    assert ctl.drains.thread is not None
+    ctl.drains.thread.join(5)
     assert ctl.tick().endswith("; 1 HAProxy servers set")
     assert frozen.state[("keystone", "ctl1")] == "DRAIN"
 

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
 from hastack.controller.decide import POLICIES, Move, Policy, Snapshot, decide, failure_reason, rebalance
+from hastack.controller.drains import Balancer, Drains
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
@@ -27,17 +28,6 @@ from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 log = logging.getLogger("hastack.controller")
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
-# How often the leader checks every HAProxy's drains when none changed (a restarted HAProxy forgets them):
-# each check is a TLS handshake per HAProxy, too much for every 100 ms tick.
-DRAINS_S = 1.0
-
-
-class Balancer(Protocol):
-    """A load balancer's runtime API (backends.haproxy.HAProxyRuntime)."""
-
-    def servers(self) -> list[dict[str, str]]: ...
-    def is_drained(self, row: dict[str, str]) -> bool: ...
-    def set_state(self, backend: str, server: str, state: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,7 @@ class Controller:
         """`clock` is wall-clock time (the L3 agents' heartbeats in the store are); every wait is counted
         on `mono`. `guard`: the failsafe side of `store` (controller/guard.py), when it is guarded."""
         self.store, self.backend, self.election = store, backend, election
-        self.balancers, self.settings, self.clock, self.metrics = balancers, settings, clock, metrics
+        self.settings, self.clock, self.metrics = settings, clock, metrics
         self.mono, self.guard = mono, guard
         self.healthy_since: dict[str, float] = {}
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
@@ -87,9 +77,7 @@ class Controller:
         self.routers_read = -1e9
         self.revision = 0
         self.reconciled = -1e9
-        self.drains_checked: tuple[float, frozenset[str]] = (-1e9, frozenset())
-        self.drainer: threading.Thread | None = None
-        self.drains_said = ""
+        self.drains = Drains(balancers, settings.api_servers, mono)
         self.reconciler: threading.Thread | None = None
         self.reconcile_said = ""
         self.in_flight: set[str] = set()  # routers an operator's move holds unbound on purpose
@@ -142,7 +130,7 @@ class Controller:
         if leading and not snap.paused and (policy.name == "hastack" or not policy.moves_routers):
             sentence += self._reconcile(now, follow_backend=not policy.moves_routers)
         if leading:
-            sentence += self._reconcile_drains(o)
+            sentence += self.drains.step(frozenset(observe.drained(o)))
         self.metrics.tick(time.monotonic() - started, leading, outcomes)
         self._record(sentence, outcomes, leading, o, policy)
         return sentence
@@ -238,35 +226,6 @@ class Controller:
             self.reconcile_said = self.backend.reconcile(fence, follow_backend)
         except BackendError as e:
             self.reconcile_said = f"reconcile failed: {e}"
-
-    def _reconcile_drains(self, o: observe.Observed) -> str:
-        """Every HAProxy holds each drained host's servers in DRAIN and every other one READY (checked when
-        an operator changed the drains, else every DRAINS_S), in a thread of its own: a frozen HAProxy
-        answers nothing until its timeout, and a tick that waited for it would let the leader's lease run
-        out. What the last run changed is said by the next tick."""
-        said, self.drains_said = self.drains_said, ""
-        want = frozenset(observe.drained(o))
-        mono = self.mono()
-        due = want != self.drains_checked[1] or mono - self.drains_checked[0] >= DRAINS_S
-        if due and not (self.drainer is not None and self.drainer.is_alive()):
-            self.drains_checked = (mono, want)
-            self.drainer = threading.Thread(target=self._run_drains, args=(want,), name="drains")
-            self.drainer.start()
-        return said
-
-    def _run_drains(self, want: frozenset[str]) -> None:
-        changed, errors = 0, []
-        for lb in self.balancers:
-            try:
-                for row in lb.servers():
-                    host, backend = row["srv_name"], row["be_name"]
-                    if (host in want) != lb.is_drained(row) and host in self.settings.api_servers:
-                        lb.set_state(backend, host, "drain" if host in want else "ready")
-                        changed += 1
-            except BackendError as e:
-                errors.append(str(e))
-        said = f"; {changed} HAProxy servers set" if changed else ""
-        self.drains_said = said + (f"; HAProxy unreachable: {errors[0]}" if errors else "")
 
     def _record(
         self,
