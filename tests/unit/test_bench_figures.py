@@ -96,9 +96,16 @@ def test_detected_when_every_load_balancer_has_the_replica_down() -> None:
 def test_the_report_is_written_from_the_stored_trials(tmp_path: Path) -> None:
     trials = [trial("hastack", 0.2), trial("neutron", None)]
     (tmp_path / "l3.json").write_text(
-        json.dumps({"trials": [t.as_dict() for t in trials], "summary": "ignored"})
+        json.dumps(
+            {
+                "trials": [t.as_dict() for t in trials],
+                "summary": "ignored",
+                "started": 1796054400.0 - 16 * 3600,
+            }
+        )
     )
     text = report.write(tmp_path).read_text()
+    assert "From `l3.json`, run 2026-11-30 00:00 UTC (" in text  # every table is dated
     goal = "<= 0.5 s, <= 0.3 s after the heal, 0 s dual-active"
     assert f"| hastack | l3-kill | 1 | 0.2 s | 0.2 s | 0 | 0.0 s | 0 | 0.0 s / 0.0 s | {goal} |" in text
     assert "| neutron | l3-kill | 1 | — | — | 1 | 0.0 s | 0 | 0.0 s / 0.0 s | — |" in text

@@ -8,6 +8,7 @@ verdict, recorded per trial (its 10 ms samples are not stored).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,13 @@ def chaos_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def _date(data: dict[str, Any], path: Path) -> str:
+    """When the experiment started (UTC): its `started`, else the file's modification time."""
+    started = data.get("started")
+    when = float(started) if isinstance(started, int | float) else path.stat().st_mtime
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def write(results: Path) -> Path:
     """Write results/REPORT.md from whatever experiments' JSON is there; its path."""
     parts = ["# hastack failover report", ""]
@@ -162,8 +170,9 @@ def write(results: Path) -> Path:
         parts += [
             f"## {title}",
             "",
-            f"From `{name}` ({machine.get('platform', '?')}, Python "
-            f"{machine.get('python', '?')}; {data.get('seconds', '?')} s). Plot: `{name[:-5]}.png`.",
+            f"From `{name}`, run {_date(data, path)} ({machine.get('platform', '?')}, Python "
+            f"{machine.get('python', '?')}; {data.get('seconds', data.get('duration_s', '?'))} s). "
+            f"Plot: `{name[:-5]}.png`.",
             "",
         ]
         parts += [*table(data), ""]
