@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -132,6 +133,20 @@ def test_unreachable_store_raises_store_error(backend: Backend) -> None:
         broken.get("/x")
     with pytest.raises(StoreError):
         broken.grant(1)
+
+
+def test_an_etcd_endpoint_that_answers_nothing_is_named_with_its_reason() -> None:
+    """etcd3gw's timeouts have no message: an agent's log said "failed on every endpoint: 10.240.0.13: ;
+    ..." and nothing more, the day its gates closed under load."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # connections are taken, and never answered
+    try:
+        store = EtcdStore([f"127.0.0.1:{silent.getsockname()[1]}"], timeout_s=0.3)
+        with pytest.raises(StoreError, match=r"127\.0\.0\.1: ConnectionTimeoutError"):
+            store.get("/x")
+    finally:
+        silent.close()
 
 
 def test_etcd_store_uses_the_next_endpoint_when_one_is_down(etcd_endpoint: str, prefix: str) -> None:

@@ -93,7 +93,8 @@ class EtcdStore(Store):
                 KeyError,
                 ValueError,
             ) as e:  # OSError: requests' too, and TLS files
-                errors.append(f"{self._clients[idx].host}: {e}")
+                # Some say nothing (etcd3gw's timeouts): their type is then the reason.
+                errors.append(f"{self._clients[idx].host}: {str(e) or type(e).__name__}")
                 continue
             self._preferred = idx
             return result
