@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from hastack.lab import galera, hadaemons, keystone, loadbalancer, rabbitmq, realise, runtime
 from hastack.lab.faults import SERVICES
+from hastack.lab.openstack import neutron
 from hastack.lab.plan import LabPlan
 from hastack.lab.state import LabState
 from hastack.lab.system import LabError
@@ -37,6 +38,12 @@ def _keepalived(lab: LabPlan, state: LabState, host: str) -> None:
     loadbalancer.start_keepalived(lab, state, host, adopt_child=False)
 
 
+def _l3_agent(lab: LabPlan, state: LabState, host: str) -> None:
+    """The lab's own L3 agent, or neutron-l3-agent under profile openstack."""
+    starter = neutron.start_l3_agent if realise.is_openstack(lab) else realise.start_l3_agent
+    starter(lab, state, host)
+
+
 def _hastack(name: str) -> Starter:
     def start(lab: LabPlan, state: LabState, host: str) -> None:
         hadaemons.ensure_one(lab, state, name, host)
@@ -51,7 +58,8 @@ STARTERS: dict[str, Starter] = {
     "haproxy": loadbalancer.start_haproxy,
     "keepalived": _keepalived,
     "keystone": keystone.start,
-    "l3-agent": realise.start_l3_agent,
+    "l3-agent": _l3_agent,
+    "dhcp-agent": neutron.start_dhcp_agent,
     "hastack-agent": _hastack(hadaemons.AGENT),
     "hastack-controller": _hastack(hadaemons.CONTROLLER),
 }
@@ -62,7 +70,7 @@ def restart(lab: LabPlan, state: LabState, service: str, host: str) -> str:
     if any(runtime.running(state, name, host) for name in SERVICES[service]):
         return f"{service} runs on {host}"
     starter = STARTERS.get(service)
-    if starter is None or (service == "l3-agent" and realise.is_openstack(lab)):
+    if starter is None:
         raise LabError(f"{service} on {host} has no restart of its own here: `hastack lab heal` starts it")
     starter(lab, state, host)
     return f"restarted {service} on {host}"

@@ -173,6 +173,16 @@ def ensure_agents(lab: LabPlan, state: LabState, progress: system.Progress) -> N
         _agent(lab, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", progress)
 
 
+def start_l3_agent(lab: LabPlan, state: LabState, host: str) -> None:
+    """neutron-l3-agent on `host` again (unless it runs), as its unit would; waits for nothing."""
+    _agent(lab, state, host, L3_AGENT, "neutron-l3-agent", "l3_agent.ini", lambda _said: None)
+
+
+def start_dhcp_agent(lab: LabPlan, state: LabState, host: str) -> None:
+    """neutron-dhcp-agent on `host` again (unless it runs), as its unit would; waits for nothing."""
+    _agent(lab, state, host, "neutron-dhcp-agent", "neutron-dhcp-agent", "dhcp_agent.ini", lambda _said: None)
+
+
 def _lab_bridge(net: str) -> str:
     return dataplane.bridge(EXTERNAL_VLAN if net == EXTERNAL_NET else dataplane.TRUNK_VNI)
 
