@@ -176,6 +176,34 @@ def _drained(ctl: Controller) -> str:
     return ctl.tick()
 
 
+class CountingBackend(LabNetworkBackend):
+    """Counts the reads of the router definitions (an API call per read on Neutron)."""
+
+    reads = 0
+
+    def routers(self) -> list[str]:
+        self.reads += 1
+        return super().routers()
+
+
+def test_a_router_a_live_move_unbound_asks_for_no_read_of_the_definitions() -> None:
+    w = World(CountingBackend)
+    backend = w.backend
+    assert isinstance(backend, CountingBackend)
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    before = backend.reads
+    ctl.in_flight.add("r1")  # an operator's move between its two steps: unbound, as it should be
+    backend.remove_router("r1", "net1")
+    for _ in range(5):
+        w.clock.now += 0.1
+        ctl.tick()
+    assert backend.reads == before  # the definitions were read 0.5 s ago: no new read
+    ctl.in_flight.discard("r1")
+    ctl.tick()  # unbound and not in flight: perhaps deleted, read again before placing it
+    assert backend.reads == before + 1
+
+
 def test_drain_is_reconciled_into_every_balancer(w: World) -> None:
     ctl = w.controller("ctl1")
     ctl.drain("ctl1", True)

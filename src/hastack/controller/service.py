@@ -184,8 +184,10 @@ class Controller:
 
     def _routers(self, now: float, bindings: Mapping[str, str]) -> tuple[str, ...]:
         """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free),
-        and at once when one seems unbound: it may have been deleted since (placing it would fail)."""
-        unbound = any(r not in bindings for r in self.routers)
+        and at once when one seems unbound: it may have been deleted since (placing it would fail). Not
+        for one a live move has unbound on purpose: on Neutron each read is an API call in the tick that
+        renews the leader's lease, and a busy Neutron made every tick of a rebalance wait for one."""
+        unbound = any(r not in bindings and r not in self.in_flight for r in self.routers)
         if now - self.routers_read > 5.0 or unbound:
             try:
                 self.routers = tuple(self.backend.routers())
