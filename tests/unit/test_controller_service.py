@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -168,86 +167,6 @@ def test_a_router_deleted_since_the_last_read_of_the_definitions_is_not_placed(w
     assert "r4" not in ctl.routers
 
 
-def _drained(ctl: Controller) -> str:
-    """The tick after the one whose drains thread ran to its end: what it says of the drains."""
-    ctl.tick()
-    assert ctl.drains.thread is not None
-    ctl.drains.thread.join(5)
-    return ctl.tick()
-
-
-class CountingBackend(LabNetworkBackend):
-    """Counts the reads of the router definitions (an API call per read on Neutron)."""
-
-    reads = 0
-
-    def routers(self) -> list[str]:
-        self.reads += 1
-        return super().routers()
-
-
-def test_a_router_a_live_move_unbound_asks_for_no_read_of_the_definitions() -> None:
-    w = World(CountingBackend)
-    backend = w.backend
-    assert isinstance(backend, CountingBackend)
-    ctl = w.controller("ctl1")
-    ctl.tick()
-    before = backend.reads
-    ctl.in_flight.add("r1")  # an operator's move between its two steps: unbound, as it should be
-    backend.remove_router("r1", "net1")
-    for _ in range(5):
-        w.clock.now += 0.1
-        ctl.tick()
-    assert backend.reads == before  # the definitions were read 0.5 s ago: no new read
-    ctl.in_flight.discard("r1")
-    ctl.tick()  # unbound and not in flight: perhaps deleted, read again before placing it
-    assert backend.reads == before + 1
-
-
-def test_drain_is_reconciled_into_every_balancer(w: World) -> None:
-    ctl = w.controller("ctl1")
-    ctl.drain("ctl1", True)
-    assert _drained(ctl).endswith("; 1 HAProxy servers set")
-    assert w.lb.state[("keystone", "ctl1")] == "DRAIN"
-    ctl.drain("ctl1", False)
-    _drained(ctl)
-    assert w.lb.state[("keystone", "ctl1")] == "UP"
-    with pytest.raises(ValueError, match="net1 serves no API"):
-        ctl.drain("net1", True)
-
-
-class FrozenBalancer(FakeBalancer):
-    """An HAProxy whose host is frozen: its runtime API answers nothing until `thaw` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.thaw, self.asked = threading.Event(), threading.Event()
-
-    def servers(self) -> list[dict[str, str]]:
-        self.asked.set()
-        self.thaw.wait(30)
-        return super().servers()
-
-
-def test_a_frozen_haproxy_does_not_hold_up_the_leaders_tick(w: World) -> None:
-    """The tick renews the leader's lease: one that waited for a frozen HAProxy lost the lead."""
-    frozen = FrozenBalancer()
-    ctl = w.controller("ctl1")
-    ctl.drains.balancers = [frozen]
-    ctl.drain("ctl1", True)
-    ticked = threading.Thread(target=ctl.tick)
-    ticked.start()
-    assert frozen.asked.wait(5)
-    ticked.join(5)
-    assert not ticked.is_alive()  # the tick returned while HAProxy still answers nothing
-    assert ctl.tick() == "all 3 network nodes healthy"  # nothing to say yet, and no second thread
-    frozen.thaw.set()
-    assert ctl.drains.thread is not None
-    ctl.drains.thread.join(5)
-    assert ctl.tick().endswith("; 1 HAProxy servers set")
-    assert frozen.state[("keystone", "ctl1")] == "DRAIN"
-
-
 def test_api_answers_reads_and_guards_changes(w: World) -> None:
     ctl = w.controller("ctl1")
     ctl.tick()
@@ -406,3 +325,31 @@ def test_under_policy_neutron_a_self_scheduling_backend_moves_routers_and_the_re
     assert len(backend.followed) > 2
     assert all(backend.followed[1:])
     assert any("1 moved in the record to follow Neutron" in h["sentence"] for h in ctl.history)
+
+
+class CountingBackend(LabNetworkBackend):
+    """Counts the reads of the router definitions (an API call per read on Neutron)."""
+
+    reads = 0
+
+    def routers(self) -> list[str]:
+        self.reads += 1
+        return super().routers()
+
+
+def test_a_router_a_live_move_unbound_asks_for_no_read_of_the_definitions() -> None:
+    w = World(CountingBackend)
+    backend = w.backend
+    assert isinstance(backend, CountingBackend)
+    ctl = w.controller("ctl1")
+    ctl.tick()
+    before = backend.reads
+    ctl.in_flight.add("r1")  # an operator's move between its two steps: unbound, as it should be
+    backend.remove_router("r1", "net1")
+    for _ in range(5):
+        w.clock.now += 0.1
+        ctl.tick()
+    assert backend.reads == before  # the definitions were read 0.5 s ago: no new read
+    ctl.in_flight.discard("r1")
+    ctl.tick()  # unbound and not in flight: perhaps deleted, read again before placing it
+    assert backend.reads == before + 1
