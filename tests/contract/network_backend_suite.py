@@ -78,18 +78,6 @@ def test_a_move_happens_only_if_its_conditions_hold_then_moves_and_back(subject:
     assert subject.placement()[router] == source
 
 
-def test_a_live_moves_second_step_follows_its_first_at_once(subject: Subject) -> None:
-    """A fenced live move unbinds the router, waits for its old gate to run out, then binds it elsewhere.
-    On Neutron the first step's calls may still be queued when the second comes: the router must not be
-    bound back to its source from Neutron's stale view (a rebalance left routers unbound that way)."""
-    router, source, target = subject.hosted()
-    subject.backend.remove_router(router, source)
-    subject.backend.add_router(router, target)
-    assert subject.placement()[router] == target
-    subject.backend.move_router(router, target, source)
-    assert subject.placement()[router] == source
-
-
 def test_a_stale_leader_cannot_move_or_remove(subject: Subject) -> None:
     router, source, target = subject.hosted()
     key = subject.condition_key

@@ -206,13 +206,8 @@ class NeutronBackend(RecordMoves):
         self._request(f"add router {router} to {host}", "POST", f"/agents/{ids[host]}/l3-routers", body)
 
     def _adopt(self, routers: Sequence[str], ids: dict[str, str]) -> None:
-        """Routers the record does not bind yet are recorded where Neutron put them (if it did). Not one
-        whose calls are still queued: Neutron's view of it is behind the record (a fenced live move has
-        unbound it and Neutron has not yet followed: adopting it there would bind it back to its source,
-        and the move's second step would find it "already hosted")."""
-        with self._lock:
-            busy = {r for r, n in self._following.items() if n > 0}
-        unrecorded = set(routers) - set(self.bindings()) - busy
+        """Routers the record does not bind yet are recorded where Neutron put them (if it did)."""
+        unrecorded = set(routers) - set(self.bindings())
         if not unrecorded:
             return
         for host, agent in ids.items():
