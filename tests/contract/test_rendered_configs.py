@@ -93,7 +93,7 @@ def test_systemd_accepts_every_rendered_unit(
 
 @pytest.mark.parametrize(
     ("host", "unit", "worst"),
-    [("net1", "hastack-agent.service", 4.8), ("ctl1", "hastack-controller.service", 3.5)],
+    [("net1", "hastack-agent.service", 4.8), ("ctl1", "hastack-controller.service", 3.0)],
 )
 def test_systemd_scores_hastacks_units_as_hardened(
     paper: Deployment, tmp_path: Path, host: str, unit: str, worst: float

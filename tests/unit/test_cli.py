@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import pwd
 import shutil
 import textwrap
 import threading
@@ -82,6 +83,23 @@ def test_render_writes_every_host_and_replaces_its_own_old_tree(
     # Rendered again with one host: the tree hastack wrote is replaced as a whole.
     assert _run(["render", paper, "-o", str(out_dir), "--host", "net1"], capsys)[0] == 0
     assert sorted(p.name for p in out_dir.iterdir()) == [".hastack-render", "net1"]
+
+
+def test_render_hands_a_secret_to_its_daemons_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RabbitMQ's package makes its user (scripts/setup.sh installs it): its files are its own, 0600."""
+    try:
+        rabbitmq = pwd.getpwnam("rabbitmq")
+    except KeyError:
+        pytest.skip("no rabbitmq user on this machine")
+    if os.geteuid() != 0:
+        pytest.skip("only root may hand a file to another user")
+    assert _run(["render", str(EXAMPLES / "paper.yaml"), "-o", str(tmp_path / "out")], capsys)[0] == 0
+    for name in ("rabbitmq.conf", "erlang.cookie", "rabbitmq-definitions.json"):
+        st = (tmp_path / "out" / "db1" / name).stat()
+        assert (st.st_uid, st.st_gid) == (rabbitmq.pw_uid, rabbitmq.pw_gid), name
+    assert (tmp_path / "out" / "db1" / "haproxy.cfg").stat().st_uid == 0  # no secret in it: root's
 
 
 @pytest.mark.parametrize("foreign", ["notes.txt", "db1/local.cfg", "db1/extra/"])

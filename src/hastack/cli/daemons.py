@@ -35,7 +35,7 @@ from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
 from hastack.lab.plan import LAB_INVENTORY
 from hastack.model import Deployment, load_deployment
-from hastack.model.endpoints import RUNTIME_PORT
+from hastack.model.endpoints import RUNTIME_PORT, SECRETS_CREDENTIAL, with_credentials
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
 from hastack.pki.layout import Layout
@@ -54,8 +54,11 @@ def _common(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
-def _setup(inventory: Path, host: str, role: str) -> Deployment:
-    dep = load_deployment(inventory)
+def _setup(inventory: Path, host: str, role: str, credentials: Path | None = None) -> Deployment:
+    if credentials is None:
+        dep = load_deployment(inventory)
+    else:
+        dep = with_credentials(load_deployment(inventory, credentials / SECRETS_CREDENTIAL), str(credentials))
     if host not in dep.hosts_of(role):
         raise CliError(f"--host {host}: runs no {role} in {inventory}", EXIT_BAD_INPUT)
     defaults = lab_default_secrets(dep.inventory.secrets)
@@ -134,13 +137,21 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
 @click.command()
 @_common
 @click.option("--listen", help="Address:port of the HTTP API (default: the host's address, port 7480).")
-def controller(inventory: Path, host: str, listen: str | None) -> None:
+@click.option(
+    "--credentials",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Read the secrets file, certificates, keys and Neutron's clouds.yaml and CA bundle from this "
+    "directory, as systemd's LoadCredential= leaves them (%d): secrets.yaml, ca.pem, client.pem, "
+    "client-key.pem, HOST.pem, HOST-key.pem, clouds.yaml, ca-bundle.pem. The rendered unit does this, "
+    "so that the controller runs as a user of its own.",
+)
+def controller(inventory: Path, host: str, listen: str | None, credentials: Path | None) -> None:
     """Run the HA controller on HOST in the foreground; one per controller host, leader-elected on etcd.
 
     Only the leader moves routers and drives HAProxy; `GET /leader` answers 200 there.
     Example: hastack controller --inventory /etc/hastack/inventory.yaml --host ctl1
     """
-    dep = _setup(inventory, host, "hastack-controller")
+    dep = _setup(inventory, host, "hastack-controller", credentials)
     address, port = _listen(dep, host, listen)  # bad input is refused before anything starts
     t = dep.inventory.timing
     # A slow etcd member must not eat the leader's one-second lease: give up on it early, try the next.

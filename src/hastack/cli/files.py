@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -79,10 +80,24 @@ def _write_files(files: Iterable[RenderedFile], staging: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f.text, encoding="utf-8")
         path.chmod(f.mode)
+        _give(path, f.owner)
         written.append(f"{f.host}/{f.path}")
     header = "# Written by `hastack render`: a later render may replace exactly these files."
     (staging / MANIFEST).write_text("\n".join([header, *sorted(written)]) + "\n", encoding="utf-8")
     staging.chmod(0o755)
+
+
+def _give(path: Path, owner: str | None) -> None:
+    """Hand a file holding a daemon's secret to that daemon's user, when this machine has it and we may:
+    rendered on the host that runs the daemon, it is ready to use. Elsewhere it stays root's (the operator's
+    guide lists the owners for the installing step)."""
+    if owner is None or os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(owner)
+    except KeyError:
+        return
+    os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def render_graph(dot_source: str, target: Path) -> None:

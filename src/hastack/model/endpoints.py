@@ -7,7 +7,9 @@ controller, the backends and the lab reach services by them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
+from hastack.model.checks import resolve_unchecked
 from hastack.model.deployment import Deployment
 
 MONITOR_PORT = 8404  # HAProxy's `monitor-uri`, which keepalived checks
@@ -69,3 +71,44 @@ def keystone_url(dep: Deployment) -> str:
 def rabbitmq_node(host: str) -> str:
     """The Erlang node name of RabbitMQ on `host`."""
     return f"rabbit@{host}"
+
+
+# The controller's credentials as systemd's LoadCredential= names them in its credentials directory: the
+# inventory, its secrets file, the deployment's certificates and keys (by the PKI's own file names), and
+# Neutron's clouds.yaml and CA bundle. The controller, run as a dynamic user, reads them only from there.
+INVENTORY_CREDENTIAL, SECRETS_CREDENTIAL = "inventory.yaml", "secrets.yaml"
+CLOUDS_CREDENTIAL, CA_BUNDLE_CREDENTIAL = "clouds.yaml", "ca-bundle.pem"
+
+
+def controller_credentials(dep: Deployment, host: str) -> dict[str, str]:
+    """Credential name -> the file on `host` it is loaded from: everything the controller reads that only
+    root may read."""
+    inv = dep.inventory
+    files = {INVENTORY_CREDENTIAL: inv.paths.inventory}
+    if inv.secrets_file is not None:
+        files[SECRETS_CREDENTIAL] = str(PurePosixPath(inv.paths.inventory).parent / inv.secrets_file)
+    pki = PurePosixPath(inv.paths.pki_dir)
+    names = ["ca.pem"] if inv.tls.etcd or inv.tls.api or inv.tls.runtime_api else []
+    names += ["client.pem", "client-key.pem"] if inv.tls.etcd or inv.tls.runtime_api else []
+    names += [f"{host}.pem", f"{host}-key.pem"] if inv.tls.api else []
+    files.update({name: str(pki / name) for name in names})
+    service = inv.network_service
+    if service.clouds_yaml is not None:
+        files[CLOUDS_CREDENTIAL] = service.clouds_yaml
+    if service.ca_bundle is not None:
+        files[CA_BUNDLE_CREDENTIAL] = service.ca_bundle
+    return files
+
+
+def with_credentials(dep: Deployment, directory: str) -> Deployment:
+    """`dep` as a daemon sees it that reads its credentials from `directory`: the certificates, keys and
+    Neutron's files there, under the names `controller_credentials` gives them."""
+    inv = dep.inventory
+    service = inv.network_service.model_copy(
+        update={
+            "clouds_yaml": f"{directory}/{CLOUDS_CREDENTIAL}" if inv.network_service.clouds_yaml else None,
+            "ca_bundle": f"{directory}/{CA_BUNDLE_CREDENTIAL}" if inv.network_service.ca_bundle else None,
+        }
+    )
+    paths = inv.paths.model_copy(update={"pki_dir": directory})
+    return resolve_unchecked(inv.model_copy(update={"paths": paths, "network_service": service}))

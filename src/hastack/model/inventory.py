@@ -211,6 +211,10 @@ class Inventory(Frozen):
     components: dict[str, Placement] = Field(default_factory=dict)
     timing: Timing = Timing()
     secrets: Secrets = Secrets()
+    # Where the secrets came from when the inventory gave `secrets_file:` (as given: relative to the
+    # inventory's directory, or absolute). The loader reads the file into `secrets`; this only says where it
+    # lives, for the units that hand it to a daemon. Never dumped: a dumped inventory carries its secrets.
+    secrets_file: str | None = Field(default=None, exclude=True)
     paths: Paths = Paths()
     tls: Tls = Tls()
     controller_api: ControllerApi = ControllerApi()

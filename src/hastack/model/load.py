@@ -30,8 +30,9 @@ class InventoryError(Exception):
         self.lines = lines
 
 
-def load_deployment(file: str | FsPath) -> Deployment:
-    return resolve_unchecked(load_inventory(file))
+def load_deployment(file: str | FsPath, secrets_path: FsPath | None = None) -> Deployment:
+    """`secrets_path`: read the inventory's `secrets_file` from there instead (a daemon's credentials)."""
+    return resolve_unchecked(load_inventory(file, secrets_path))
 
 
 def dump_inventory(inventory: Inventory) -> str:
@@ -39,18 +40,24 @@ def dump_inventory(inventory: Inventory) -> str:
     return yaml.safe_dump(inventory.model_dump(mode="json"), sort_keys=False)
 
 
-def load_inventory(file: str | FsPath) -> Inventory:
+def load_inventory(file: str | FsPath, secrets_path: FsPath | None = None) -> Inventory:
     """Parse, validate and check `file`; InventoryError listing every problem found."""
     name = str(file)
     try:
         text = FsPath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InventoryError([f"{name}: cannot read: {getattr(e, 'strerror', None) or e}"]) from e
-    return parse_inventory(text, name, FsPath(file).parent)
+    return parse_inventory(text, name, FsPath(file).parent, secrets_path)
 
 
-def parse_inventory(text: str, name: str = "<inventory>", directory: FsPath | None = None) -> Inventory:
-    """`directory`: where a `secrets_file` is looked for (None: the current directory)."""
+def parse_inventory(
+    text: str,
+    name: str = "<inventory>",
+    directory: FsPath | None = None,
+    secrets_path: FsPath | None = None,
+) -> Inventory:
+    """`directory`: where a relative `secrets_file` is looked for (None: the current directory);
+    `secrets_path`: the secrets file itself, wherever `secrets_file` says it is."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -66,7 +73,7 @@ def parse_inventory(text: str, name: str = "<inventory>", directory: FsPath | No
         )
     lines, dup_keys = _line_map(root, name)
     if "secrets_file" in data:
-        data = _with_secrets(data, name, lines, directory or FsPath("."))
+        data = _with_secrets(data, name, lines, directory or FsPath("."), secrets_path)
     problems = [Problem(path, "key appears twice; the second would silently win") for path in dup_keys]
     try:
         inv = Inventory.model_validate(data)
@@ -80,7 +87,7 @@ def parse_inventory(text: str, name: str = "<inventory>", directory: FsPath | No
 
 
 def _with_secrets(
-    data: dict[str, Any], name: str, lines: dict[Path, int], directory: FsPath
+    data: dict[str, Any], name: str, lines: dict[Path, int], directory: FsPath, override: FsPath | None
 ) -> dict[str, Any]:
     """`data` with the mapping in its secrets file as `secrets`; InventoryError naming what is wrong."""
     line = lines.get(("secrets_file",), 1)
@@ -89,7 +96,7 @@ def _with_secrets(
         raise InventoryError([f"{name}:{line}: secrets_file: the secrets are given here too: keep one"])
     if not isinstance(given, str) or not given:
         raise InventoryError([f"{name}:{line}: secrets_file: must be a path (got {given!r})"])
-    path = directory / given
+    path = override or directory / given
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
@@ -111,7 +118,7 @@ def _with_secrets(
         own_lines, _dups = _line_map(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
         problems = [_problem_of(err) for err in e.errors()]
         raise InventoryError(_format(problems, own_lines, str(path))) from e
-    return {**data, "secrets": secrets}
+    return {**data, "secrets": secrets, "secrets_file": given}
 
 
 def _reason(e: Exception) -> str:

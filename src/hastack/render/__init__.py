@@ -64,10 +64,27 @@ SECRET_MODES: dict[str, int] = {
 }
 
 
+# ...and the user of the daemon that reads each, as Debian's packages name them: it must read the file, and
+# no other daemon's user may.
+SECRET_OWNERS: dict[str, str] = {
+    "rabbitmq.conf": "rabbitmq",
+    "rabbitmq-definitions.json": "rabbitmq",
+    "erlang.cookie": "rabbitmq",
+    "keystone/keystone.conf": "keystone",
+    "neutron/neutron.conf": "neutron",
+}
+
+
 def render_all(dep: Deployment) -> tuple[RenderedFile, ...]:
     """Every file of every host, in inventory order."""
     return tuple(
-        RenderedFile(host=h.name, path=path, text=fn(dep, h.name), mode=SECRET_MODES.get(path, 0o644))
+        RenderedFile(
+            host=h.name,
+            path=path,
+            text=fn(dep, h.name),
+            mode=SECRET_MODES.get(path, 0o644),
+            owner=SECRET_OWNERS.get(path),
+        )
         for h in dep.hosts
         for comp in dep.components_on(h.name)
         for path, fn in _FILES.get(comp, ())

@@ -15,6 +15,7 @@ class RenderedFile:
     path: str
     text: str
     mode: int = 0o644  # 0o600 for a file holding a secret; erlang.cookie 0o400, as RabbitMQ demands
+    owner: str | None = None  # the daemon's user a file holding its secret belongs to (None: root)
 
 
 def header(dep: Deployment, host: str, comment: str = "#") -> str:

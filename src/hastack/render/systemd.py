@@ -10,7 +10,7 @@ agents busy renewing a thousand gates on a loaded 2-core machine, and the restar
 from __future__ import annotations
 
 from hastack.model import Deployment
-from hastack.model.endpoints import host_dirs
+from hastack.model.endpoints import INVENTORY_CREDENTIAL, controller_credentials, host_dirs
 from hastack.render.common import header
 
 # What both daemons do without: a root process that cannot load modules, change the clock, gain privileges,
@@ -42,7 +42,8 @@ AGENT_LIMITS = (
     "RestrictNamespaces=net",
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
 )
-# The controller only talks HTTP(S) to etcd, HAProxy, Neutron and its clients: no capability at all.
+# The controller only talks HTTP(S) to etcd, HAProxy, Neutron and its clients: no capability at all, and
+# no root either (its unit's DynamicUser=).
 CONTROLLER_LIMITS = (
     "CapabilityBoundingSet=",
     "RestrictNamespaces=yes",
@@ -54,14 +55,12 @@ CONTROLLER_LIMITS = (
 def _unit(
     dep: Deployment,
     host: str,
-    what: str,
     description: str,
+    exec_start: str,
     watchdog_ms: int,
     after: str,
-    limits: tuple[str, ...],
+    service: tuple[str, ...],
 ) -> str:
-    paths = dep.inventory.paths
-    dirs = host_dirs(dep, host)
     return "\n".join(
         [
             header(dep, host),
@@ -75,7 +74,7 @@ def _unit(
             "[Service]",
             "Type=notify",
             "NotifyAccess=main",
-            f"ExecStart={paths.hastack_bin} {what} --inventory {paths.inventory} --host {host}",
+            f"ExecStart={exec_start}",
             "Restart=always",
             "RestartSec=100ms",
             # Exit status 2 is bad input (the inventory, an argument): restarting cannot mend it.
@@ -83,8 +82,7 @@ def _unit(
             f"WatchdogSec={watchdog_ms}ms",
             "TimeoutStopSec=10s",
             *HARDENING,
-            f"ReadWritePaths=-{dirs.state} -{dirs.run}",
-            *limits,
+            *service,
             "",
             "[Install]",
             "WantedBy=multi-user.target",
@@ -102,26 +100,37 @@ def watchdog_ms(dep: Deployment, daemon: str) -> int:
 
 
 def render_agent_unit(dep: Deployment, host: str) -> str:
+    paths, dirs = dep.inventory.paths, host_dirs(dep, host)
     return _unit(
         dep,
         host,
-        "agent",
         f"hastack node agent of {host} (lease, kernel gate, cleanup)",
+        f"{paths.hastack_bin} agent --inventory {paths.inventory} --host {host}",
         watchdog_ms(dep, "hastack-agent"),
         "neutron-l3-agent.service",
-        AGENT_LIMITS,
+        (f"ReadWritePaths=-{dirs.state} -{dirs.run}", *AGENT_LIMITS),
     )
 
 
 def render_controller_unit(dep: Deployment, host: str) -> str:
+    """The controller runs as a user of its own that systemd makes for it (DynamicUser=): what only root
+    may read (the inventory, its secrets, keys) systemd copies into the unit's credentials directory (%d),
+    where the controller reads them and nothing else can."""
+    paths = dep.inventory.paths
+    credentials = controller_credentials(dep, host)
     return _unit(
         dep,
         host,
-        "controller",
         f"hastack HA controller on {host} (leader-elected)",
+        f"{paths.hastack_bin} controller --inventory %d/{INVENTORY_CREDENTIAL} --host {host} "
+        "--credentials %d",
         watchdog_ms(dep, "hastack-controller"),
         "",
-        CONTROLLER_LIMITS,
+        (
+            "DynamicUser=yes",
+            *(f"LoadCredential={name}:{source}" for name, source in credentials.items()),
+            *CONTROLLER_LIMITS,
+        ),
     )
 
 
