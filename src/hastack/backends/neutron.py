@@ -43,6 +43,9 @@ L3_AGENT = "L3 agent"
 DHCP_AGENT = "DHCP agent"
 MOVE_WORKERS = 8
 AGENT_IDS_S = 30.0
+# How long a router this backend unbound is not adopted back from Neutron's view: Neutron follows the record
+# in the background, seconds behind it on a busy cloud, and until then still shows the router where it was.
+UNBOUND_HOLD_S = 60.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class NeutronBackend(RecordMoves):
         self._lock = threading.Lock()
         # The last reconcile's drifts: router -> (the host Neutron has it on, the host the record says).
         self._drift: dict[str, tuple[str, str]] = {}
+        self._unbound: dict[str, float] = {}  # router -> when this backend last unbound it in the record
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -134,6 +138,8 @@ class NeutronBackend(RecordMoves):
     def remove_router(self, router: str, host: str, only_if: Sequence[Compare] = ()) -> None:
         ids = self._agent_ids()
         self._adopt([router], ids)
+        with self._lock:  # before the record changes: a reconcile reading Neutron meanwhile must see it
+            self._unbound[router] = self.clock()
         self.record.remove(router, host, only_if)
         self._follow(router, lambda: self._neutron_remove(router, host, ids))
 
@@ -205,9 +211,19 @@ class NeutronBackend(RecordMoves):
         body = {"router_id": router}
         self._request(f"add router {router} to {host}", "POST", f"/agents/{ids[host]}/l3-routers", body)
 
+    def _held(self) -> set[str]:
+        """Routers Neutron's view of which is behind the record: calls queued, or unbound here lately. A
+        fenced live move unbinds a router, waits for its old gate to run out, then binds it elsewhere;
+        adopting it from Neutron in between would bind it back to its source (the move's second step then
+        finds it "already hosted", and the router stays where the move took it from)."""
+        now = self.clock()
+        with self._lock:
+            self._unbound = {r: t for r, t in self._unbound.items() if now - t < UNBOUND_HOLD_S}
+            return set(self._unbound) | {r for r, n in self._following.items() if n > 0}
+
     def _adopt(self, routers: Sequence[str], ids: dict[str, str]) -> None:
         """Routers the record does not bind yet are recorded where Neutron put them (if it did)."""
-        unrecorded = set(routers) - set(self.bindings())
+        unrecorded = set(routers) - set(self.bindings()) - self._held()
         if not unrecorded:
             return
         for host, agent in ids.items():
@@ -224,7 +240,7 @@ class NeutronBackend(RecordMoves):
         neutron = {r: h for h, agent in ids.items() for r in self._hosted(h, agent)}
         record = self.bindings()
         key = self.record.key
-        adopted = set(neutron) - set(record)
+        adopted = set(neutron) - set(record) - self._held()
         for router in adopted:
             self.record.txn([Absent(key(router)), *only_if], [Put(key(router), neutron[router])])
         gone = set(record) - set(self.routers())
