@@ -100,14 +100,15 @@ def _operator(lab: LabPlan, args: Sequence[str], busy: frozenset[str], tries: in
     `tries` times, 2 s apart (an undo must land: a policy left at an anchor would stop fencing)."""
     controllers = lab.deployment.hosts_of(hadaemons.CONTROLLER)
     hosts = [h for h in controllers if h not in busy] or list(controllers)
-    for attempt in range(tries):
+    attempt = 0
+    while True:
         try:
             return str(hadaemons.ctl(lab, *args, on=hosts[attempt % len(hosts)]).get("done", ""))
         except LabError:
-            if attempt == tries - 1:
+            attempt += 1
+            if attempt >= tries:
                 raise
             time.sleep(2)
-    raise LabError("no tries")  # unreachable: tries >= 1
 
 
 def _heal(lab: LabPlan, a: chaos.Action, busy: frozenset[str] = frozenset()) -> str:
