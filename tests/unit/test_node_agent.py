@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from hastack.agent.gate import GateError
 from hastack.agent.node import NodeAgent, plan_gates
 from hastack.backends import LabNetworkBackend
-from hastack.store import MemoryStore, keys
+from hastack.store import KeyValue, MemoryStore, keys
 from tests.fakes import Clock
 
 
@@ -291,3 +293,60 @@ def test_a_gate_that_cannot_be_shut_keeps_the_lease_from_being_revoked(world: Wo
     assert store.get(keys.node_key("d", "net1")) is not None
     assert agent.renew(l3_alive=False).startswith("no L3 agent running")
     assert store.get(keys.node_key("d", "net1")) is not None  # not revoked by the next renewal either
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, noting each call a renewal makes (each is a round trip to etcd)."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.calls: list[str] = []
+
+    def keepalive(self, lease: int) -> int:
+        self.calls.append("keepalive")
+        return super().keepalive(lease)
+
+    def get_prefix(self, prefix: str) -> tuple[list[KeyValue], int]:
+        self.calls.append("get_prefix")
+        return super().get_prefix(prefix)
+
+    def get_prefixes(self, prefixes: Sequence[str]) -> tuple[list[list[KeyValue]], int]:
+        self.calls.append("get_prefixes")
+        return super().get_prefixes(prefixes)
+
+
+def test_a_renewal_of_a_lease_held_is_two_round_trips_the_bindings_read_after_the_keepalive() -> None:
+    """A store slow under load costs the gates less the fewer calls each heartbeat makes (the fault
+    campaign saw an agent lose its gates for want of answers at 150 ms per call, three calls a renewal)."""
+    clock = Clock()
+    store = CountingStore(clock)
+    backend = LabNetworkBackend(store, "d", clock, agent_down_s=3.0)
+    backend.report("net1")
+    for r in ("r1", "r2"):
+        backend.define_router(r, "{}")
+    backend.add_router("r1", "net1")
+    gates, routers = FakeGates(clock), FakeRouters("r1", "r2")
+    agent = NodeAgent(
+        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
+    )
+    assert agent.renew(l3_alive=True).startswith("took lease")
+    clock.now += 0.2
+    backend.add_router("r2", "net1")
+    store.calls.clear()
+    assert agent.renew(l3_alive=True).startswith("renewed lease")
+    assert store.calls == ["keepalive", "get_prefixes"]
+    assert gates.open() == {"ns-r1", "ns-r2"}  # r2, bound since the last renewal, opens with this one
+
+
+def test_a_renewal_against_silent_etcd_members_ends_before_the_watchdog() -> None:
+    from pathlib import Path
+
+    from hastack.cli.daemons import RENEWAL_CALLS, agent_store_timeout_s
+    from hastack.model import load_deployment
+    from hastack.render.systemd import watchdog_ms
+
+    dep = load_deployment(Path(__file__).parents[2] / "examples" / "paper.yaml")
+    timeout_s, beat_s = agent_store_timeout_s(dep), dep.inventory.timing.heartbeat_interval_ms / 1000
+    worst_s = RENEWAL_CALLS * len(dep.hosts_of("etcd")) * timeout_s + beat_s  # and a failsafe round
+    assert worst_s <= watchdog_ms(dep, "hastack-agent") / 1000 - 0.5
+    assert timeout_s > 0.15  # more than the 150 ms per call that cost an agent its gates under load

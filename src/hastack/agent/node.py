@@ -25,7 +25,7 @@ from hastack.agent.gate import GateError
 from hastack.backends.base import BackendError
 from hastack.faultpoints import FaultPoint
 from hastack.fencing import ANCHOR_OPEN_S
-from hastack.store import Store, StoreError, keys
+from hastack.store import KeyValue, Store, StoreError, keys
 
 CHUNK = 64  # gates refreshed with one timeout and one stall check
 
@@ -115,38 +115,59 @@ class NodeAgent:
     def read_control(self) -> str:
         """The policy in force (and whether failsafe is on), in one read."""
         kvs, _rev = self.store.get_prefix(keys.control_prefix(self.deployment))
+        return self._control(kvs)
+
+    def _control(self, kvs: list[KeyValue]) -> str:
         control = {kv.key: kv.value for kv in kvs}
         self.failsafe_on = control.get(keys.failsafe_key(self.deployment)) != "off"
         return control.get(keys.policy_key(self.deployment), "hastack")
 
+    def _control_and_bound(self) -> tuple[str, frozenset[str]]:
+        """The policy and the routers bound here, in one read (one transaction, one revision)."""
+        bindings = keys.bindings_prefix(self.deployment)
+        (control, bound), _rev = self.store.get_prefixes([keys.control_prefix(self.deployment), bindings])
+        here = frozenset(kv.key.removeprefix(bindings) for kv in bound if kv.value == self.host)
+        return self._control(control), here
+
     def renew(self, l3_alive: bool) -> str:
         """Every heartbeat: hold the lease (or not), learn the bindings, then gate."""
         try:
-            policy = self.read_control()
-            if policy == "hastack" and l3_alive:
+            if l3_alive and self.lease and self.last_policy == "hastack":
+                # As it is nearly always: two round trips, the keepalive and then one read of the policy
+                # and the bindings. A store slow to answer costs the gates less the fewer calls a renewal
+                # makes. A policy switched meanwhile drops the lease just renewed (below).
                 said, deadline = self._keepalive()
-                # The bindings are read after the keepalive was sent, and only a renewal that read them
-                # opens anything: a deadline never goes with bindings older than its keepalive.
-                bound = self._bound()
+                policy, bound = self._control_and_bound()
+            else:
+                policy, said, deadline, bound = self.read_control(), "", None, frozenset[str]()
+                if policy == "hastack" and l3_alive:
+                    said, deadline = self._keepalive()
+                    # The bindings are read after the keepalive was sent, and only a renewal that read them
+                    # opens anything: a deadline never goes with bindings older than its keepalive.
+                    bound = self._bound()
+            if policy == "hastack" and l3_alive and deadline is not None:
                 self.last_policy, self.bound, self.held = policy, bound, False
                 self.open_until, self.until_wall = deadline
                 return f"{said}; {self.gate()}"
-            self.last_policy = policy
-            if policy != "hastack":
-                self._drop_lease()
-                # Neutron keeps forwarding on a dead agent's node; the paper's cleanup removed the routers.
-                unfenced = l3_alive or policy == "neutron"
-                self.open_until, self.until_wall = (
-                    (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)
-                )
-                said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
-            else:
-                self._drop_lease()
-                self.open_until = self.until_wall = 0.0
-                said = "no L3 agent running: holding no lease"
-            self.bound, self.held = self._bound(), False
+            return self._unfenced(policy, l3_alive)
         except (StoreError, BackendError) as e:
             return self._failsafe(f"store unreachable ({e})", l3_alive)
+
+    def _unfenced(self, policy: str, l3_alive: bool) -> str:
+        """No lease to hold: an anchor policy in force, or no L3 agent running here."""
+        self.last_policy = policy
+        self._drop_lease()
+        if policy != "hastack":
+            # Neutron keeps forwarding on a dead agent's node; the paper's cleanup removed the routers.
+            unfenced = l3_alive or policy == "neutron"
+            self.open_until, self.until_wall = (
+                (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)
+            )
+            said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
+        else:
+            self.open_until = self.until_wall = 0.0
+            said = "no L3 agent running: holding no lease"
+        self.bound, self.held = self._bound(), False
         return f"{said}; {self.gate()}"
 
     def _failsafe(self, why: str, l3_alive: bool) -> str:

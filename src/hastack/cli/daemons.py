@@ -39,8 +39,11 @@ from hastack.model.endpoints import RUNTIME_PORT, SECRETS_CREDENTIAL, with_crede
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
 from hastack.pki.layout import Layout
+from hastack.render.systemd import watchdog_ms
 from hastack.store import keys
 from hastack.store.connect import open_store
+
+RENEWAL_CALLS = 2  # what a node agent's renewal of a lease it holds asks etcd (agent/node.py)
 
 OPTIONS = [
     click.option("--inventory", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)),
@@ -73,6 +76,16 @@ def _setup(inventory: Path, host: str, role: str, credentials: Path | None = Non
     return dep
 
 
+def agent_store_timeout_s(dep: Deployment) -> float:
+    """How long the node agent waits for one etcd member to answer one call. A renewal is two calls (the
+    keepalive, then one read), each tried on every member in turn. Against members that all stay silent it
+    must still end, a failsafe round (one heartbeat) after it, half a second before the watchdog: a node
+    cut off from etcd is not a hung agent. Never below three quarters of a heartbeat."""
+    beat_s = dep.inventory.timing.heartbeat_interval_ms / 1000
+    budget_s = watchdog_ms(dep, "hastack-agent") / 1000 - beat_s - 0.5
+    return max(0.75 * beat_s, budget_s / (RENEWAL_CALLS * len(dep.hosts_of("etcd"))))
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -96,9 +109,7 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
     """
     dep = _setup(inventory, host, "hastack-agent")
     t = dep.inventory.timing
-    # Bounded so that a renewal against three unreachable members still ends within the watchdog (three
-    # heartbeats): a node cut off from etcd is not a hung agent.
-    store = open_store(dep, timeout_s=t.heartbeat_interval_ms / 1000 * 0.75)
+    store = open_store(dep, timeout_s=agent_store_timeout_s(dep))
     routers = wiring(dep).router_host(dep, host)
     peers = ControllerPeers(
         [Peer(c, controller_url(dep, c)) for c in dep.hosts_of("hastack-controller")],
