@@ -86,6 +86,11 @@ def read_reply(token: str, q: Question, body: bytes, signature: str | None) -> R
 def _verified(token: str, label: bytes, body: bytes, signature: str | None) -> dict[str, object]:
     if not signature or not hmac.compare_digest(signature.strip(), sign(token, label, body)):
         raise ProtocolError(f"missing or wrong {HEADER}")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict[str, object]:
+    """A signed body's JSON object; ProtocolError if it is none."""
     try:
         data = json.loads(body)
     except ValueError as e:
