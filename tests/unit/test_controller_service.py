@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -75,7 +76,7 @@ class World:
                 if self.store.keepalive(lease) > 0:
                     self.backend.report(host)
             for c in controllers:
-                c.tick()
+                settled(c)
 
     def controller(self, name: str) -> Controller:
         settings = Settings(
@@ -151,11 +152,13 @@ def test_a_stale_leaders_moves_fail_on_the_fencing_token(w: World) -> None:
     assert w.backend.bindings()["r1"] == "net1"
 
 
-def test_an_unhosted_router_is_placed(w: World) -> None:
+def test_an_unhosted_router_is_placed_once_a_read_begun_since_lists_it(w: World) -> None:
     ctl = w.controller("ctl1")
     w.advance(5, ctl)
     w.backend.remove_router("r4", "net3")  # a move cut short between its two steps
-    assert ctl.tick().startswith("moving 1 unhosted routers to healthy agents")
+    assert ctl.tick() == "all 3 network nodes healthy"  # it may have been deleted: read them first
+    w.advance(0.5, ctl)
+    assert any("moving 1 unhosted routers" in t["sentence"] for t in ctl.history)
     assert "r4" in w.backend.routers_by_agent()["net3"]
 
 
@@ -163,8 +166,46 @@ def test_a_router_deleted_since_the_last_read_of_the_definitions_is_not_placed(w
     ctl = w.controller("ctl1")
     w.advance(5, ctl)  # the definitions were read: r4 among them
     w.backend.forget_router("r4")  # deleted with its binding, less than 5 s after that read
-    assert ctl.tick() == "all 3 network nodes healthy"
-    assert "r4" not in ctl.routers
+    w.advance(1, ctl)
+    assert settled(ctl) == "all 3 network nodes healthy"
+    assert "r4" not in ctl.definitions.routers
+    assert not any("unhosted" in t["sentence"] for t in ctl.history)  # never tried to place it
+
+
+class FrozenDefinitions(LabNetworkBackend):
+    """A network service that answers `list routers` nothing until `thaw` is set (a busy Neutron)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.thaw, self.asked = threading.Event(), threading.Event()
+
+    def routers(self) -> list[str]:
+        self.asked.set()
+        self.thaw.wait(30)
+        return super().routers()
+
+
+def test_a_network_service_slow_to_list_its_routers_does_not_hold_up_the_leaders_tick(w: World) -> None:
+    """The tick renews the leader's lease: on Neutron it waited for `list routers`, seconds when busy."""
+    ctl = w.controller("ctl1")
+    w.advance(5, ctl)
+    frozen = FrozenDefinitions(w.store, "d", w.clock, 3.0)
+    ctl.definitions.read = frozen.routers
+    w.clock.now += 5
+    ticked = threading.Thread(target=ctl.tick)
+    ticked.start()
+    assert frozen.asked.wait(5)
+    ticked.join(5)
+    assert not ticked.is_alive()  # the tick returned while the list is still being read
+    frozen.thaw.set()
+
+
+def settled(ctl: Controller) -> str:
+    """A tick, and the read of the router definitions it started, to its end (a thread in production)."""
+    said = ctl.tick()
+    if ctl.definitions.thread is not None:
+        ctl.definitions.thread.join(5)
+    return said
 
 
 def test_api_answers_reads_and_guards_changes(w: World) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
 from hastack.controller.decide import POLICIES, Move, Policy, Snapshot, decide, failure_reason, rebalance
+from hastack.controller.definitions import Definitions
 from hastack.controller.drains import Balancer, Drains
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
@@ -73,8 +74,7 @@ class Controller:
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.last = LastTick("not started")
         self.last_decided = -1e9
-        self.routers: tuple[str, ...] = ()
-        self.routers_read = -1e9
+        self.definitions = Definitions(backend.routers, mono)
         self.revision = 0
         self.reconciled = -1e9
         self.drains = Drains(balancers, settings.api_servers, mono)
@@ -176,25 +176,16 @@ class Controller:
             self.healthy_since,
             leading,
             self.election.leader_for_s(),
-            tuple(r for r in self._routers(now, o.bindings) if r not in self.in_flight),
+            tuple(r for r in self._routers(o.bindings) if r not in self.in_flight),
             self.mono(),
             self.leased_since_switch,
             self.settled_for_s(),
         )
 
-    def _routers(self, now: float, bindings: Mapping[str, str]) -> tuple[str, ...]:
-        """All routers the backend defines, re-read every 5 s (they change rarely; reading is not free),
-        and at once when one seems unbound: it may have been deleted since (placing it would fail). Not
-        for one a live move has unbound on purpose: on Neutron each read is an API call in the tick that
-        renews the leader's lease, and a busy Neutron made every tick of a rebalance wait for one."""
-        unbound = any(r not in bindings and r not in self.in_flight for r in self.routers)
-        if now - self.routers_read > 5.0 or unbound:
-            try:
-                self.routers = tuple(self.backend.routers())
-                self.routers_read = now
-            except BackendError:
-                pass
-        return self.routers
+    def _routers(self, bindings: Mapping[str, str]) -> tuple[str, ...]:
+        """All routers the backend defines, as read off the tick's thread (controller/definitions.py). One
+        a live move has unbound on purpose counts as bound: it is no reason to read them again."""
+        return self.definitions.step({*bindings, *self.in_flight})
 
     def _apply(self, moves: tuple[Move, ...], o: observe.Observed, policy: Policy) -> list[act.Outcome]:
         return act.apply(
