@@ -77,13 +77,17 @@ def _setup(inventory: Path, host: str, role: str, credentials: Path | None = Non
 
 
 def agent_store_timeout_s(dep: Deployment) -> float:
-    """How long the node agent waits for one etcd member to answer one call. A renewal is two calls (the
-    keepalive, then one read), each tried on every member in turn. Against members that all stay silent it
-    must still end, a failsafe round (one heartbeat) after it, half a second before the watchdog: a node
-    cut off from etcd is not a hung agent. Never below three quarters of a heartbeat."""
-    beat_s = dep.inventory.timing.heartbeat_interval_ms / 1000
-    budget_s = watchdog_ms(dep, "hastack-agent") / 1000 - beat_s - 0.5
-    return max(0.75 * beat_s, budget_s / (RENEWAL_CALLS * len(dep.hosts_of("etcd"))))
+    """How long the node agent waits for one etcd member to answer one call. Two bounds, the lower wins:
+    - a renewal that fails must fail in time for a failsafe round (one heartbeat) before the gates run
+      out: the first call tried on every member, a heartbeat after the last good keepalive, then the
+      round, within the deadline `TTL - m` (an etcd leader frozen or re-elected holds every call);
+    - a renewal against members that all stay silent (two calls, each on every member) and a round end
+      half a second before the watchdog: a node cut off from etcd is not a hung agent."""
+    t = dep.inventory.timing
+    beat_s, members = t.heartbeat_interval_ms / 1000, len(dep.hosts_of("etcd"))
+    deadline_s = t.lease_ttl_s - t.fence_margin_ms / 1000 - 2 * beat_s
+    watchdog_s = watchdog_ms(dep, "hastack-agent") / 1000 - beat_s - 0.5
+    return max(0.05, min(deadline_s / members, watchdog_s / (RENEWAL_CALLS * members)))
 
 
 def _stop_on_signals() -> threading.Event:
