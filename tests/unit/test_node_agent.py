@@ -341,7 +341,8 @@ def test_a_renewal_of_a_lease_held_is_two_round_trips_the_bindings_read_after_th
 def test_a_failing_renewal_leaves_time_for_a_failsafe_round_and_ends_before_the_watchdog() -> None:
     from pathlib import Path
 
-    from hastack.cli.daemons import RENEWAL_CALLS, agent_store_timeout_s
+    from hastack.agent.node import RENEWAL_CALLS
+    from hastack.cli.daemons import agent_store_timeout_s
     from hastack.model import load_deployment
     from hastack.render.systemd import watchdog_ms
 

@@ -22,12 +22,14 @@ from typing import Protocol
 
 from hastack import faultpoints
 from hastack.agent.gate import GateError
+from hastack.backends import record
 from hastack.backends.base import BackendError
 from hastack.faultpoints import FaultPoint
 from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import KeyValue, Store, StoreError, keys
 
 CHUNK = 64  # gates refreshed with one timeout and one stall check
+RENEWAL_CALLS = 2  # what a renewal of a lease held asks etcd: the keepalive, then one read (`renew`)
 
 
 class RouterHost(Protocol):
@@ -124,9 +126,9 @@ class NodeAgent:
 
     def _control_and_bound(self) -> tuple[str, frozenset[str]]:
         """The policy and the routers bound here, in one read (one transaction, one revision)."""
-        bindings = keys.bindings_prefix(self.deployment)
-        (control, bound), _rev = self.store.get_prefixes([keys.control_prefix(self.deployment), bindings])
-        here = frozenset(kv.key.removeprefix(bindings) for kv in bound if kv.value == self.host)
+        prefixes = [keys.control_prefix(self.deployment), keys.bindings_prefix(self.deployment)]
+        (control, bindings), _rev = self.store.get_prefixes(prefixes)
+        here = frozenset(r for r, h in record.parse(bindings).items() if h == self.host)
         return self._control(control), here
 
     def renew(self, l3_alive: bool) -> str:

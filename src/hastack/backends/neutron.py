@@ -219,7 +219,13 @@ class NeutronBackend(RecordMoves):
         now = self.clock()
         with self._lock:
             self._unbound = {r: t for r, t in self._unbound.items() if now - t < UNBOUND_HOLD_S}
-            return set(self._unbound) | {r for r, n in self._following.items() if n > 0}
+            unbound = set(self._unbound)
+        return unbound | self._queued()
+
+    def _queued(self) -> set[str]:
+        """Routers whose Neutron calls are still queued."""
+        with self._lock:
+            return {r for r, n in self._following.items() if n > 0}
 
     def _adopt(self, routers: Sequence[str], ids: dict[str, str]) -> None:
         """Routers the record does not bind yet are recorded where Neutron put them (if it did)."""
@@ -246,8 +252,7 @@ class NeutronBackend(RecordMoves):
         gone = set(record) - set(self.routers())
         for router in gone:  # deleted in Neutron: forget it
             self.record.txn([ValueIs(key(router), record.pop(router)), *only_if], [Delete(key(router))])
-        with self._lock:  # a router whose calls are still queued is not drifting: it is being moved
-            busy = {r for r, n in self._following.items() if n > 0}
+        busy = self._queued()  # a router whose calls are still queued is not drifting: it is being moved
         drifted = sorted(r for r, h in record.items() if neutron.get(r) != h and h in ids and r not in busy)
         if follow_backend:
             self._drift = {}

@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hastack.backends.base import BackendError
-from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, ValueIs
+from hastack.store import Absent, Compare, Delete, KeyValue, Put, Store, StoreError, ValueIs
 
 MOVE_BATCH = 100  # routers per transaction: etcd allows 128 operations in one (--max-txn-ops)
+
+
+def parse(kvs: Sequence[KeyValue]) -> dict[str, str]:
+    """router -> host, from the keys read under a record's prefix (a router's key ends in its id)."""
+    return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
 
 
 class BindingRecord:
@@ -28,7 +33,7 @@ class BindingRecord:
             kvs, _rev = self.store.get_prefix(self.prefix)
         except StoreError as e:
             raise BackendError(f"{self.name}: {e}") from e
-        return {kv.key.rsplit("/", 1)[1]: kv.value for kv in kvs}
+        return parse(kvs)
 
     def get(self, router: str) -> str | None:
         try:

@@ -19,7 +19,7 @@ import click
 from hastack import faultpoints
 from hastack.agent import daemon as agent_daemon
 from hastack.agent.gate import Gates
-from hastack.agent.node import NodeAgent
+from hastack.agent.node import RENEWAL_CALLS, NodeAgent
 from hastack.agent.watch import ProcessWatch
 from hastack.backends import LabNetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
@@ -42,8 +42,6 @@ from hastack.pki.layout import Layout
 from hastack.render.systemd import watchdog_ms
 from hastack.store import keys
 from hastack.store.connect import open_store
-
-RENEWAL_CALLS = 2  # what a node agent's renewal of a lease it holds asks etcd (agent/node.py)
 
 OPTIONS = [
     click.option("--inventory", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)),

@@ -64,6 +64,3 @@ class Granter:
         node = self._node(host)
         node.promises.discard(promise)
         node.r_n = max(node.r_n, read_revision)
-
-    def is_promising(self, host: str) -> bool:
-        return bool(self._node(host).promises)

@@ -54,24 +54,15 @@ _FILES: dict[str, tuple[tuple[str, Callable[[Deployment, str], str]], ...]] = {
 }
 
 
-# The files that hold a secret (a password, its hash, the Erlang cookie): readable by their owner only.
-SECRET_MODES: dict[str, int] = {
-    "rabbitmq.conf": 0o600,
-    "rabbitmq-definitions.json": 0o600,
-    "erlang.cookie": 0o400,
-    "keystone/keystone.conf": 0o600,
-    "neutron/neutron.conf": 0o600,
-}
-
-
-# ...and the user of the daemon that reads each, as Debian's packages name them: it must read the file, and
-# no other daemon's user may.
-SECRET_OWNERS: dict[str, str] = {
-    "rabbitmq.conf": "rabbitmq",
-    "rabbitmq-definitions.json": "rabbitmq",
-    "erlang.cookie": "rabbitmq",
-    "keystone/keystone.conf": "keystone",
-    "neutron/neutron.conf": "neutron",
+# The files that hold a secret (a password, its hash, the Erlang cookie): readable by their owner only, and
+# that owner the user of the daemon that reads each, as Debian's packages name them (no other daemon's
+# user may read it). Path -> (mode, owner).
+SECRETS: dict[str, tuple[int, str]] = {
+    "rabbitmq.conf": (0o600, "rabbitmq"),
+    "rabbitmq-definitions.json": (0o600, "rabbitmq"),
+    "erlang.cookie": (0o400, "rabbitmq"),  # as RabbitMQ demands
+    "keystone/keystone.conf": (0o600, "keystone"),
+    "neutron/neutron.conf": (0o600, "neutron"),
 }
 
 
@@ -82,8 +73,8 @@ def render_all(dep: Deployment) -> tuple[RenderedFile, ...]:
             host=h.name,
             path=path,
             text=fn(dep, h.name),
-            mode=SECRET_MODES.get(path, 0o644),
-            owner=SECRET_OWNERS.get(path),
+            mode=SECRETS[path][0] if path in SECRETS else 0o644,
+            owner=SECRETS[path][1] if path in SECRETS else None,
         )
         for h in dep.hosts
         for comp in dep.components_on(h.name)
