@@ -14,7 +14,6 @@ import time
 from hastack import faultpoints
 from hastack.agent.gate import Gates
 from hastack.agent.node import NodeAgent
-from hastack.backends import LabNetworkBackend
 from hastack.store import EtcdStore
 
 ROUTER, HOST, DEPLOYMENT = "r1", "net1", "faults"
@@ -39,9 +38,8 @@ class OneRouter:
 
 def main(endpoint: str, netns: str) -> None:
     store = EtcdStore([endpoint], timeout_s=0.15)
-    bindings = LabNetworkBackend(store, DEPLOYMENT, time.time, agent_down_s=3.0)
     agent = NodeAgent(
-        store, bindings, OneRouter(netns), Gates(), DEPLOYMENT, HOST, 1, 100, time.monotonic, time.time,
+        store, OneRouter(netns), Gates(), DEPLOYMENT, HOST, 1, 100, time.monotonic, time.time,
         fault=faultpoints.from_environment(),
     )  # fmt: skip
     while True:

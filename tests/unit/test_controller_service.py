@@ -22,7 +22,7 @@ from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
 from hastack.pki import Layout
 from hastack.pki.contexts import client_context, server_context
-from hastack.store import Compare, MemoryStore, keys
+from hastack.store import Absent, Compare, MemoryStore, ValueIs, keys
 from tests.fakes import Clock
 
 TOKEN = "secret-token-1"
@@ -142,8 +142,7 @@ def test_a_stale_leaders_moves_fail_on_the_fencing_token(w: World) -> None:
         w.backend,
         [Move("r1", "net1", "net2")],
         [ctl.election.fence()],
-        lambda h: keys.node_key("d", h),
-        lambda h: True,
+        {"net1": [Absent(keys.node_key("d", "net1"))]},
         0.0,
         4,
     )
@@ -394,3 +393,74 @@ def test_a_router_a_live_move_unbound_asks_for_no_read_of_the_definitions() -> N
     ctl.in_flight.discard("r1")
     ctl.tick()  # unbound and not in flight: perhaps deleted, read again before placing it
     assert backend.reads == before + 1
+
+
+class FakeLiveness:
+    """The grants as a leader sees them: silences set by the test; promises written to the store by the
+    controllers the test names (a majority or not), as the real ones write them."""
+
+    silent_s = 0.3
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.silent: dict[str, float] = {}
+        self.promisers: tuple[str, ...] = ("ctl1", "ctl2", "ctl3")
+        self.withdrawn = False  # a promise ends between the answer and the move
+
+    def silent_for(self, host: str) -> float:
+        return self.silent.get(host, 0.0)
+
+    def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]:
+        if len(self.promisers) < 2:
+            return None, f"{host}: promises from {len(self.promisers)} of 3 (ctl2: granted {host} 40 ms ago)"
+        conditions = []
+        for c in self.promisers:
+            key = keys.promise_key("d", host, c)
+            self.store.put(key, f"{c}-1")
+            conditions.append(ValueIs(key, f"{c}-1"))
+            if self.withdrawn:
+                self.store.delete(key)
+        return conditions, f"{host}: promised by {', '.join(self.promisers)}"
+
+
+def granted_world() -> tuple[World, Controller, FakeLiveness]:
+    w = World()
+    liveness = FakeLiveness(w.store)
+    settings = Settings("d", ("net1", "net2", "net3"), 1.0, 0.1, {})
+    election = Election(w.store, keys.leader_key("d"), "ctl1", 1, w.clock)
+    ctl = Controller(
+        w.store, w.backend, election, [], settings, w.clock, Metrics(), w.clock, liveness=liveness
+    )
+    ctl.tick()
+    w.advance(5, ctl)
+    return w, ctl, liveness
+
+
+def test_a_node_silent_to_the_grants_loses_its_routers_on_a_majority_of_promises_lease_or_not() -> None:
+    w, ctl, liveness = granted_world()
+    liveness.silent["net1"] = 0.25
+    assert ctl.tick() == "all 3 network nodes healthy"  # not yet G + m
+    liveness.silent["net1"] = 0.31
+    said = ctl.tick()
+    assert said.startswith("moving 2 routers of net1 (no grant round for 310 ms) to healthy agents"), said
+    assert "2 of 2 moved" in said
+    assert w.store.get(keys.node_key("d", "net1")) is not None  # its etcd lease still lives
+    assert w.backend.routers_by_agent()["net1"] == []
+
+
+def test_without_a_majority_of_promises_a_silent_nodes_routers_stay() -> None:
+    w, ctl, liveness = granted_world()
+    liveness.silent["net1"], liveness.promisers = 0.5, ("ctl1",)
+    said = ctl.tick()
+    assert said.endswith(
+        "; not moving the routers of net1: promises from 1 of 3 (ctl2: granted net1 40 ms ago)"
+    )
+    assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]
+
+
+def test_a_move_away_from_a_silent_node_is_conditioned_on_the_promise_keys() -> None:
+    w, ctl, liveness = granted_world()
+    liveness.silent["net1"], liveness.withdrawn = 0.5, True  # the promises ended before the move landed
+    said = ctl.tick()
+    assert "0 of 2 moved (slowest 0 ms); 2 failed, first: router r1 stays on net1: a condition" in said
+    assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]

@@ -176,7 +176,6 @@ class Cloud:
     def new_agent(self) -> NodeAgent:
         return NodeAgent(
             self.store,
-            self.backend,
             self.routers,
             self.gates,
             "d",

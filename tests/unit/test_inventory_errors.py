@@ -117,6 +117,20 @@ CASES = [
         "at least api_response_timeout_ms",
     ),
     (
+        "grants that a lost round or two would let run out",
+        ("  lease_ttl_s: 1\n", "  lease_ttl_s: 1\n  grant_ms: 150\n"),
+        22,
+        "timing.grant_ms",
+        "must outlive two lost rounds",
+    ),
+    (
+        "grants no shorter than the lease",
+        ("  lease_ttl_s: 1\n", "  lease_ttl_s: 1\n  grant_ms: 960\n"),
+        22,
+        "timing.grant_ms",
+        "or grants gain nothing",
+    ),
+    (
         "path with a placeholder other than {host}",
         ("deployment: test\n", 'deployment: test\npaths: {state_dir: "/x/{y}"}\n'),
         2,

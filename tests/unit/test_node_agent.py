@@ -9,6 +9,7 @@ import pytest
 from hastack.agent.gate import GateError
 from hastack.agent.node import NodeAgent, plan_gates
 from hastack.backends import LabNetworkBackend
+from hastack.grants.rounds import GrantRounds
 from hastack.store import KeyValue, MemoryStore, keys
 from tests.fakes import Clock
 
@@ -83,9 +84,7 @@ def world() -> World:
     backend.add_router("r2", "net1")
     backend.add_router("r3", "net2")
     gates, routers = FakeGates(clock), FakeRouters("r1", "r2", "r3")  # r3 left over from an earlier time
-    agent = NodeAgent(
-        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
-    )
+    agent = NodeAgent(store, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock)
     return agent, store, backend, gates, routers, clock
 
 
@@ -179,11 +178,9 @@ def test_policy_neutron_fences_nothing(world: World) -> None:
 
 
 def test_a_restarted_agent_keeps_the_lease_its_predecessor_held(world: World) -> None:
-    agent, store, backend, gates, routers, clock = world
+    agent, store, _backend, gates, routers, clock = world
     agent.renew(l3_alive=True)
-    again = NodeAgent(
-        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
-    )
+    again = NodeAgent(store, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock)
     assert again.adopt()
     assert again.lease == agent.lease
     assert again.renew(l3_alive=True).startswith("renewed lease")
@@ -326,9 +323,7 @@ def test_a_renewal_of_a_lease_held_is_two_round_trips_the_bindings_read_after_th
         backend.define_router(r, "{}")
     backend.add_router("r1", "net1")
     gates, routers = FakeGates(clock), FakeRouters("r1", "r2")
-    agent = NodeAgent(
-        store, backend, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock
-    )
+    agent = NodeAgent(store, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock)
     assert agent.renew(l3_alive=True).startswith("took lease")
     clock.now += 0.2
     backend.add_router("r2", "net1")
@@ -354,3 +349,44 @@ def test_a_failing_renewal_leaves_time_for_a_failsafe_round_and_ends_before_the_
     assert beat_s + members * timeout_s + beat_s <= t.lease_ttl_s - t.fence_margin_ms / 1000
     worst_s = RENEWAL_CALLS * members * timeout_s + beat_s  # every call failing, and a failsafe round
     assert worst_s <= watchdog_ms(dep, "hastack-agent") / 1000 - 0.5
+
+
+def _granted_agent(world: World) -> tuple[NodeAgent, GrantRounds]:
+    _agent, store, _backend, gates, routers, clock = world
+    rounds = GrantRounds(("ctl1", "ctl2", "ctl3"), 0.25, 0.05, clock, nonce=lambda: "n", wall=clock)
+    granted = NodeAgent(
+        store, routers, gates, "d", "net1", ttl_s=1, margin_ms=100, clock=clock, wall=clock, grants=rounds
+    )
+    return granted, rounds
+
+
+def test_with_grants_on_a_gate_opens_only_on_a_majority_and_until_the_earlier_deadline(world: World) -> None:
+    _agent, _store, _backend, gates, _routers, clock = world
+    agent, rounds = _granted_agent(world)
+    assert "0 gates open" in agent.renew(l3_alive=True)  # the lease alone opens nothing
+    assert gates.open() == set()
+    r = rounds.begin()
+    rounds.count("ctl1", r.number, r.nonce, 0, agent.bound_revision)
+    assert not agent.grants_renewed()  # one of three
+    rounds.count("ctl2", r.number, r.nonce, 0, agent.bound_revision)
+    assert agent.grants_renewed()
+    assert agent.gate() == "2 gates open for 200 ms, 1 shut"  # the grants' 250 - 50, not the lease's 900
+    assert gates.until_ns == int((r.sent_wall + 0.2) * 1e9)  # the kernel's absolute bound follows too
+    assert not agent.grants_renewed()
+    clock.now += 0.2  # no later round gathered a majority: the gates ran out, the lease lives on
+    assert gates.open() == set()
+    assert store_has_node_key(world)
+
+
+def test_with_grants_on_a_grant_that_wants_a_later_bindings_read_does_not_count(world: World) -> None:
+    agent, rounds = _granted_agent(world)
+    agent.renew(l3_alive=True)
+    r = rounds.begin()
+    later = agent.bound_revision + 1  # a controller ended a promise with a read after this node's read
+    assert rounds.count("ctl1", r.number, r.nonce, later, agent.bound_revision) is not None
+    rounds.count("ctl2", r.number, r.nonce, 0, agent.bound_revision)
+    assert not agent.grants_renewed()
+
+
+def store_has_node_key(world: World) -> bool:
+    return world[1].get(keys.node_key("d", "net1")) is not None

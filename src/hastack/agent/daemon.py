@@ -4,7 +4,8 @@ The watcher owns the pidfd: it blocks on it, and the moment the L3 agent exits i
 and runs the death path (gates shut, lease revoked, cleanup). The main loop renews every heartbeat, gates
 again whenever the routers here change (polled every 20 ms: a file's mtime in the lab) or the bindings do
 (a store watch, where the bindings live in the store: a standby bound here opens at once, not at the next
-renewal), tells the supervisor READY=1 once, and WATCHDOG=1 after every renewal that did not hang.
+renewal), refreshes the open gates whenever a majority of controllers granted a later round (grants on),
+tells the supervisor READY=1 once, and WATCHDOG=1 after every renewal that did not hang.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def run(
     watcher.start()
     watcher.l3_alive.wait(1.0)  # give the watcher a moment to find a running L3 agent
     said, version, next_renew, ready = "", routers.version(), 0.0, False
+    said_granted = ""  # the grants' refreshes are logged apart: they come between every two renewals
     while not stop.is_set():
         now = time.monotonic()
+        granted = ""
         with lock:
             if now >= next_renew or agent.renew_soon:
                 sentence = agent.renew(watcher.l3_alive.is_set())
@@ -94,8 +97,13 @@ def run(
                 wake.clear()
                 version = routers.version()
                 sentence = agent.routers_changed()
+            elif agent.grants_renewed():  # a majority granted a later round: the open gates last longer
+                sentence, granted = "", agent.gate()
             else:
                 sentence = ""
+        if granted and is_news(said_granted, granted):
+            log.info("granted: %s", granted)
+            said_granted = granted
         if sentence and is_news(said, sentence):
             log.info(sentence)
             said = sentence

@@ -26,6 +26,7 @@ from hastack.backends import record
 from hastack.backends.base import BackendError
 from hastack.faultpoints import FaultPoint
 from hastack.fencing import ANCHOR_OPEN_S
+from hastack.grants.rounds import GrantRounds
 from hastack.store import KeyValue, Store, StoreError, keys
 
 CHUNK = 64  # gates refreshed with one timeout and one stall check
@@ -56,10 +57,6 @@ class GateDriver(Protocol):
         """Whether the namespace exists (a gate that failed to shut in a namespace that is gone is moot)."""
 
 
-class Bindings(Protocol):
-    def bindings(self) -> dict[str, str]: ...
-
-
 @dataclass(frozen=True)
 class GatePlan:
     open: tuple[str, ...]  # namespaces to refresh
@@ -84,7 +81,6 @@ class NodeAgent:
     def __init__(
         self,
         store: Store,
-        bindings: Bindings,
         routers: RouterHost,
         gates: GateDriver,
         deployment: str,
@@ -95,11 +91,14 @@ class NodeAgent:
         wall: Callable[[], float],
         peers: Confirmer | None = None,
         fault: FaultPoint = faultpoints.none,
+        grants: GrantRounds | None = None,
     ) -> None:
         """`clock` is monotonic: every duration is counted on it. `wall` is the kernel's `meta time` clock
         (CLOCK_REALTIME): each gate also gets its deadline as a wall-clock instant, fixed when the
-        keepalive is sent, which no stall of this process before the write can move."""
-        self.store, self.bindings, self.routers, self.gates = store, bindings, routers, gates
+        keepalive is sent, which no stall of this process before the write can move. `grants`: the
+        rounds a grant thread sends to every controller, if grants are on; the gates then need them too
+        (open until the earlier of the two deadlines)."""
+        self.store, self.routers, self.gates, self.grants = store, routers, gates, grants
         self.deployment, self.host = deployment, host
         self.ttl_s, self.margin_ms, self.clock, self.wall, self.peers = ttl_s, margin_ms, clock, wall, peers
         self.fault = fault  # faultpoints: where a test stops this process for real
@@ -108,6 +107,8 @@ class NodeAgent:
         self.open_until = 0.0  # clock time at which the gates must be shut; 0: shut now
         self.until_wall = 0.0  # the same deadline on the wall clock, for the kernel
         self.bound: frozenset[str] = frozenset()
+        self.bound_revision = 0  # the store revision `bound` was read at (grants count only at or after R_N)
+        self.granted_until = 0.0  # the grants' deadline the gates were last refreshed with
         self.last_policy = "hastack"
         self.failsafe_on = True  # the control key `failsafe`, as last read
         self.held = False  # the gates are held by failsafe rounds: none may open that is shut
@@ -124,12 +125,14 @@ class NodeAgent:
         self.failsafe_on = control.get(keys.failsafe_key(self.deployment)) != "off"
         return control.get(keys.policy_key(self.deployment), "hastack")
 
-    def _control_and_bound(self) -> tuple[str, frozenset[str]]:
+    def _control_and_bound(self) -> tuple[str, tuple[frozenset[str], int]]:
         """The policy and the routers bound here, in one read (one transaction, one revision)."""
         prefixes = [keys.control_prefix(self.deployment), keys.bindings_prefix(self.deployment)]
-        (control, bindings), _rev = self.store.get_prefixes(prefixes)
-        here = frozenset(r for r, h in record.parse(bindings).items() if h == self.host)
-        return self._control(control), here
+        (control, bindings), rev = self.store.get_prefixes(prefixes)
+        return self._control(control), (self._here(bindings), rev)
+
+    def _here(self, bindings: list[KeyValue]) -> frozenset[str]:
+        return frozenset(r for r, h in record.parse(bindings).items() if h == self.host)
 
     def renew(self, l3_alive: bool) -> str:
         """Every heartbeat: hold the lease (or not), learn the bindings, then gate."""
@@ -141,14 +144,14 @@ class NodeAgent:
                 said, deadline = self._keepalive()
                 policy, bound = self._control_and_bound()
             else:
-                policy, said, deadline, bound = self.read_control(), "", None, frozenset[str]()
+                policy, said, deadline, bound = self.read_control(), "", None, (frozenset[str](), 0)
                 if policy == "hastack" and l3_alive:
                     said, deadline = self._keepalive()
                     # The bindings are read after the keepalive was sent, and only a renewal that read them
                     # opens anything: a deadline never goes with bindings older than its keepalive.
                     bound = self._bound()
             if policy == "hastack" and l3_alive and deadline is not None:
-                self.last_policy, self.bound, self.held = policy, bound, False
+                self.last_policy, (self.bound, self.bound_revision), self.held = policy, bound, False
                 self.open_until, self.until_wall = deadline
                 return f"{said}; {self.gate()}"
             return self._unfenced(policy, l3_alive)
@@ -169,7 +172,7 @@ class NodeAgent:
         else:
             self.open_until = self.until_wall = 0.0
             said = "no L3 agent running: holding no lease"
-        self.bound, self.held = self._bound(), False
+        (self.bound, self.bound_revision), self.held = self._bound(), False
         return f"{said}; {self.gate()}"
 
     def _failsafe(self, why: str, l3_alive: bool) -> str:
@@ -179,7 +182,7 @@ class NodeAgent:
         left = self._left_ms()
         if self.peers is None or not self.failsafe_on or self.last_policy != "hastack" or not l3_alive:
             return f"{why}; gates close by themselves in {left} ms"
-        if left < 1:
+        if self.open_until <= self.clock():  # the lease's chain, whatever the grants say now
             return f"{why}; gates shut, failsafe keeps open only what is open"
         t_round, t_wall = self.clock(), self.wall()
         confirmed, said = self.peers.confirm(self.host)
@@ -225,10 +228,12 @@ class NodeAgent:
         self.lease = kv.lease
         return True
 
-    def _bound(self) -> frozenset[str]:
-        # Read after the keepalive was sent: a router moved away before that read is not opened, and one
-        # moved away after it is shut by the gate's timeout before the mover may assume it stopped.
-        return frozenset(r for r, h in self.bindings.bindings().items() if h == self.host)
+    def _bound(self) -> tuple[frozenset[str], int]:
+        """The routers bound here and the revision they were read at. Read after the keepalive was sent:
+        a router moved away before that read is not opened, and one moved away after it is shut by the
+        gate's timeout before the mover may assume it stopped."""
+        (bindings,), rev = self.store.get_prefixes([keys.bindings_prefix(self.deployment)])
+        return self._here(bindings), rev
 
     def routers_changed(self) -> str:
         """A router was built or removed here: learn the bindings again and gate the routers whose gate
@@ -237,13 +242,31 @@ class NodeAgent:
         # Any read after the last keepalive was sent will do (a router bound here since opens at once).
         # On failure keep the last read: it was made after the keepalive the deadline counts from.
         with contextlib.suppress(StoreError, BackendError):
-            self.bound = self._bound()
+            self.bound, self.bound_revision = self._bound()
         return self.gate(only_changed=True)
+
+    def grants_renewed(self) -> bool:
+        """Whether a round counted since the gates were last refreshed moved the grants' deadline on:
+        the open gates are then refreshed (every round, while a majority grants)."""
+        return (
+            self.grants is not None
+            and self.last_policy == "hastack"
+            and self.grants.deadline() != self.granted_until
+        )
+
+    def _deadline(self) -> tuple[float, float]:
+        """Until when the gates may stay open, on both clocks: the lease's (or failsafe's) deadline, and
+        under `hastack` with grants on, the grants' too, whichever comes first."""
+        if self.grants is None or self.last_policy != "hastack":
+            return self.open_until, self.until_wall
+        return min(self.open_until, self.grants.deadline()), min(self.until_wall, self.grants.deadline_wall())
 
     def gate(self, only_changed: bool = False) -> str:
         """Apply the last renewal to the routers present now (with `only_changed`, to those whose gate
         this agent has not yet opened or shut as the renewal says)."""
         present = self.routers.present()
+        if self.grants is not None:
+            self.granted_until = self.grants.deadline()
         left = self._left_ms()
         # The anchor policies fence nothing: like Neutron, a router that forwarded here goes on while it
         # exists, bound here or not (under `neutron`, a dead agent's routers go on beside their
@@ -334,11 +357,11 @@ class NodeAgent:
         return True
 
     def _until_ns(self) -> int:
-        return int(self.until_wall * 1e9)
+        return int(self._deadline()[1] * 1e9)
 
     def _left_ms(self) -> int:
         # Rounded to 1 us first: binary floating point must not turn 900 ms into 899.
-        return max(0, int(round((self.open_until - self.clock()) * 1000, 3)))
+        return max(0, int(round((self._deadline()[0] - self.clock()) * 1000, 3)))
 
     def on_l3_death(self, cleanup: bool) -> str:
         """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up. If

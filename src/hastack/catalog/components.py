@@ -173,7 +173,7 @@ CATALOG: tuple[Component, ...] = (
     Component("etcd", "etcd, hastack's coordination store", None, _M, False, False, True, Mechanism.RAFT,
               (Role.PERSISTENCE,), ports=(2379, 2380)),
     Component("hastack-controller", "hastack HA controller (leader-elected)", None, _M, False, False, False,
-              Mechanism.LEADER_ELECTION, (Role.CONTROLLER,), ports=(7480,)),
+              Mechanism.LEADER_ELECTION, (Role.CONTROLLER,), ports=(7480, 7481)),
     Component("hastack-agent", "hastack node agent (lease, fence, cleanup)", None, _L, False, False, False,
               Mechanism.NONE, _NET, scope=Scope.HOST),
 )

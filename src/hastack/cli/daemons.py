@@ -21,10 +21,10 @@ from hastack.agent import daemon as agent_daemon
 from hastack.agent.gate import Gates
 from hastack.agent.node import RENEWAL_CALLS, NodeAgent
 from hastack.agent.watch import ProcessWatch
-from hastack.backends import LabNetworkBackend
 from hastack.backends.haproxy import HAProxyRuntime
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
-from hastack.cli.wiring import AGENT_DOWN_S, wiring
+from hastack.cli.grants import send_rounds, serve_grants
+from hastack.cli.wiring import wiring
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
 from hastack.controller.election import Election
@@ -33,9 +33,15 @@ from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.controller.service import Controller, Settings
 from hastack.failsafe.peers import ControllerPeers, Peer
+from hastack.grants.rounds import GrantRounds
 from hastack.lab.plan import LAB_INVENTORY
 from hastack.model import Deployment, load_deployment
-from hastack.model.endpoints import RUNTIME_PORT, SECRETS_CREDENTIAL, with_credentials
+from hastack.model.endpoints import (
+    RUNTIME_PORT,
+    SECRETS_CREDENTIAL,
+    grant_timing,
+    with_credentials,
+)
 from hastack.model.inventory import lab_default_secrets
 from hastack.pki.contexts import client_context, server_context
 from hastack.pki.layout import Layout
@@ -119,9 +125,13 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         timeout_s=t.heartbeat_interval_ms / 1000,
         ca=Layout.of(dep).ca,
     )
+    timing = grant_timing(dep)
+    rounds = None
+    if timing is not None:
+        controllers = dep.hosts_of("hastack-controller")
+        rounds = GrantRounds(controllers, timing.grant_s, timing.margin_s, time.monotonic, wall=time.time)
     node = NodeAgent(
         store,
-        LabNetworkBackend(store, dep.name, time.time, AGENT_DOWN_S),
         routers,
         Gates(),
         dep.name,
@@ -132,9 +142,12 @@ def agent(inventory: Path, host: str, l3_pidfile: Path | None) -> None:
         time.time,
         peers,
         _fault_points(),
+        rounds,
     )
     pidfile = l3_pidfile or Path(dep.inventory.paths.run_dir.format(host=host)) / "l3-agent.pid"
     stop, bindings_changed = _stop_on_signals(), threading.Event()
+    if timing is not None and rounds is not None:
+        send_rounds(dep, host, rounds, node, timing, stop)
     watcher = open_store(dep, timeout_s=5.0)
     threading.Thread(
         target=agent_daemon.watch_bindings,
@@ -187,8 +200,13 @@ def controller(inventory: Path, host: str, listen: str | None, credentials: Path
         HAProxyRuntime(str(dep.host(h).address), RUNTIME_PORT, tls=tls) for h in dep.hosts_of("haproxy")
     ]
     backend = wiring(dep).backend(dep, store)
+    stop = _stop_on_signals()
+    timing = grant_timing(dep)
+    liveness = serve_grants(dep, host, store, timing, stop) if timing is not None else None
     # Wall-clock time: the L3 agents' heartbeats in the store are wall-clock times.
-    ctl = Controller(store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store)
+    ctl = Controller(
+        store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store, liveness
+    )
     token, open_reads = dep.inventory.secrets.controller_token, dep.inventory.controller_api.open_reads
     api = Api(ctl, metrics, token, settings.tick_s, store, open_reads)
     try:
@@ -196,7 +214,7 @@ def controller(inventory: Path, host: str, listen: str | None, credentials: Path
     except OSError as e:
         raise CliError(f"--listen {address}:{port}: {e}", EXIT_BAD_INPUT) from e
     try:
-        controller_daemon.run(ctl, api, store, _stop_on_signals())
+        controller_daemon.run(ctl, api, store, stop)
     finally:
         server.shutdown()
 

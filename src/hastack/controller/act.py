@@ -1,22 +1,23 @@
 """The controller's act step: carry out router moves through the NetworkBackend, in parallel, bounded.
 
-Every move is conditioned on the leader's fencing token; a move away from a node whose lease is gone is also
-conditioned on that node key staying absent, so a node that comes back in the meantime keeps its router. A
-move away from a node that still holds its lease (an agent disabled by the operator, an operator's move)
-removes first and adds only once the source's gate has run out for sure (one lease TTL): never two nodes
-forwarding the same router.
+Every move is conditioned on the leader's fencing token; a move away from a failed node is also conditioned
+on what makes it safe (`away`): that node key staying absent, so a node that comes back in the meantime
+keeps its router, or, for a node silent to the grants, each promise of a majority of controllers still
+holding. A move away from a node that still holds its lease (an agent disabled by the operator, an
+operator's move) removes first and adds only once the source's gate has run out for sure (one lease TTL):
+never two nodes forwarding the same router.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller.decide import Move
-from hastack.store import Absent, Compare
+from hastack.store import Compare
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,17 @@ def apply(
     backend: NetworkBackend,
     moves: Sequence[Move],
     fence: Sequence[Compare],
-    node_key: Callable[[str], str],
-    lease_gone: Callable[[str], bool],
+    away: Mapping[str, Sequence[Compare]],
     hold_s: float,
     concurrency: int,
 ) -> list[Outcome]:
-    """Moves away from a node whose lease is gone go in bulk, one call per (source, target); the rest
-    one by one. Both in parallel, at most `concurrency` calls at once; outcomes in the order of `moves`."""
+    """Moves away from a failed node (`away`: source -> the conditions that make it safe) go in bulk,
+    one call per (source, target); the rest one by one. Both in parallel, at most `concurrency` calls
+    at once; outcomes in the order of `moves`."""
     bulk: dict[tuple[str, str], list[Move]] = {}
     single: list[Move] = []
     for m in moves:
-        if m.source and lease_gone(m.source):
+        if m.source and m.source in away:
             bulk.setdefault((m.source, m.target), []).append(m)
         else:
             single.append(m)
@@ -60,9 +61,7 @@ def apply(
         source, target = group[0].source, group[0].target
         started = time.monotonic()
         try:
-            errors = backend.move_routers(
-                [m.router for m in group], source, target, [*fence, Absent(node_key(source))]
-            )
+            errors = backend.move_routers([m.router for m in group], source, target, [*fence, *away[source]])
         except BackendError as e:
             errors = {m.router: str(e) for m in group}
         took = time.monotonic() - started

@@ -27,8 +27,10 @@ def run(controller: Controller, api: Api, store: Store, stop: threading.Event) -
             log.info(sentence)
             said = sentence
         try:
-            # Wake on any change of this deployment's keys: a node key vanishing is acted on at once.
-            store.wait(prefix, controller.revision, controller.settings.tick_s)
+            # Wake on any change of this deployment's keys: a node key vanishing is acted on at once; and
+            # when a network node would become silent to the grants (a few ms after, not a tick later).
+            wait_s = min(controller.settings.tick_s, controller.next_silence_s() + 0.005)
+            store.wait(prefix, controller.revision, wait_s)
         except StoreError:
             stop.wait(controller.settings.tick_s)
     controller.election.resign()

@@ -1,6 +1,7 @@
 """The controller's decision: one immutable snapshot in, the router moves and one sentence out. Pure.
 
-A network node has failed when its lease is gone from the store (policy `hastack`) or its L3 agent's last
+A network node has failed when its lease is gone from the store (policy `hastack`), or, with grants on, it
+has sent this controller no grant round for `G + m` (`hastack`), or its L3 agent's last
 heartbeat is older than the policy's agent-down time (`paper`, `neutron`), or its agent is administratively
 disabled. Its routers go to the healthy agents, least loaded first. Guards, in order:
 - only the leader moves routers, and not while an operator has paused it;
@@ -34,6 +35,7 @@ class Node:
     # False: the node may still forward on gates a policy without fencing left open (it has taken no
     # lease since the switch to `hastack`): its routers are not moved away until those have run out.
     gates_bounded: bool = True
+    silent_for_s: float = 0.0  # since its last grant round reached this controller (0: grants off)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Policy:
     # True: every move is a store transaction conditioned on the leader key, so a deposed leader's move
     # cannot land after its successor's election (the lab backend); False: Neutron's API calls.
     moves_fenced: bool = False
+    # With grants on (`hastack` only): a node this long without a grant round here counts as failed, and
+    # its routers move once a majority of controllers has promised to grant it nothing more.
+    silent_s: float = float("inf")
 
     @classmethod
     def named(
@@ -114,6 +119,8 @@ def failure_reason(node: Node, policy: Policy) -> str | None:
         return "agent disabled"
     if policy.detect_by_lease and not node.has_lease:
         return "lease gone"
+    if policy.detect_by_lease and node.silent_for_s >= policy.silent_s:
+        return f"no grant round for {node.silent_for_s * 1000:.0f} ms"
     if not policy.detect_by_lease and node.heartbeat_age_s > policy.agent_down_s:
         return f"no heartbeat for {node.heartbeat_age_s:.0f} s"
     return None

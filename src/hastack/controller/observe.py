@@ -93,10 +93,11 @@ def nodes(
     healthy_since: Mapping[str, float],
     mono: float = 0.0,
     bounded: frozenset[str] | None = None,
+    silent: Mapping[str, float] | None = None,
 ) -> tuple[Node, ...]:
     """One Node per network node of the inventory. `now` is wall-clock time (the L3 agents' heartbeats
     are), `mono` the monotonic time `healthy_since` counts in; `bounded`: the nodes whose gates are known
-    to run out (None: all). Pure."""
+    to run out (None: all); `silent`: host -> seconds since its last grant round (grants on). Pure."""
     return tuple(
         Node(
             host,
@@ -105,6 +106,7 @@ def nodes(
             o.admin_up.get(host, True),
             mono - healthy_since[host] if host in healthy_since else 0.0,
             bounded is None or host in bounded,
+            (silent or {}).get(host, 0.0),
         )
         for host in hosts
     )
@@ -128,6 +130,7 @@ def snapshot(
     mono: float = 0.0,
     bounded: frozenset[str] | None = None,
     settled_for_s: float = float("inf"),
+    silent: Mapping[str, float] | None = None,
 ) -> Snapshot:
     hosting: dict[str, list[str]] = {h: [] for h in hosts}
     for router, host in sorted(o.bindings.items()):
@@ -136,7 +139,7 @@ def snapshot(
         is_leader,
         leader_for_s,
         o.control.get("paused") == "true",
-        nodes(o, hosts, now, healthy_since, mono, bounded),
+        nodes(o, hosts, now, healthy_since, mono, bounded, silent),
         {h: tuple(r) for h, r in hosting.items()},
         tuple(r for r in routers if r not in o.bindings),
         settled_for_s,

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
@@ -25,9 +25,21 @@ from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
 from hastack.controller.metrics import Metrics
 from hastack.fencing import ANCHOR_OPEN_S
-from hastack.store import Compare, Delete, Put, Store, StoreError, keys
+from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, keys
 
 log = logging.getLogger("hastack.controller")
+
+
+class Liveness(Protocol):
+    """The grants, as the leader sees them (controller/liveness.py)."""
+
+    silent_s: float
+
+    def silent_for(self, host: str) -> float: ...
+
+    def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]: ...
+
+
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
 
 
@@ -64,10 +76,12 @@ class Controller:
         metrics: Metrics,
         mono: Callable[[], float],
         guard: GuardedStore | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         """`clock` is wall-clock time (the L3 agents' heartbeats in the store are); every wait is counted
-        on `mono`. `guard`: the failsafe side of `store` (controller/guard.py), when it is guarded."""
-        self.store, self.backend, self.election = store, backend, election
+        on `mono`. `guard`: the failsafe side of `store` (controller/guard.py), when it is guarded.
+        `liveness`: the grants (controller/liveness.py), when they are on."""
+        self.store, self.backend, self.election, self.liveness = store, backend, election, liveness
         self.settings, self.clock, self.metrics = settings, clock, metrics
         self.mono, self.guard = mono, guard
         self.healthy_since: dict[str, float] = {}
@@ -90,9 +104,26 @@ class Controller:
 
     def policy(self, name: str) -> Policy:
         b = self.backend
-        return Policy.named(
+        policy = Policy.named(
             name, self.settings.lease_ttl_s, self.settings.tick_s, b.schedules_itself, b.moves_fenced
         )
+        if self.liveness is not None and policy.detect_by_lease:
+            policy = replace(policy, silent_s=self.liveness.silent_s)
+        return policy
+
+    def silence(self) -> dict[str, float]:
+        """host -> seconds since its last grant round reached this controller ({} with grants off)."""
+        if self.liveness is None:
+            return {}
+        return {h: self.liveness.silent_for(h) for h in self.settings.network_nodes}
+
+    def next_silence_s(self) -> float:
+        """Seconds until the first network node that is not yet silent would become so: the daemon wakes
+        the tick then, not a tick later. Infinite with grants off."""
+        if self.liveness is None:
+            return float("inf")
+        left = [self.liveness.silent_s - s for s in self.silence().values() if s < self.liveness.silent_s]
+        return max(0.0, min(left, default=float("inf")))
 
     def tick(self) -> str:
         started = time.monotonic()
@@ -123,8 +154,9 @@ class Controller:
                 decision, sentence=f"{decision.sentence} (lost the lead: {self.election.lost})"
             )
             self.election.lost = ""  # said once
-        outcomes = self._apply(decision.moves, o, policy)
+        outcomes, left_out = self._apply(decision.moves, o, policy)
         sentence = decision.sentence + (f": {act.summary(outcomes)}" if outcomes else "")
+        sentence += f"; {left_out}" if left_out else ""
         if o.malformed:
             sentence += f"; ignored {len(o.malformed)} malformed value(s), first {o.malformed[0]}"
         if leading and not snap.paused and (policy.name == "hastack" or not policy.moves_routers):
@@ -149,7 +181,9 @@ class Controller:
                 self.leased_since_switch = None  # every gate the old policy opened has run out
             else:
                 self.leased_since_switch |= o.node_keys
-        current = observe.nodes(o, self.settings.network_nodes, now, self.healthy_since, mono)
+        current = observe.nodes(
+            o, self.settings.network_nodes, now, self.healthy_since, mono, silent=self.silence()
+        )
         # The hysteresis guards against a node this process saw flap. At its first look it has seen none:
         # a node healthy then counts as stable (a restarted controller that wins the election would
         # otherwise wait 2 s more before it has a node to move routers to).
@@ -180,6 +214,7 @@ class Controller:
             self.mono(),
             self.leased_since_switch,
             self.settled_for_s(),
+            self.silence(),
         )
 
     def _routers(self, bindings: Mapping[str, str]) -> tuple[str, ...]:
@@ -187,16 +222,41 @@ class Controller:
         a live move has unbound on purpose counts as bound: it is no reason to read them again."""
         return self.definitions.step({*bindings, *self.in_flight})
 
-    def _apply(self, moves: tuple[Move, ...], o: observe.Observed, policy: Policy) -> list[act.Outcome]:
-        return act.apply(
+    def _apply(
+        self, moves: tuple[Move, ...], o: observe.Observed, policy: Policy
+    ) -> tuple[list[act.Outcome], str]:
+        """Carry out the moves; what they did, and (if any were left out) why."""
+        away, left_out = self._away({m.source for m in moves if m.source}, o, policy)
+        moves = tuple(m for m in moves if m.source not in left_out)
+        outcomes = act.apply(
             self.backend,
             moves,
             [self.election.fence()],
-            lambda host: keys.node_key(self.settings.deployment, host),
-            lambda host: host not in o.node_keys,
+            away,
             self.settings.lease_ttl_s,
             policy.concurrency,
         )
+        return outcomes, "; ".join(left_out.values())
+
+    def _away(
+        self, sources: set[str], o: observe.Observed, policy: Policy
+    ) -> tuple[dict[str, Sequence[Compare]], dict[str, str]]:
+        """What makes a move away from each failed source safe: its node key staying absent (its lease is
+        gone) or, for a node silent to the grants, the promises of a majority of controllers, asked now.
+        A silent node without them keeps its routers this tick (source -> why). Any other source (an
+        agent disabled by the operator) is moved live: unbound, one TTL, bound elsewhere."""
+        away: dict[str, Sequence[Compare]] = {}
+        left_out: dict[str, str] = {}
+        for source in sorted(sources):
+            if source not in o.node_keys:
+                away[source] = [Absent(keys.node_key(self.settings.deployment, source))]
+            elif self.liveness is not None and self.liveness.silent_for(source) >= policy.silent_s:
+                conditions, said = self.liveness.promised(source)
+                if conditions is None:
+                    left_out[source] = f"not moving the routers of {said}"
+                else:
+                    away[source] = conditions
+        return away, left_out
 
     def _reconcile(self, now: float, follow_backend: bool) -> str:
         """Every RECONCILE_S, in a thread of its own (Neutron takes seconds; the tick must go on renewing
@@ -269,6 +329,7 @@ class Controller:
             self.healthy_since,
             self.mono(),
             self.leased_since_switch,
+            self.silence(),
         )
         hosting: dict[str, list[str]] = {h: [] for h in self.settings.network_nodes}
         for router, host in sorted(o.bindings.items()):
@@ -331,8 +392,7 @@ class Controller:
                 self.backend,
                 decision.moves,
                 [self.election.fence()],
-                lambda host: keys.node_key(self.settings.deployment, host),
-                lambda _host: False,
+                {},
                 self.settings.lease_ttl_s,
                 policy.concurrency,
             )

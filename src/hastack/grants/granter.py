@@ -12,15 +12,16 @@ and reads around it are the caller's.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
 @dataclass
 class NodeGrants:
-    last_request: float = float("-inf")
-    last_grant: float = float("-inf")
-    promises: set[str] = field(default_factory=set)  # ids written or being written, not yet ended
+    last_request: float
+    last_grant: float
+    promises: dict[str, float] = field(default_factory=dict)  # id -> begun; written or being written
     r_n: int = 0  # the revision of the read that ended the last promise on this node
 
 
@@ -29,38 +30,70 @@ class Granter:
         self.grant_s, self.margin_s, self.clock = grant_s, margin_s, clock
         self.nodes: dict[str, NodeGrants] = {}
         self._ids = itertools.count(1)
+        self.started = clock()
+        self.floor: int | None = None  # the revision every grant carries at least; None: not started
+        # The rounds, the promise requests, the keeper and the leader's tick each call from a thread.
+        self.lock = threading.RLock()
+
+    def start(self, read_revision: int) -> None:
+        """Grant from now on, with at least this revision (of a bindings read made after this controller
+        deleted the promise keys its earlier runs may have left)."""
+        with self.lock:
+            self.floor = read_revision
 
     def _node(self, host: str) -> NodeGrants:
-        return self.nodes.setdefault(host, NodeGrants())
+        if host not in self.nodes:
+            self.nodes[host] = NodeGrants(self.started, self.started)
+        return self.nodes[host]
 
     def on_request(self, host: str) -> int | None:
         """A round from `host` arrived: the `R_N` to grant it with, or None while promising."""
-        node, now = self._node(host), self.clock()
-        node.last_request = now
-        if node.promises:
-            return None
-        node.last_grant = now  # taken before the grant is sent: the promise rule counts from it
-        return node.r_n
+        with self.lock:
+            node, now = self._node(host), self.clock()
+            node.last_request = now
+            if node.promises or self.floor is None:
+                return None
+            node.last_grant = now  # taken before the grant is sent: the promise rule counts from it
+            return max(node.r_n, self.floor)
+
+    def granted_ago(self, host: str) -> float:
+        """Seconds since this controller last granted `host` (or started)."""
+        with self.lock:
+            return self.clock() - self._node(host).last_grant
 
     def silent_for(self, host: str) -> float:
-        """Seconds since `host`'s last round arrived here (infinite if none ever did)."""
-        return self.clock() - self._node(host).last_request
+        """Seconds since `host`'s last round arrived here (or since this controller started)."""
+        with self.lock:
+            return self.clock() - self._node(host).last_request
 
     def begin_promise(self, host: str, prefix: str) -> str | None:
         """A new promise's id (`prefix` makes it unique across restarts), if this controller may promise
         to stop granting `host`: no grant for `G + m`. From now on it grants `host` nothing, before the
         promise is written, until every promise it gave is ended."""
-        node = self._node(host)
-        if not node.promises and self.clock() - node.last_grant < self.grant_s + self.margin_s:
-            return None
-        promise = f"{prefix}-{next(self._ids)}"
-        node.promises.add(promise)
-        return promise
+        with self.lock:
+            node = self._node(host)
+            if not node.promises and self.clock() - node.last_grant < self.grant_s + self.margin_s:
+                return None
+            promise = f"{prefix}-{next(self._ids)}"
+            node.promises[promise] = self.clock()
+            return promise
 
     def end_promise(self, host: str, promise: str, read_revision: int) -> None:
         """Promise `promise`'s key is deleted (if it held that id) and the bindings were read at
         `read_revision` after the delete: once no promise is left, grant again with that revision (the
         node must have seen the move, if one committed)."""
-        node = self._node(host)
-        node.promises.discard(promise)
-        node.r_n = max(node.r_n, read_revision)
+        with self.lock:
+            node = self._node(host)
+            node.promises.pop(promise, None)
+            node.r_n = max(node.r_n, read_revision)
+
+    def promises_older_than(self, age_s: float) -> list[tuple[str, str]]:
+        """(host, id) of every promise begun `age_s` ago or more: time for its keeper to end it."""
+        with self.lock:
+            now = self.clock()
+            return [
+                (host, promise)
+                for host, node in self.nodes.items()
+                for promise, begun in node.promises.items()
+                if now - begun >= age_s
+            ]

@@ -21,6 +21,7 @@ class Round:
     number: int
     sent: float  # t_r, on the agent's monotonic clock, read before the round was sent
     nonce: str
+    sent_wall: float = 0.0  # the same moment on the wall clock (the kernel's `meta time`), read first
     granted: set[str] = field(default_factory=set)
 
 
@@ -32,20 +33,24 @@ class GrantRounds:
         margin_s: float,
         clock: Callable[[], float],
         nonce: Callable[[], str] = lambda: secrets.token_hex(8),
+        wall: Callable[[], float] = lambda: 0.0,
     ) -> None:
         if not controllers:
             raise ValueError("grants need at least one controller")
         self.controllers = frozenset(controllers)
         self.majority = len(self.controllers) // 2 + 1
         self.grant_s, self.margin_s, self.clock, self._nonce = grant_s, margin_s, clock, nonce
+        self.wall = wall
         self.rounds: list[Round] = []
         self._next = 0
-        self._best = 0.0  # the latest deadline a round has given (0: none)
+        self._best = (0.0, 0.0)  # the latest deadline a round has given, on both clocks (0: none)
 
     def begin(self) -> Round:
         """A new round: its time is taken now, before it is sent."""
         self._next += 1
-        r = Round(self._next, self.clock(), self._nonce())
+        # The wall clock first: a stall between the two readings can only make its deadline earlier.
+        sent_wall = self.wall()
+        r = Round(self._next, self.clock(), self._nonce(), sent_wall)
         self.rounds = [*self.rounds[-(KEEP - 1) :], r]
         return r
 
@@ -59,14 +64,15 @@ class GrantRounds:
         if view_revision < r_n:
             return f"the bindings here were read at revision {view_revision}, {controller} granted for {r_n}"
         r.granted.add(controller)
-        if len(r.granted) >= self.majority:
-            self._best = max(self._best, r.sent + self.grant_s - self.margin_s)
+        if len(r.granted) >= self.majority and r.sent > self._best[0] - self.grant_s + self.margin_s:
+            lasts = self.grant_s - self.margin_s
+            self._best = (r.sent + lasts, r.sent_wall + lasts)
         return None
 
     def deadline(self) -> float:
         """Until when (on the agent's clock) the grants allow its gates open; 0.0 if no round has."""
-        return self._best
+        return self._best[0]
 
-    def forget(self) -> None:
-        """No earlier grant counts any more (the L3 agent died, the node gave up its routers)."""
-        self.rounds, self._best = [], 0.0
+    def deadline_wall(self) -> float:
+        """The same deadline on the wall clock, for the kernel's absolute bound."""
+        return self._best[1]

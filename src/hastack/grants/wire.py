@@ -15,6 +15,7 @@ from hastack.failsafe.protocol import ProtocolError, json_object, sign
 
 MAX_DATAGRAM = 1024  # every message fits: names, a nonce, numbers
 _REQUEST, _GRANT = b"hastack grant request\n", b"hastack grant\n"
+_SILENT, _PROMISE = b"hastack promise request\n", b"hastack promise\n"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,26 @@ class Grant:
     round: int
     nonce: str
     r_n: int  # the node must have read its bindings at this revision or later
+
+
+@dataclass(frozen=True)
+class Silent:
+    """The leader asks: promise to grant `host` nothing more."""
+
+    leader: str
+    host: str
+    nonce: str
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A controller's answer to `Silent`: the id its promise key holds, or "" and why it did not promise."""
+
+    controller: str
+    host: str
+    nonce: str
+    promise: str
+    refused: str = ""
 
 
 def _pack(token: str, label: bytes, fields: dict[str, object]) -> bytes:
@@ -84,3 +105,42 @@ def read_grant(token: str, datagram: bytes) -> Grant:
         _text(data, "nonce"),
         _count(data, "r_n"),
     )
+
+
+def silent(token: str, s: Silent) -> bytes:
+    return _pack(token, _SILENT, {"leader": s.leader, "host": s.host, "nonce": s.nonce})
+
+
+def read_silent(token: str, datagram: bytes) -> Silent:
+    data = _unpack(token, _SILENT, datagram)
+    return Silent(_text(data, "leader"), _text(data, "host"), _text(data, "nonce"))
+
+
+def promise(token: str, p: Promise) -> bytes:
+    fields: dict[str, object] = {
+        "controller": p.controller,
+        "host": p.host,
+        "nonce": p.nonce,
+        "promise": p.promise,
+        "refused": p.refused,
+    }
+    return _pack(token, _PROMISE, fields)
+
+
+def read_promise(token: str, datagram: bytes) -> Promise:
+    data = _unpack(token, _PROMISE, datagram)
+    promise, refused = data.get("promise"), data.get("refused")
+    if not isinstance(promise, str) or not isinstance(refused, str) or bool(promise) == bool(refused):
+        raise ProtocolError("promise: expected either a promise id or the reason it was refused")
+    return Promise(_text(data, "controller"), _text(data, "host"), _text(data, "nonce"), promise, refused)
+
+
+def kind(datagram: bytes, token: str) -> str:
+    """Which message a datagram signs: request, grant, silent, promise, or "" (none, or not ours)."""
+    signature, newline, body = datagram.partition(b"\n")
+    if not newline or len(datagram) > MAX_DATAGRAM:
+        return ""
+    for name, label in (("request", _REQUEST), ("grant", _GRANT), ("silent", _SILENT), ("promise", _PROMISE)):
+        if hmac.compare_digest(signature, sign(token, label, body).encode()):
+            return name
+    return ""

@@ -207,6 +207,17 @@ def timing_problems(t: Timing) -> list[Problem]:
             "controller_tick_ms must be at most half of lease_ttl_s",
         ),
         (
+            t.grant_ms > 0 and t.grant_ms - t.grant_margin_ms < 3 * t.grant_interval_ms,
+            "grant_ms",
+            "grant_ms - grant_margin_ms must be at least 3 x grant_interval_ms "
+            f"({3 * t.grant_interval_ms} ms): a gate must outlive two lost rounds",
+        ),
+        (
+            t.grant_ms > 0 and t.grant_ms + t.grant_margin_ms >= ttl_ms,
+            "grant_ms",
+            f"grant_ms + grant_margin_ms must stay below lease_ttl_s ({ttl_ms} ms), or grants gain nothing",
+        ),
+        (
             round(centis) != round(centis, 6),
             "vrrp_advert_interval_s",
             "VRRPv3 counts in hundredths of a second: use a multiple of 0.01",

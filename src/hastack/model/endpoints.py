@@ -68,6 +68,36 @@ def keystone_url(dep: Deployment) -> str:
     return f"http://{dep.host(dep.hosts_of('keystone')[0]).address}:{port}/v3"
 
 
+@dataclass(frozen=True)
+class GrantTiming:
+    """Grants from a majority of controllers, in seconds (DESIGN-fencing.md)."""
+
+    grant_s: float  # G: how long a grant lasts, counted from the node's send
+    interval_s: float  # h: between a node's rounds
+    margin_s: float  # m
+
+    @property
+    def silent_s(self) -> float:
+        """G + m: after this long without a grant, a controller may promise to grant a node no more."""
+        return self.grant_s + self.margin_s
+
+
+MIN_GRANTING_CONTROLLERS = 3  # with fewer, one controller's restart would shut every gate
+
+
+def grant_timing(dep: Deployment) -> GrantTiming | None:
+    """The grants' timing, or None where they are off (`timing.grant_ms` 0, or too few controllers)."""
+    t = dep.inventory.timing
+    if t.grant_ms == 0 or len(dep.hosts_of("hastack-controller")) < MIN_GRANTING_CONTROLLERS:
+        return None
+    return GrantTiming(t.grant_ms / 1000, t.grant_interval_ms / 1000, t.grant_margin_ms / 1000)
+
+
+def grant_address(dep: Deployment, host: str) -> tuple[str, int]:
+    """Where controller `host` answers grant rounds and promise requests (UDP)."""
+    return str(dep.host(host).address), dep.ports("hastack-controller")[1]
+
+
 def rabbitmq_node(host: str) -> str:
     """The Erlang node name of RabbitMQ on `host`."""
     return f"rabbit@{host}"

@@ -84,6 +84,13 @@ class Timing(Frozen):
     heartbeat_interval_ms: int = Field(default=200, ge=10, le=60_000)
     fence_margin_ms: int = Field(default=100, ge=0, le=60_000)
     controller_tick_ms: int = Field(default=100, ge=10, le=60_000)
+    # Grants from a majority of controllers (DESIGN-fencing.md): a node's gates also need, every
+    # `grant_interval_ms`, grants from a majority of the controllers, each good for `grant_ms` less
+    # `grant_margin_ms`; a node silent for `grant_ms` + `grant_margin_ms` loses its routers without
+    # waiting for its etcd lease. 0 turns them off; they are on only with three controllers or more.
+    grant_ms: int = Field(default=250, ge=0, le=60_000)
+    grant_interval_ms: int = Field(default=50, ge=10, le=10_000)
+    grant_margin_ms: int = Field(default=50, ge=10, le=10_000)
     etcd_heartbeat_ms: int = Field(default=50, ge=10, le=5_000)
     etcd_election_timeout_ms: int = Field(default=500, ge=50, le=50_000)
     galera_keepalive_period_ms: int = Field(default=500, ge=100)

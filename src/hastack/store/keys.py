@@ -20,6 +20,21 @@ def leader_key(deployment: str) -> str:
     return f"{root(deployment)}controller/leader"
 
 
+def promises_prefix(deployment: str) -> str:
+    """Controllers' promises to grant a node nothing more: the leader's move away from it is conditioned
+    on a majority of them (DESIGN-fencing.md, grants)."""
+    return f"{root(deployment)}promises/"
+
+
+def promise_key(deployment: str, host: str, controller: str) -> str:
+    return f"{promises_prefix(deployment)}{host}/{controller}"
+
+
+def promiser_key(deployment: str, controller: str) -> str:
+    """The id of the controller's current run: each promise write is conditioned on it."""
+    return f"{root(deployment)}promisers/{controller}"
+
+
 def control_prefix(deployment: str) -> str:
     """What operators set through the controller: `paused`, `policy`."""
     return f"{root(deployment)}control/"
