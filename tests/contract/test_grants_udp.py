@@ -61,9 +61,11 @@ def controllers(store: Store) -> Iterator[dict[str, tuple[GrantServer, Address]]
 
 
 def _client(controllers: dict[str, tuple[GrantServer, Address]], token: str = TOKEN) -> GrantClient:
+    """A node agent whose bindings view is newer than anything: every controller's grant counts (each
+    grants from the revision of its start's read, and earlier tests have written to this etcd)."""
     rounds = GrantRounds(list(controllers), G, M, time.monotonic)
     addresses = {name: address for name, (_server, address) in controllers.items()}
-    return GrantClient(_socket(0.1), token, "net1", addresses, rounds, view_revision=lambda: 10)
+    return GrantClient(_socket(0.1), token, "net1", addresses, rounds, view_revision=lambda: 10**9)
 
 
 def test_a_round_answered_by_every_controller_gives_its_deadline(
