@@ -406,9 +406,18 @@ class FakeLiveness:
         self.silent: dict[str, float] = {}
         self.promisers: tuple[str, ...] = ("ctl1", "ctl2", "ctl3")
         self.withdrawn = False  # a promise ends between the answer and the move
+        self.leader_heard = True  # whether a majority still hears the leader's beats
 
     def silent_for(self, host: str) -> float:
         return self.silent.get(host, 0.0)
+
+    def leader_silent(self, term: str) -> tuple[bool, str]:
+        return (
+            (False, "") if self.leader_heard else (True, f"ctl2, ctl3 heard nothing from {term} for 310 ms")
+        )
+
+    def next_suspicion_s(self, term: str) -> float:
+        return float("inf")
 
     def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]:
         if len(self.promisers) < 2:
@@ -464,3 +473,45 @@ def test_a_move_away_from_a_silent_node_is_conditioned_on_the_promise_keys() -> 
     said = ctl.tick()
     assert "0 of 2 moved (slowest 0 ms); 2 failed, first: router r1 stays on net1: a condition" in said
     assert w.backend.routers_by_agent()["net1"] == ["r1", "r2"]
+
+
+def test_a_standby_takes_the_lead_from_a_leader_a_majority_no_longer_hears_before_its_lease_ends() -> None:
+    w, leader, _liveness = granted_world()
+    standby_liveness = FakeLiveness(w.store)
+    settings = Settings("d", ("net1", "net2", "net3"), 1.0, 0.1, {})
+    election = Election(w.store, keys.leader_key("d"), "ctl2", 1, w.clock)
+    standby = Controller(
+        w.store, w.backend, election, [], settings, w.clock, Metrics(), w.clock, liveness=standby_liveness
+    )
+    assert standby.tick() == "standby: another controller leads"
+    w.advance(2, leader, standby)  # it has watched for a while
+    old_fence = leader.election.fence()
+    standby_liveness.leader_heard = False  # the leader froze: its etcd lease lives on, its beats stop
+    w.store.revoke(w.leases["net1"])  # and an L3 agent died meanwhile
+    said = standby.tick()
+    assert said.startswith("moving 2 routers of net1 (lease gone) to healthy agents"), said
+    assert standby.history[-2]["sentence"].startswith("took the lead: ctl2, ctl3 heard nothing from ctl1:")
+    assert w.store.get(keys.leader_key("d")).value == standby.election.token
+    assert not w.store.txn([old_fence], [])  # the deposed leader's writes fail from the takeover on
+    assert leader.tick().startswith(
+        "standby: another controller leads (lost the lead: the leader key went to ctl2"
+    )
+
+
+def test_no_takeover_while_a_majority_still_hears_the_leader() -> None:
+    w, leader, _liveness = granted_world()
+    settings = Settings("d", ("net1", "net2", "net3"), 1.0, 0.1, {})
+    election = Election(w.store, keys.leader_key("d"), "ctl2", 1, w.clock)
+    standby = Controller(
+        w.store,
+        w.backend,
+        election,
+        [],
+        settings,
+        w.clock,
+        Metrics(),
+        w.clock,
+        liveness=FakeLiveness(w.store),
+    )
+    assert standby.tick() == "standby: another controller leads"
+    assert w.store.get(keys.leader_key("d")).value == leader.election.token

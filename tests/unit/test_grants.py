@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from hastack.failsafe.protocol import ProtocolError
 from hastack.grants import wire
+from hastack.grants.beats import Beats
 from hastack.grants.granter import Granter
 from hastack.grants.rounds import GrantRounds
 from hastack.model import load_deployment
@@ -359,3 +360,53 @@ def test_grants_are_on_by_default_with_three_controllers_and_off_with_fewer_or_w
         update={"timing": paper.inventory.timing.model_copy(update={"grant_ms": 0})}
     )
     assert grant_timing(replace(paper, inventory=off)) is None
+
+
+def _beats(clock: Clock) -> Beats:
+    return Beats("ctl2", CONTROLLERS, 0.3, clock)
+
+
+TERM = "ctl1:7"
+
+
+def test_a_controller_that_just_started_suspects_no_leader_before_the_suspicion_time() -> None:
+    clock = Clock()
+    beats = _beats(clock)
+    assert not beats.suspects(TERM)
+    assert beats.next_suspicion_s(TERM) == pytest.approx(0.3)
+    clock.now += 0.31
+    assert beats.suspects(TERM)
+    assert not beats.suspects("ctl2:9")  # never itself
+
+
+def test_a_majority_must_suspect_the_leader_and_an_unhealthy_leader_counts_as_silent() -> None:
+    clock = Clock()
+    beats = _beats(clock)
+    beats.on_beat(wire.Beat("ctl1", TERM, False, True))
+    clock.now += 0.2
+    beats.on_beat(wire.Beat("ctl1", TERM, False, False))  # heard, but it cannot reach the store
+    beats.on_beat(wire.Beat("ctl3", TERM, True, True))
+    assert beats.majority_suspects(TERM) == (False, "")  # heard healthy 0.2 s ago: not yet
+    clock.now += 0.11
+    assert beats.majority_suspects(TERM) == (True, "ctl2, ctl3")
+    assert beats.majority_suspects("ctl1:8") == (False, "")  # ctl3 suspects another term
+
+
+def test_a_peers_suspicion_counts_only_while_it_is_fresh() -> None:
+    clock = Clock()
+    beats = _beats(clock)
+    beats.on_beat(wire.Beat("ctl3", TERM, True, True))
+    clock.now += 0.31
+    assert beats.suspects(TERM)
+    assert beats.majority_suspects(TERM) == (False, "")  # ctl3's word is as old as the suspicion time
+
+
+def test_a_beat_travels_signed_and_a_malformed_one_is_refused() -> None:
+    b = wire.Beat("ctl1", TERM, True, False)
+    datagram = wire.beat(TOKEN, b)
+    assert wire.kind(datagram, TOKEN) == "beat"
+    assert wire.read_beat(TOKEN, datagram) == b
+    bad = wire._pack(TOKEN, b"hastack controller beat\n", {"controller": "ctl1", "leader": "", "suspects": 1})
+    with pytest.raises(ProtocolError, match="suspects and healthy"):
+        wire.read_beat(TOKEN, bad)
+    assert wire.kind(wire.beat("another", b), TOKEN) == ""

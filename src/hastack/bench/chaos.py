@@ -33,8 +33,10 @@ class Goals:
     takes to lead on top, and every other fault must not show on the data plane at all. `settle_s`: how
     long the campaign waits after its last heal before it judges (a failover then may still be going)."""
 
-    moves_routers_s: float = GOALS_S["node-cut"]
-    controller_s: float = GOALS_S["leader-kill"]
+    # The campaign's own goals: a network fault 1.5 s, a controller's 2.5 s, whatever overlaps it (the
+    # single-fault goals of `bench l3` are tighter).
+    moves_routers_s: float = 1.5
+    controller_s: float = 2.5
     settle_s: float = 10.0
 
 

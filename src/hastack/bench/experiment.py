@@ -21,10 +21,10 @@ from hastack.lab.plan import LabPlan
 # Goals for hastack; leader-kill: the l3-kill goal plus the 2 s a standby may take to lead. A fault of
 # the control plane alone (etcd) must not show on the data plane: 0.3 s, and nothing moves.
 GOALS_S = {
-    "l3-kill": 0.5,
-    "node-cut": 1.5,
-    "node-freeze": 1.5,
-    "leader-kill": 2.5,
+    "l3-kill": 0.2,
+    "node-cut": 0.5,
+    "node-freeze": 0.5,
+    "leader-kill": 1.0,
     "agent-freeze": 1.5,
     "etcd-partition": 1.5,
     "etcd-quorum": 0.3,

@@ -23,7 +23,7 @@ from hastack.agent.node import RENEWAL_CALLS, NodeAgent
 from hastack.agent.watch import ProcessWatch
 from hastack.backends.haproxy import HAProxyRuntime
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
-from hastack.cli.grants import send_rounds, serve_grants
+from hastack.cli.grants import send_beats, send_rounds, serve_grants
 from hastack.cli.wiring import wiring
 from hastack.controller import daemon as controller_daemon
 from hastack.controller.api import Api, serve
@@ -207,6 +207,8 @@ def controller(inventory: Path, host: str, listen: str | None, credentials: Path
     ctl = Controller(
         store, backend, election, balancers, settings, time.time, metrics, time.monotonic, store, liveness
     )
+    if liveness is not None and timing is not None:
+        send_beats(liveness, ctl, timing.interval_s, stop)
     token, open_reads = dep.inventory.secrets.controller_token, dep.inventory.controller_api.open_reads
     api = Api(ctl, metrics, token, settings.tick_s, store, open_reads)
     try:

@@ -10,6 +10,8 @@ import time
 from hastack.agent.node import NodeAgent
 from hastack.cli.errors import EXIT_BAD_INPUT, CliError
 from hastack.controller.liveness import GrantLiveness
+from hastack.controller.service import Controller
+from hastack.grants.beats import Beats
 from hastack.grants.granter import Granter
 from hastack.grants.promises import PromiseKeys, keep
 from hastack.grants.rounds import GrantRounds
@@ -55,9 +57,20 @@ def serve_grants(
     promises = PromiseKeys(store, dep.name, host, granter, hold_s=max(PROMISE_HOLD_S, timing.silent_s))
     peers = {c: grant_address(dep, c) for c in dep.hosts_of("hastack-controller")}
     token = dep.inventory.secrets.controller_token
-    server = GrantServer(sock, token, host, granter, promises.write, peers)
+    beats = Beats(host, list(peers), timing.silent_s, time.monotonic)
+    server = GrantServer(sock, token, host, granter, promises.write, peers, beats.on_beat)
     threading.Thread(target=server.run, args=(stop,), name="grants", daemon=True).start()
     keeper = threading.Thread(target=keep, args=(promises, timing.interval_s, stop), name="promises")
     keeper.daemon = True
     keeper.start()
-    return GrantLiveness(server, dep.name, timing.silent_s)
+    return GrantLiveness(server, beats, dep.name, timing.silent_s)
+
+
+def send_beats(liveness: GrantLiveness, ctl: Controller, interval_s: float, stop: threading.Event) -> None:
+    """The controller's beat thread: every interval, the term it sees and whether it reaches the store."""
+
+    def run() -> None:
+        while not stop.wait(interval_s):
+            liveness.beat(ctl.election.current, healthy=ctl.store_ok_since is not None)
+
+    threading.Thread(target=run, name="beats", daemon=True).start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from hastack.store import Store, StoreError, ValueIs
+from hastack.store import Put, Store, StoreError, ValueIs
 
 
 class Election:
@@ -23,6 +23,7 @@ class Election:
         self.lease = 0
         self.leader_since: float | None = None
         self.lost = ""  # why this candidate last stopped leading
+        self.current = ""  # the leader key's value as last read (the leading term's token); "" if none
 
     @property
     def token(self) -> str:
@@ -38,9 +39,10 @@ class Election:
         if not self.lease:
             self.lease = self.store.grant(self.ttl_s)
         if self.store.create(self.key, self.token, lease=self.lease):
-            self.leader_since = self.clock()
+            self.leader_since, self.current = self.clock(), self.token
             return True
         current = self.store.get(self.key)
+        self.current = current.value if current is not None else ""
         if current is None or current.value != self.token:
             if self.leader_since is not None:
                 self.lost = f"the leader key went to {current.value if current else 'nobody'}"
@@ -50,6 +52,18 @@ class Election:
             # Our create committed though its answer was lost (a timeout, then a retry on another member
             # found the key taken: by us). We lead; count the term from now, the latest it can have begun.
             self.leader_since = self.clock()
+        return True
+
+    def take_over(self, term: str) -> bool:
+        """Take the key from the leader of `term`, which a majority of controllers has heard nothing from
+        (grants/beats.py): one transaction conditioned on the key still holding that term's token, so
+        two controllers that both try cannot both win, and every write of the deposed term fails from
+        its commit on, as after its lease ran out. Whether this controller leads now."""
+        if not self.lease or not term or term == self.token:
+            return False
+        if not self.store.txn([ValueIs(self.key, term)], [Put(self.key, self.token, lease=self.lease)]):
+            return False
+        self.leader_since, self.current = self.clock(), self.token
         return True
 
     def leader_for_s(self) -> float:

@@ -39,6 +39,10 @@ class Liveness(Protocol):
 
     def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]: ...
 
+    def leader_silent(self, term: str) -> tuple[bool, str]: ...
+
+    def next_suspicion_s(self, term: str) -> float: ...
+
 
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
 
@@ -111,6 +115,18 @@ class Controller:
             policy = replace(policy, silent_s=self.liveness.silent_s)
         return policy
 
+    def _take_over(self) -> bool:
+        """With grants on: take the lead from a leader a majority of controllers has heard nothing from
+        (Election.take_over), without waiting for its etcd lease to run out."""
+        term = self.election.current
+        if self.liveness is None or not term:
+            return False
+        agreed, said = self.liveness.leader_silent(term)
+        if not agreed or not self.election.take_over(term):
+            return False
+        self.note(f"took the lead: {said}")
+        return True
+
     def silence(self) -> dict[str, float]:
         """host -> seconds since its last grant round reached this controller ({} with grants off)."""
         if self.liveness is None:
@@ -118,17 +134,18 @@ class Controller:
         return {h: self.liveness.silent_for(h) for h in self.settings.network_nodes}
 
     def next_silence_s(self) -> float:
-        """Seconds until the first network node that is not yet silent would become so: the daemon wakes
-        the tick then, not a tick later. Infinite with grants off."""
+        """Seconds until the first network node that is not yet silent would become so, or the leader
+        suspected: the daemon wakes the tick then, not a tick later. Infinite with grants off."""
         if self.liveness is None:
             return float("inf")
         left = [self.liveness.silent_s - s for s in self.silence().values() if s < self.liveness.silent_s]
-        return max(0.0, min(left, default=float("inf")))
+        left.append(self.liveness.next_suspicion_s(self.election.current))
+        return max(0.0, min(left))
 
     def tick(self) -> str:
         started = time.monotonic()
         try:
-            leading = self.election.step()
+            leading = self.election.step() or self._take_over()
             o = observe.read(self.store, self.settings.deployment)
         except StoreError as e:
             self.store_ok_since = None

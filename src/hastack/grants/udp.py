@@ -37,10 +37,12 @@ class GrantServer:
         granter: Granter,
         write: Callable[[str, str], None] = lambda _host, _promise: None,
         peers: Mapping[str, Address] | None = None,
+        on_beat: Callable[[wire.Beat], None] = lambda _beat: None,
     ) -> None:
-        """`peers`: every controller's grant address, this one's included (who may ask for promises)."""
+        """`peers`: every controller's grant address, this one's included (who may ask for promises, and
+        whose beats count); `on_beat`: where a peer's beat goes (grants/beats.py)."""
         self.sock, self.token, self.name, self.granter, self.write = sock, token, name, granter, write
-        self.peers = dict(peers or {})
+        self.peers, self.on_beat = dict(peers or {}), on_beat
         self.refused = 0  # datagrams that were no signed message of ours (counted, never answered)
         self._asked: dict[str, queue.Queue[wire.Promise]] = {}  # nonce -> the answers to one `ask`
         self._prefix = secrets.token_hex(4)  # promise ids are unique across this controller's restarts
@@ -60,6 +62,11 @@ class GrantServer:
                 if self.peers.get(ask.leader) != sender:
                     raise ProtocolError(f"a promise request from {ask.leader}, not from its address")
                 self._promise(ask, sender)
+            elif kind == "beat":
+                beat = wire.read_beat(self.token, datagram)
+                if self.peers.get(beat.controller) != sender:
+                    raise ProtocolError(f"a beat from {beat.controller}, not from its address")
+                self.on_beat(beat)
             elif kind == "promise":
                 answer = wire.read_promise(self.token, datagram)
                 if self.peers.get(answer.controller) != sender:
@@ -104,6 +111,14 @@ class GrantServer:
             answer = wire.Promise(self.name, ask.host, ask.nonce, "", f"promise not written: {e}")
         with contextlib.suppress(OSError):
             self.sock.sendto(wire.promise(self.token, answer), sender)
+
+    def beat(self, beat: wire.Beat) -> None:
+        """Send this controller's beat to every peer (one that cannot be sent is a lost beat)."""
+        datagram = wire.beat(self.token, beat)
+        for name, address in self.peers.items():
+            if name != self.name:
+                with contextlib.suppress(OSError):
+                    self.sock.sendto(datagram, address)
 
     def ask(self, host: str, timeout_s: float) -> tuple[dict[str, str], list[str]]:
         """Ask every controller to promise to grant `host` nothing more; within `timeout_s`, once a

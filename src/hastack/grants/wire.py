@@ -16,6 +16,14 @@ from hastack.failsafe.protocol import ProtocolError, json_object, sign
 MAX_DATAGRAM = 1024  # every message fits: names, a nonce, numbers
 _REQUEST, _GRANT = b"hastack grant request\n", b"hastack grant\n"
 _SILENT, _PROMISE = b"hastack promise request\n", b"hastack promise\n"
+_BEAT = b"hastack controller beat\n"
+_KINDS = (
+    ("request", _REQUEST),
+    ("grant", _GRANT),
+    ("silent", _SILENT),
+    ("promise", _PROMISE),
+    ("beat", _BEAT),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,17 @@ class Promise:
     nonce: str
     promise: str
     refused: str = ""
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A controller to its peers, every round: the leader key it last read, whether it has heard nothing
+    from that leader for the suspicion time, and whether it reaches the store itself."""
+
+    controller: str
+    leader: str  # the leader key's value (the term's token) as last read; "" if none
+    suspects: bool
+    healthy: bool
 
 
 def _pack(token: str, label: bytes, fields: dict[str, object]) -> bytes:
@@ -135,12 +154,25 @@ def read_promise(token: str, datagram: bytes) -> Promise:
     return Promise(_text(data, "controller"), _text(data, "host"), _text(data, "nonce"), promise, refused)
 
 
+def beat(token: str, b: Beat) -> bytes:
+    fields = {"controller": b.controller, "leader": b.leader, "suspects": b.suspects, "healthy": b.healthy}
+    return _pack(token, _BEAT, fields)
+
+
+def read_beat(token: str, datagram: bytes) -> Beat:
+    data = _unpack(token, _BEAT, datagram)
+    leader, suspects, healthy = data.get("leader"), data.get("suspects"), data.get("healthy")
+    if not isinstance(leader, str) or not isinstance(suspects, bool) or not isinstance(healthy, bool):
+        raise ProtocolError("beat: expected leader (string), suspects and healthy (true or false)")
+    return Beat(_text(data, "controller"), leader, suspects, healthy)
+
+
 def kind(datagram: bytes, token: str) -> str:
-    """Which message a datagram signs: request, grant, silent, promise, or "" (none, or not ours)."""
+    """Which message a datagram signs: request, grant, silent, promise, beat, or "" (none, or not ours)."""
     signature, newline, body = datagram.partition(b"\n")
     if not newline or len(datagram) > MAX_DATAGRAM:
         return ""
-    for name, label in (("request", _REQUEST), ("grant", _GRANT), ("silent", _SILENT), ("promise", _PROMISE)):
+    for name, label in _KINDS:
         if hmac.compare_digest(signature, sign(token, label, body).encode()):
             return name
     return ""
