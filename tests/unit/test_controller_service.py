@@ -143,7 +143,7 @@ def test_a_stale_leaders_moves_fail_on_the_fencing_token(w: World) -> None:
         [Move("r1", "net1", "net2")],
         [ctl.election.fence()],
         {"net1": [Absent(keys.node_key("d", "net1"))]},
-        0.0,
+        lambda _source: None,
         4,
     )
     assert out[0].error is not None
@@ -407,6 +407,7 @@ class FakeLiveness:
         self.promisers: tuple[str, ...] = ("ctl1", "ctl2", "ctl3")
         self.withdrawn = False  # a promise ends between the answer and the move
         self.leader_heard = True  # whether a majority still hears the leader's beats
+        self.asked_release: list[tuple[str, int]] = []
 
     def silent_for(self, host: str) -> float:
         return self.silent.get(host, 0.0)
@@ -418,6 +419,10 @@ class FakeLiveness:
 
     def next_suspicion_s(self, term: str) -> float:
         return float("inf")
+
+    def released(self, host: str, revision: int) -> bool:
+        self.asked_release.append((host, revision))
+        return True
 
     def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]:
         if len(self.promisers) < 2:
@@ -515,3 +520,13 @@ def test_no_takeover_while_a_majority_still_hears_the_leader() -> None:
     )
     assert standby.tick() == "standby: another controller leads"
     assert w.store.get(keys.leader_key("d")).value == leader.election.token
+
+
+def test_with_grants_a_live_move_binds_elsewhere_once_the_source_says_it_read_past_the_unbinding() -> None:
+    w, ctl, liveness = granted_world()
+    before = w.store.get_prefix(keys.bindings_prefix("d"))[1]
+    assert ctl.move("r1", "net2") == "operator moved r1 from net1 to net2"
+    [(source, revision)] = liveness.asked_release
+    assert source == "net1"
+    assert revision > before  # a revision read after the unbinding: the source must have read past it
+    assert w.backend.routers_by_agent()["net2"] == ["r1", "r3"]

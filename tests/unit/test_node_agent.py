@@ -390,3 +390,18 @@ def test_with_grants_on_a_grant_that_wants_a_later_bindings_read_does_not_count(
 
 def store_has_node_key(world: World) -> bool:
     return world[1].get(keys.node_key("d", "net1")) is not None
+
+
+def test_the_agent_says_which_read_its_gates_follow_once_they_follow_it(world: World) -> None:
+    agent, store, backend, gates, _routers, _clock = world
+    agent.renew(l3_alive=True)
+    assert agent.applied_revision == agent.bound_revision > 0
+    backend.remove_router("r1", "net1")  # a live move unbinds r1 from here
+    unbound_at = store.get_prefix(keys.bindings_prefix("d"))[1]
+    assert agent.applied_revision < unbound_at
+    agent.routers_changed()
+    assert agent.applied_revision >= unbound_at  # what the controllers hear in the next round...
+    assert "ns-r1" not in gates.open()  # ...is true: r1's gate is shut by then
+    store.put(keys.policy_key("d"), "paper")
+    agent.renew(l3_alive=True)
+    assert agent.applied_revision == 0  # the anchors keep open what forwarded: no word

@@ -109,6 +109,9 @@ class NodeAgent:
         self.bound: frozenset[str] = frozenset()
         self.bound_revision = 0  # the store revision `bound` was read at (grants count only at or after R_N)
         self.granted_until = 0.0  # the grants' deadline the gates were last refreshed with
+        # The revision of the bindings read the gates were last applied from, under `hastack` (0: none):
+        # told to the controllers, so that a router unbound from here may be bound elsewhere at once.
+        self.applied_revision = 0
         self.last_policy = "hastack"
         self.failsafe_on = True  # the control key `failsafe`, as last read
         self.held = False  # the gates are held by failsafe rounds: none may open that is shut
@@ -265,6 +268,7 @@ class NodeAgent:
         """Apply the last renewal to the routers present now (with `only_changed`, to those whose gate
         this agent has not yet opened or shut as the renewal says)."""
         present = self.routers.present()
+        view = self.bound_revision
         if self.grants is not None:
             self.granted_until = self.grants.deadline()
         left = self._left_ms()
@@ -299,6 +303,9 @@ class NodeAgent:
         said_gone = f", {len(failed)} gone meanwhile" if failed else ""
         said_late = f", {stalled} shut again after a stall" if stalled else ""
         self.renew_soon = stalled > 0
+        # Every router not bound here in that read is shut now (or its namespace is gone). The anchors
+        # keep open what forwarded: no word then.
+        self.applied_revision = view if self.last_policy == "hastack" else 0
         if only_changed:
             shut = len(todo) - opened - len(failed)
             return f"{opened} gates opened, {shut} shut, of {len(present)} routers here{said_gone}{said_late}"

@@ -35,8 +35,9 @@ def send_rounds(
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((str(dep.host(host).address), 0))
     controllers = {c: grant_address(dep, c) for c in dep.hosts_of("hastack-controller")}
+    token = dep.inventory.secrets.controller_token
     client = GrantClient(
-        sock, dep.inventory.secrets.controller_token, host, controllers, rounds, lambda: node.bound_revision
+        sock, token, host, controllers, rounds, lambda: node.bound_revision, lambda: node.applied_revision
     )
     threading.Thread(target=client.run, args=(timing.interval_s, stop), name="grants", daemon=True).start()
 

@@ -11,7 +11,7 @@ never two nodes forwarding the same router.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,14 +27,14 @@ class Outcome:
     error: str | None  # None: done
 
 
-def move_one(backend: NetworkBackend, m: Move, fence: Sequence[Compare], hold_s: float) -> None:
+def move_one(backend: NetworkBackend, m: Move, fence: Sequence[Compare], hold: Callable[[str], None]) -> None:
     """One move that is not away from a failed node (those go in bulk: `apply`); BackendError if a
     condition failed or the backend refused."""
     if not m.source:
         backend.add_router(m.router, m.target, only_if=fence)
         return
     backend.remove_router(m.router, m.source, only_if=fence)
-    time.sleep(hold_s)  # the source still holds its lease: wait until its gate has certainly shut
+    hold(m.source)  # the source still holds its lease: wait until its gate has certainly shut
     backend.add_router(m.router, m.target, only_if=fence)
 
 
@@ -43,7 +43,7 @@ def apply(
     moves: Sequence[Move],
     fence: Sequence[Compare],
     away: Mapping[str, Sequence[Compare]],
-    hold_s: float,
+    hold: Callable[[str], None],
     concurrency: int,
 ) -> list[Outcome]:
     """Moves away from a failed node (`away`: source -> the conditions that make it safe) go in bulk,
@@ -70,7 +70,7 @@ def apply(
     def run_one(m: Move) -> list[Outcome]:
         started = time.monotonic()
         try:
-            move_one(backend, m, fence, hold_s)
+            move_one(backend, m, fence, hold)
         except BackendError as e:
             return [Outcome(m, time.monotonic() - started, str(e))]
         return [Outcome(m, time.monotonic() - started, None)]

@@ -4,14 +4,17 @@ conditioned on; and from its peers' beats, whether a majority has heard nothing 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from hastack.grants.beats import Beats, holder
 from hastack.grants.udp import GrantServer
 from hastack.grants.wire import Beat
-from hastack.store import Compare, ValueIs, keys
+from hastack.store import Compare, Store, StoreError, ValueIs, keys
 
 ASK_TIMEOUT_S = 0.25  # each promise costs one etcd write; one that takes longer is no answer this time
+RELEASE_POLL_S = 0.01
 
 
 class GrantLiveness:
@@ -33,6 +36,10 @@ class GrantLiveness:
         conditions = [ValueIs(key(self.deployment, host, c), p) for c, p in sorted(promised.items())]
         return conditions, f"{host}: promised by {', '.join(sorted(promised))}"
 
+    def released(self, host: str, revision: int) -> bool:
+        """Whether `host` last said its gates follow a bindings read at `revision` or later."""
+        return self.server.granter.released(host, revision)
+
     def leader_silent(self, term: str) -> tuple[bool, str]:
         """Whether a majority of controllers, this one included, has heard nothing from the leader of
         `term` for the suspicion time; one phrase saying who."""
@@ -49,3 +56,25 @@ class GrantLiveness:
         """Tell every peer which term this controller sees, whether it suspects that leader, and whether
         it reaches the store."""
         self.server.beat(Beat(self.server.name, term, self.beats.suspects(term), healthy))
+
+
+class Releases(Protocol):
+    def released(self, host: str, revision: int) -> bool: ...
+
+
+def hold(store: Store, deployment: str, releases: Releases | None, source: str, ttl_s: float) -> None:
+    """After a router was unbound from `source`, which still holds its lease: return once its gate is
+    shut for sure. One lease TTL at most (every gate opened from an earlier read has run out by then);
+    with grants on, as soon as `source` says its gates follow a bindings read made after the unbinding
+    (a revision read here after it), which it says in every round."""
+    end = time.monotonic() + ttl_s
+    if releases is not None:
+        try:
+            (_bindings,), revision = store.get_prefixes([keys.bindings_prefix(deployment)])
+        except StoreError:
+            revision = 0
+        while revision and time.monotonic() < end:
+            if releases.released(source, revision):
+                return
+            time.sleep(RELEASE_POLL_S)
+    time.sleep(max(0.0, end - time.monotonic()))

@@ -23,6 +23,7 @@ from hastack.controller.definitions import Definitions
 from hastack.controller.drains import Balancer, Drains
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
+from hastack.controller.liveness import hold
 from hastack.controller.metrics import Metrics
 from hastack.fencing import ANCHOR_OPEN_S
 from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, keys
@@ -42,6 +43,8 @@ class Liveness(Protocol):
     def leader_silent(self, term: str) -> tuple[bool, str]: ...
 
     def next_suspicion_s(self, term: str) -> float: ...
+
+    def released(self, host: str, revision: int) -> bool: ...
 
 
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
@@ -126,6 +129,11 @@ class Controller:
             return False
         self.note(f"took the lead: {said}")
         return True
+
+    def _hold(self, source: str) -> None:
+        """A live move's wait between unbinding and binding (controller/liveness.py)."""
+        s = self.settings
+        hold(self.store, s.deployment, self.liveness, source, s.lease_ttl_s)
 
     def silence(self) -> dict[str, float]:
         """host -> seconds since its last grant round reached this controller ({} with grants off)."""
@@ -250,7 +258,7 @@ class Controller:
             moves,
             [self.election.fence()],
             away,
-            self.settings.lease_ttl_s,
+            self._hold,
             policy.concurrency,
         )
         return outcomes, "; ".join(left_out.values())
@@ -410,7 +418,7 @@ class Controller:
                 decision.moves,
                 [self.election.fence()],
                 {},
-                self.settings.lease_ttl_s,
+                self._hold,
                 policy.concurrency,
             )
         finally:
@@ -434,7 +442,7 @@ class Controller:
         self.in_flight.add(router)
         try:
             m = Move(router, source or "", target)
-            act.move_one(self.backend, m, [self.election.fence()], self.settings.lease_ttl_s)
+            act.move_one(self.backend, m, [self.election.fence()], self._hold)
         finally:
             self.in_flight.discard(router)
         sentence = f"operator moved {router} from {source or 'nowhere'} to {target}"

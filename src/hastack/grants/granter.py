@@ -23,6 +23,7 @@ class NodeGrants:
     last_grant: float
     promises: dict[str, float] = field(default_factory=dict)  # id -> begun; written or being written
     r_n: int = 0  # the revision of the read that ended the last promise on this node
+    applied: int = 0  # the node's last word: its gates follow a bindings read at this revision
 
 
 class Granter:
@@ -46,15 +47,22 @@ class Granter:
             self.nodes[host] = NodeGrants(self.started, self.started)
         return self.nodes[host]
 
-    def on_request(self, host: str) -> int | None:
-        """A round from `host` arrived: the `R_N` to grant it with, or None while promising."""
+    def on_request(self, host: str, applied: int = 0) -> int | None:
+        """A round from `host` arrived: the `R_N` to grant it with, or None while promising. `applied`:
+        the revision of the bindings read its gates were last applied from, as it says (the latest word
+        counts, not the highest: a restarted agent has applied nothing yet)."""
         with self.lock:
             node, now = self._node(host), self.clock()
-            node.last_request = now
+            node.last_request, node.applied = now, applied
             if node.promises or self.floor is None:
                 return None
             node.last_grant = now  # taken before the grant is sent: the promise rule counts from it
             return max(node.r_n, self.floor)
+
+    def released(self, host: str, revision: int) -> bool:
+        """Whether `host` last said its gates follow a bindings read at `revision` or later."""
+        with self.lock:
+            return self._node(host).applied >= revision
 
     def granted_ago(self, host: str) -> float:
         """Seconds since this controller last granted `host` (or started)."""

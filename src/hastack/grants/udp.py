@@ -85,7 +85,7 @@ class GrantServer:
             self.serve_one()
 
     def _grant(self, req: wire.Request, sender: Address) -> None:
-        r_n = self.granter.on_request(req.host)
+        r_n = self.granter.on_request(req.host, req.applied)
         if r_n is not None:
             g = wire.Grant(self.name, req.host, req.round, req.nonce, r_n)
             self.sock.sendto(wire.grant(self.token, g), sender)
@@ -161,14 +161,17 @@ class GrantClient:
         controllers: Mapping[str, Address],
         rounds: GrantRounds,
         view_revision: Callable[[], int],
+        applied: Callable[[], int] = lambda: 0,
     ) -> None:
+        """`view_revision`: the revision of the node's bindings view; `applied`: the revision its gates
+        were last applied from (a controller waiting to bind elsewhere a router it unbound here)."""
         self.sock, self.token, self.host, self.controllers = sock, token, host, controllers
-        self.rounds, self.view_revision = rounds, view_revision
+        self.rounds, self.view_revision, self.applied = rounds, view_revision, applied
 
     def send_round(self) -> int:
         """Send a new round to every controller (one it cannot be sent to counts as lost); its number."""
         r = self.rounds.begin()
-        datagram = wire.request(self.token, wire.Request(self.host, r.number, r.nonce))
+        datagram = wire.request(self.token, wire.Request(self.host, r.number, r.nonce, self.applied()))
         for address in self.controllers.values():
             with contextlib.suppress(OSError):  # no route to it (this node is cut off): no grant from it
                 self.sock.sendto(datagram, address)

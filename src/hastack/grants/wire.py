@@ -31,6 +31,9 @@ class Request:
     host: str
     round: int
     nonce: str
+    # The revision of the bindings read the node's gates were last applied from (0: none, or not under
+    # policy hastack): a router unbound from it at or before that revision is shut there.
+    applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,12 +105,14 @@ def _count(data: dict[str, object], name: str) -> int:
 
 
 def request(token: str, r: Request) -> bytes:
-    return _pack(token, _REQUEST, {"host": r.host, "round": r.round, "nonce": r.nonce})
+    fields = {"host": r.host, "round": r.round, "nonce": r.nonce, "applied": r.applied}
+    return _pack(token, _REQUEST, fields)
 
 
 def read_request(token: str, datagram: bytes) -> Request:
     data = _unpack(token, _REQUEST, datagram)
-    return Request(_text(data, "host"), _count(data, "round"), _text(data, "nonce"))
+    applied = _count(data, "applied") if "applied" in data else 0
+    return Request(_text(data, "host"), _count(data, "round"), _text(data, "nonce"), applied)
 
 
 def grant(token: str, g: Grant) -> bytes:
