@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from hastack.analysis import Failure, Status, analyze, evaluate
@@ -28,7 +29,28 @@ def test_paper_tolerates_every_pair_of_hosts_in_different_roles(paper: Deploymen
 
 def test_paper_same_role_pairs_that_break_quorum_or_all_network_nodes(paper: Deployment) -> None:
     bad = {o.failure.label for o in analyze(paper).pairs_same_role if not o.is_tolerated}
-    assert bad == {"hosts db1 + db2", "hosts db1 + db3", "hosts db2 + db3", "hosts net1 + net2"}
+    # Two controllers of three: with grants on, every gate needs a majority of them.
+    controllers = {"hosts ctl1 + ctl2", "hosts ctl1 + ctl3", "hosts ctl2 + ctl3"}
+    assert bad == {"hosts db1 + db2", "hosts db1 + db3", "hosts db2 + db3", "hosts net1 + net2", *controllers}
+
+
+def test_with_grants_two_controllers_down_shut_every_gate_and_without_them_they_do_not(
+    paper: Deployment,
+) -> None:
+    two = Failure(
+        "ctl1+ctl2", instances=frozenset({("hastack-controller", "ctl1"), ("hastack-controller", "ctl2")})
+    )
+    lost = {e.component: e.cause for e in evaluate(paper, two).lost}
+    assert lost == {"l3-agent": "every gate shut: grants need a majority of controllers (1 of 3)"}
+    off = replace(
+        paper,
+        inventory=paper.inventory.model_copy(
+            update={"timing": paper.inventory.timing.model_copy(update={"grant_ms": 0})}
+        ),
+    )
+    assert evaluate(off, two).lost == ()
+    one = Failure("ctl1", instances=frozenset({("hastack-controller", "ctl1")}))
+    assert evaluate(paper, one).lost == ()
 
 
 def test_minimal_shows_database_rabbitmq_keystone_as_high_spofs(minimal: Deployment) -> None:

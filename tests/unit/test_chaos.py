@@ -84,7 +84,7 @@ def test_faults_overlap_on_disjoint_hosts_and_are_judged_with_those_active(
     paper: Deployment, actions: tuple[chaos.Action, ...]
 ) -> None:
     shape = chaos.Shape(max_active=2, beyond_share=0.2)
-    plan = chaos.draw(paper, actions, 120, seed=1, shape=shape)
+    plan = chaos.draw(paper, actions, 200, seed=1, shape=shape)
     overlapping = 0
     for x in plan:
         # A healed fault counts as active while its recovery settles.

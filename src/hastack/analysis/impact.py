@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from hastack.catalog import Mechanism, Scope, Severity, component
 from hastack.model import Deployment
+from hastack.model.endpoints import grant_timing
 
 
 class Status(StrEnum):
@@ -120,6 +121,8 @@ def _effect(dep: Deployment, failure: Failure, name: str, effect_of: _EffectFn) 
     for needed in dependencies(dep, name):
         if effect_of(needed).status is Status.LOST:
             return Effect(name, Status.LOST, live, total, "none", f"needs {needed}", comp.severity)
+    if name == "l3-agent" and (why := _grants_lost(dep, failure)):
+        return Effect(name, Status.LOST, live, total, "none", why, comp.severity)
     if live == total:
         return Effect(name, Status.OK, live, total, "", "", Severity.NONE)
     if comp.scope is Scope.HOST:
@@ -130,6 +133,18 @@ def _effect(dep: Deployment, failure: Failure, name: str, effect_of: _EffectFn) 
     if masked:
         return Effect(name, Status.DEGRADED, live, total, comp.mechanism.value, cause, Severity.NONE)
     return Effect(name, Status.LOST, live, total, "none", cause, comp.severity)
+
+
+def _grants_lost(dep: Deployment, failure: Failure) -> str:
+    """With grants on, every guarded network node's gates need grants from a majority of the controller
+    processes (not of etcd: grants go on without it): why they shut, or "" if a majority is up."""
+    if grant_timing(dep) is None or not dep.is_deployed("hastack-agent"):
+        return ""
+    controllers = dep.hosts_of("hastack-controller")
+    live = [h for h in controllers if not failure.kills("hastack-controller", h)]
+    if 2 * len(live) > len(controllers):
+        return ""
+    return f"every gate shut: grants need a majority of controllers ({len(live)} of {len(controllers)})"
 
 
 def _is_masked(

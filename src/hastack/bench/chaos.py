@@ -22,6 +22,7 @@ from typing import Any
 from hastack.analysis.impact import Failure, evaluate
 from hastack.bench.experiment import GOALS_S
 from hastack.model import Deployment
+from hastack.model.endpoints import grant_timing
 
 UNSEEN_GOAL_S = GOALS_S["etcd-quorum"]
 
@@ -224,22 +225,22 @@ def _partitions(dep: Deployment, net_nodes: set[str], goals: Goals) -> list[Acti
     """A network node cut off from every etcd host, or from every controller; one etcd host cut off from
     the others (a minority split: etcd keeps its quorum)."""
     etcd, controllers = dep.hosts_of("etcd"), dep.hosts_of("hastack-controller")
+    # Cut off from etcd, a node loses its lease like a failed one; from the controllers alone it loses
+    # its grants where they are on (its routers move), and nothing where they are off.
+    grants = grant_timing(dep) is not None
     out = []
     for node in sorted(net_nodes):
         for name, peers in (("etcd-cut-off", etcd), ("controllers-cut-off", controllers)):
             others = tuple(p for p in peers if p != node)
+            moves = name == "etcd-cut-off" or grants
             if others:
                 out.append(
                     Action(
                         f"{name} {node}",
                         tuple(("partition", f"{node}:{p}") for p in others),
                         frozenset({node, *others}),
-                        # Cut off from etcd, a node loses its lease like a failed one; from the controllers
-                        # alone it loses nothing.
-                        failed_instances=frozenset({("l3-agent", node)})
-                        if name == "etcd-cut-off"
-                        else frozenset(),
-                        goal_s=goals.moves_routers_s if name == "etcd-cut-off" else UNSEEN_GOAL_S,
+                        failed_instances=frozenset({("l3-agent", node)}) if moves else frozenset(),
+                        goal_s=goals.moves_routers_s if moves else UNSEEN_GOAL_S,
                     )
                 )
     for member in etcd:

@@ -92,6 +92,10 @@ def decide(
     )
 
 
+# Bridge port flags of a standby's host-side ports, and of a serving router's (the kernel's defaults).
+STANDBY_FLAGS = "flood off mcast_flood off bcast_flood off learning off"
+SERVING_FLAGS = "flood on mcast_flood on bcast_flood on learning on"
+
 # Set before the ports exist. IPv6 off: the routers are IPv4, and each port coming up sent IPv6 neighbour
 # discovery and MLD to multicast, which a bridge copies to every router port: a node taking over 1000
 # routers flooded itself with millions of copies (bench scale).
@@ -163,11 +167,17 @@ class RouterRealiser:
             [
                 f"link add {tq} mtu {INNER_MTU} type veth peer name {qr} netns {ns}",
                 f"link add {tg} mtu {INNER_MTU} type veth peer name {qg} netns {ns}",
-                # A standby's ports stay down: off the bridges' floods, invisible until it takes over.
-                f"link set {tq} master {bridge(r.vlan)}{' up' if active else ''}",
-                f"link set {tg} master {bridge(EXTERNAL_VLAN)}{' up' if active else ''}",
+                f"link set {tq} master {bridge(r.vlan)}",
+                f"link set {tg} master {bridge(EXTERNAL_VLAN)}",
             ],
         )
+        # A standby's ports are up and in the bridge, but out of its floods and its learning: nothing
+        # reaches it, and taking over flips flags (at once) instead of bringing ports up, which waits for
+        # the kernel's link watch (up to a second, a block of ports at a time: the stragglers of a
+        # 1000-router failover). Its gate, not this, is what keeps it from forwarding.
+        if not active:
+            batch("bridge", self.host_ns, [f"link set dev {p} {STANDBY_FLAGS}" for p in (tq, tg)])
+        batch("ip", self.host_ns, [f"link set {tq} up", f"link set {tg} up"])
         batch(
             "ip",
             ns,
@@ -189,16 +199,19 @@ class RouterRealiser:
             self.announce([r])
 
     def take_over(self, routers: list[Router]) -> None:
-        """Standbys that are this host's now: their ports up (one `ip` for all), then announced."""
+        """Standbys that are this host's now: their ports into the bridges' floods and learning (one
+        `bridge` for all), then announced."""
         if routers:
-            batch("ip", self.host_ns, [f"link set {k}{r.id} up" for r in routers for k in ("tq", "tg")])
+            ports = [f"{k}{r.id}" for r in routers for k in ("tq", "tg")]
+            batch("bridge", self.host_ns, [f"link set dev {p} {SERVING_FLAGS}" for p in ports])
             self.announce(routers)
 
     def stand_by(self, routers: list[str]) -> None:
-        """Routers served here until now and bound elsewhere: their ports down (the node agent has shut
-        their gates already: the ports are about the floods, not about safety)."""
+        """Routers served here until now and bound elsewhere: their ports out of the floods (the node
+        agent has shut their gates already: the flags are about the floods, not about safety)."""
         if routers:
-            batch("ip", self.host_ns, [f"link set {k}{r} down" for r in routers for k in ("tq", "tg")])
+            ports = [f"{k}{r}" for r in routers for k in ("tq", "tg")]
+            batch("bridge", self.host_ns, [f"link set dev {p} {STANDBY_FLAGS}" for p in ports])
 
     def announce(self, routers: list[Router]) -> None:
         """Gratuitous ARP for every address of the routers, on qg (its address and floating IPs) and on qr
