@@ -405,3 +405,26 @@ def test_the_agent_says_which_read_its_gates_follow_once_they_follow_it(world: W
     store.put(keys.policy_key("d"), "paper")
     agent.renew(l3_alive=True)
     assert agent.applied_revision == 0  # the anchors keep open what forwarded: no word
+
+
+def test_with_grants_the_gates_are_refreshed_once_half_of_their_time_has_passed_not_every_round(
+    world: World,
+) -> None:
+    clock = world[5]
+    agent, rounds = _granted_agent(world)
+    agent.renew(l3_alive=True)
+
+    def granted_round() -> None:
+        r = rounds.begin()
+        for c in ("ctl1", "ctl2"):
+            rounds.count(c, r.number, r.nonce, 0, agent.bound_revision)
+
+    granted_round()
+    assert agent.grants_renewed()
+    agent.gate()
+    clock.now += 0.05
+    granted_round()  # a later deadline, but 150 of the 200 ms the last refresh allowed are left
+    assert not agent.grants_renewed()
+    clock.now += 0.06
+    assert agent.grants_renewed()  # 90 ms left: refresh with the later round's deadline
+    assert agent.gate() == "2 gates open for 140 ms, 1 shut"

@@ -249,13 +249,13 @@ class NodeAgent:
         return self.gate(only_changed=True)
 
     def grants_renewed(self) -> bool:
-        """Whether a round counted since the gates were last refreshed moved the grants' deadline on:
-        the open gates are then refreshed (every round, while a majority grants)."""
-        return (
-            self.grants is not None
-            and self.last_policy == "hastack"
-            and self.grants.deadline() != self.granted_until
-        )
+        """Whether to refresh the open gates with the grants' later deadline now: once half of what the
+        last refresh allowed has passed. Each refresh writes to every router namespace here: at every
+        round (20 a second), a node serving 1000 routers would write 20000 times a second."""
+        g = self.grants
+        if g is None or self.last_policy != "hastack" or g.deadline() == self.granted_until:
+            return False
+        return self.granted_until - self.clock() < (g.grant_s - g.margin_s) / 2
 
     def _deadline(self) -> tuple[float, float]:
         """Until when the gates may stay open, on both clocks: the lease's (or failsafe's) deadline, and

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hastack.fencing import DAEMON_NICE
 from hastack.lab import runtime
 from hastack.lab.openstack import hostmounts
 from hastack.lab.plan import LAB_INVENTORY, LAB_ROOT, LabPlan
@@ -49,7 +50,11 @@ def record_l3_pid(rec: ProcessRecord) -> None:
 
 def start(lab: LabPlan, state: LabState, name: str, host: str) -> ProcessRecord:
     """Start one of hastack's daemons on `host` (unless it runs) and record it."""
+    # Niced as the rendered unit does it (Nice=): the lab is a loaded machine too.
     argv = [
+        "nice",
+        "-n",
+        str(DAEMON_NICE),
         _hastack(),
         "agent" if name == AGENT else "controller",
         "--inventory",

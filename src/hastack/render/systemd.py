@@ -9,6 +9,7 @@ agents busy renewing a thousand gates on a loaded 2-core machine, and the restar
 
 from __future__ import annotations
 
+from hastack.fencing import DAEMON_NICE
 from hastack.model import Deployment
 from hastack.model.endpoints import INVENTORY_CREDENTIAL, controller_credentials, host_dirs
 from hastack.render.common import header
@@ -81,6 +82,7 @@ def _unit(
             "RestartPreventExitStatus=2",
             f"WatchdogSec={watchdog_ms}ms",
             "TimeoutStopSec=10s",
+            f"Nice={DAEMON_NICE}",
             *HARDENING,
             *service,
             "",
