@@ -304,9 +304,16 @@ def run(
             for count in sorted(sizes):  # growing: each size adds to the routers of the one before
                 for _ in range(repeat):
                     trials.append(run_trial(lab, inventory, count, scenario, progress))
-        finally:
-            progress("removing the extra routers")
-            _clear_extra(lab, 60 + 0.3 * max(sizes))
+        except BaseException as failed:
+            # The clean-up must not hide why the run stopped: its own failure is said, the cause raised.
+            progress(f"stopped: {failed}; removing the extra routers")
+            try:
+                _clear_extra(lab, 60 + 0.3 * max(sizes))
+            except system.LabError as e:
+                progress(f"  and the clean-up failed too: {e}")
+            raise
+        progress("removing the extra routers")
+        _clear_extra(lab, 60 + 0.3 * max(sizes))
     result = {
         "experiment": "a network node hosting N routers fails: time until every router answers again",
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
