@@ -225,6 +225,14 @@ def test_api_answers_reads_and_guards_changes(w: World) -> None:
     assert api.post("/move", {"router": 5})[0] == 400
     assert api.post("/pause", {})[0] == 200
     assert ctl.tick() == "paused by the operator: moving nothing"
+    everything = api.get("/history")[1]
+    assert len(everything) >= 2
+    later = api.get("/history", {"since": [str(everything[-1]["time"])]})[1]
+    assert later == everything[-1:]  # what it did from then on
+    assert api.get("/history", {"since": ["yesterday"]}) == (
+        400,
+        {"error": "since=yesterday: expected a Unix time in seconds"},
+    )
     standby = Api(w.controller("ctl2"), Metrics(), TOKEN, 0.1)
     standby.controller.tick()
     assert standby.get("/leader")[0] == 503

@@ -206,7 +206,7 @@ def _built(
 def _moves(lab: LabPlan, inventory: str, node: str, injected: float) -> tuple[float | None, float | None]:
     times = [
         e["time"] - injected
-        for e in ctl(lab, "history")
+        for e in ctl(lab, "history", "--since", str(injected))
         if e["time"] >= injected and any(m["from"] == node and not m.get("error") for m in e["moves"])
     ]
     return (round(min(times), 3), round(max(times), 3)) if times else (None, None)

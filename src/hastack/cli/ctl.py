@@ -209,10 +209,17 @@ def status(client: Client, as_json: bool) -> None:
 
 @ctl.command()
 @JSON
+@click.option(
+    "--since",
+    type=float,
+    default=0.0,
+    metavar="UNIX_TIME",
+    help="Only what it did from then on (seconds since the epoch, as `date +%s` prints).",
+)
 @pass_client
-def history(client: Client, as_json: bool) -> None:
+def history(client: Client, as_json: bool, since: float) -> None:
     """What the leader did, newest last."""
-    entries = client.read("/history")
+    entries = client.read(f"/history?since={since!r}")
     if as_json:
         output.print_json(entries)
         return

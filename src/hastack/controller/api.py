@@ -3,7 +3,7 @@
 GET  /health    200 while the control loop ticks (503 if it has not ticked for 5 ticks' time)
 GET  /leader    200 only on the leader (an HAProxy check finds it), else 503
 GET  /status    JSON: leader, policy, paused, drained hosts, every network node and its routers
-GET  /history   JSON: the ticks that did something, newest last
+GET  /history   JSON: the ticks that did something, newest last (`?since=UNIX_TIME`: from then on)
 GET  /metrics   Prometheus text
      /status, /history and /metrics need `Authorization: Bearer TOKEN` too (they say where every router
      is); /health and /leader do not (load balancers' checks).
@@ -23,6 +23,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -66,7 +67,7 @@ class Api:
         reply, signed = protocol.answer(self.token, self.controller.election.name, q, yes, reason)
         return 200, reply, {protocol.HEADER: signed}
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, query: dict[str, list[str]] | None = None) -> tuple[int, Any]:
         c = self.controller
         if path == "/health":
             fresh = time.monotonic() - self.last_tick < max(1.0, 5 * self.tick_s)
@@ -77,7 +78,12 @@ class Api:
         if path == "/status":
             return 200, c.status()
         if path == "/history":
-            return 200, list(c.history)
+            since = (query or {}).get("since", ["0"])[-1]
+            try:
+                after = float(since)
+            except ValueError:
+                return 400, {"error": f"since={since}: expected a Unix time in seconds"}
+            return 200, [e for e in c.history if e["time"] >= after]
         if path == "/metrics":
             return 200, self.metrics.text()
         return 404, {"error": f"no such resource {path}"}
@@ -162,7 +168,7 @@ def serve(api: Api, address: str, port: int, tls: ssl.SSLContext | None = None) 
             if path not in api.open and not api.authorised(self.headers.get("Authorization")):
                 self._reply(401, {"error": f"GET {path} needs Authorization: Bearer TOKEN"})
                 return
-            self._reply(*api.get(path))
+            self._reply(*api.get(path, urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)))
 
         def do_POST(self) -> None:
             path = self.path.split("?")[0]
