@@ -11,10 +11,26 @@ from typing import Protocol
 from hastack.grants.beats import Beats, holder
 from hastack.grants.udp import GrantServer
 from hastack.grants.wire import Beat
-from hastack.store import Compare, Store, StoreError, ValueIs, keys
+from hastack.store import Absent, Compare, Store, StoreError, ValueIs, keys
 
 ASK_TIMEOUT_S = 0.25  # each promise costs one etcd write; one that takes longer is no answer this time
 RELEASE_POLL_S = 0.01
+
+
+class Liveness(Protocol):
+    """The grants, as a controller's tick uses them (GrantLiveness; a fake of it in the unit tests)."""
+
+    silent_s: float
+
+    def silent_for(self, host: str) -> float: ...
+
+    def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]: ...
+
+    def leader_silent(self, term: str) -> tuple[bool, str]: ...
+
+    def next_suspicion_s(self, term: str) -> float: ...
+
+    def released(self, host: str, revision: int) -> bool: ...
 
 
 class GrantLiveness:
@@ -58,11 +74,32 @@ class GrantLiveness:
         self.server.beat(Beat(self.server.name, term, self.beats.suspects(term), healthy))
 
 
-class Releases(Protocol):
-    def released(self, host: str, revision: int) -> bool: ...
+def away(
+    sources: set[str],
+    node_keys: frozenset[str],
+    deployment: str,
+    liveness: Liveness | None,
+    silent_s: float,
+) -> tuple[dict[str, Sequence[Compare]], dict[str, str]]:
+    """What makes a move away from each failed source safe: its node key staying absent (its lease is
+    gone) or, for a node silent to the grants, the promises of a majority of controllers, asked now. A
+    silent node without them keeps its routers this tick (source -> why). Any other source (an agent
+    disabled by the operator) is moved live (`hold`)."""
+    conditions: dict[str, Sequence[Compare]] = {}
+    left_out: dict[str, str] = {}
+    for source in sorted(sources):
+        if source not in node_keys:
+            conditions[source] = [Absent(keys.node_key(deployment, source))]
+        elif liveness is not None and liveness.silent_for(source) >= silent_s:
+            promised, said = liveness.promised(source)
+            if promised is None:
+                left_out[source] = f"not moving the routers of {said}"
+            else:
+                conditions[source] = promised
+    return conditions, left_out
 
 
-def hold(store: Store, deployment: str, releases: Releases | None, source: str, ttl_s: float) -> None:
+def hold(store: Store, deployment: str, releases: Liveness | None, source: str, ttl_s: float) -> None:
     """After a router was unbound from `source`, which still holds its lease: return once its gate is
     shut for sure. One lease TTL at most (every gate opened from an earlier read has run out by then);
     with grants on, as soon as `source` says its gates follow a bindings read made after the unbinding

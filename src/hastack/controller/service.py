@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from hastack.backends.base import BackendError, NetworkBackend
 from hastack.controller import act, observe
@@ -23,28 +23,12 @@ from hastack.controller.definitions import Definitions
 from hastack.controller.drains import Balancer, Drains
 from hastack.controller.election import Election
 from hastack.controller.guard import GuardedStore
-from hastack.controller.liveness import hold
+from hastack.controller.liveness import Liveness, away, hold
 from hastack.controller.metrics import Metrics
 from hastack.fencing import ANCHOR_OPEN_S
-from hastack.store import Absent, Compare, Delete, Put, Store, StoreError, keys
+from hastack.store import Compare, Delete, Put, Store, StoreError, keys
 
 log = logging.getLogger("hastack.controller")
-
-
-class Liveness(Protocol):
-    """The grants, as the leader sees them (controller/liveness.py)."""
-
-    silent_s: float
-
-    def silent_for(self, host: str) -> float: ...
-
-    def promised(self, host: str) -> tuple[Sequence[Compare] | None, str]: ...
-
-    def leader_silent(self, term: str) -> tuple[bool, str]: ...
-
-    def next_suspicion_s(self, term: str) -> float: ...
-
-    def released(self, host: str, revision: int) -> bool: ...
 
 
 RECONCILE_S = 5.0  # how often the leader makes the backend follow the record (Neutron: a few GETs)
@@ -266,22 +250,7 @@ class Controller:
     def _away(
         self, sources: set[str], o: observe.Observed, policy: Policy
     ) -> tuple[dict[str, Sequence[Compare]], dict[str, str]]:
-        """What makes a move away from each failed source safe: its node key staying absent (its lease is
-        gone) or, for a node silent to the grants, the promises of a majority of controllers, asked now.
-        A silent node without them keeps its routers this tick (source -> why). Any other source (an
-        agent disabled by the operator) is moved live: unbound, one TTL, bound elsewhere."""
-        away: dict[str, Sequence[Compare]] = {}
-        left_out: dict[str, str] = {}
-        for source in sorted(sources):
-            if source not in o.node_keys:
-                away[source] = [Absent(keys.node_key(self.settings.deployment, source))]
-            elif self.liveness is not None and self.liveness.silent_for(source) >= policy.silent_s:
-                conditions, said = self.liveness.promised(source)
-                if conditions is None:
-                    left_out[source] = f"not moving the routers of {said}"
-                else:
-                    away[source] = conditions
-        return away, left_out
+        return away(sources, o.node_keys, self.settings.deployment, self.liveness, policy.silent_s)
 
     def _reconcile(self, now: float, follow_backend: bool) -> str:
         """Every RECONCILE_S, in a thread of its own (Neutron takes seconds; the tick must go on renewing
