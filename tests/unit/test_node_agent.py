@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 
 import pytest
 
+from hastack.agent.daemon import refresh_on_grants
 from hastack.agent.gate import GateError
 from hastack.agent.node import NodeAgent, plan_gates
 from hastack.backends import LabNetworkBackend
@@ -428,3 +431,91 @@ def test_with_grants_the_gates_are_refreshed_once_half_of_their_time_has_passed_
     clock.now += 0.06
     assert agent.grants_renewed()  # 90 ms left: refresh with the later round's deadline
     assert agent.gate() == "2 gates open for 140 ms, 1 shut"
+
+
+class StalledStore(MemoryStore):
+    """A store whose keepalive waits until the test lets it go (an etcd leader being re-elected)."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.stalled, self.waiting, self.go = False, threading.Event(), threading.Event()
+
+    def keepalive(self, lease: int) -> int:
+        if self.stalled:
+            self.waiting.set()
+            self.go.wait(10)
+        return super().keepalive(lease)
+
+
+def _stalled_world() -> tuple[NodeAgent, StalledStore, GrantRounds, FakeGates, Clock]:
+    clock = Clock()
+    store = StalledStore(clock)
+    backend = LabNetworkBackend(store, "d", clock, agent_down_s=3.0)
+    backend.report("net1")
+    backend.define_router("r1", "{}", "net1")
+    gates = FakeGates(clock)
+    rounds = GrantRounds(("ctl1", "ctl2", "ctl3"), 0.25, 0.05, clock, nonce=lambda: "n", wall=clock)
+    agent = NodeAgent(
+        store,
+        FakeRouters("r1"),
+        gates,
+        "d",
+        "net1",
+        ttl_s=1,
+        margin_ms=100,
+        clock=clock,
+        wall=clock,
+        grants=rounds,
+    )
+    return agent, store, rounds, gates, clock
+
+
+def _grant(agent: NodeAgent, rounds: GrantRounds) -> None:
+    r = rounds.begin()
+    for c in ("ctl1", "ctl2"):
+        rounds.count(c, r.number, r.nonce, 0, agent.bound_revision)
+
+
+def test_a_renewal_waiting_on_etcd_does_not_hold_up_the_gates_refresh_on_grants() -> None:
+    agent, store, rounds, gates, clock = _stalled_world()
+    agent.renew(l3_alive=True)
+    _grant(agent, rounds)
+    agent.gate()
+    assert gates.open() == {"ns-r1"}
+    store.stalled = True
+    renewal = threading.Thread(target=agent.renew, args=(True,))
+    renewal.start()
+    assert store.waiting.wait(5)  # the renewal waits on etcd from now on
+    stop = threading.Event()
+    refresher = threading.Thread(target=refresh_on_grants, args=(agent, stop))
+    refresher.start()
+    try:
+        for _ in range(5):  # 0.75 s of granted rounds while the renewal waits (the lease allows 0.9 s)
+            clock.now += 0.15  # 50 ms left of what the last refresh allowed: a refresh is due
+            _grant(agent, rounds)
+            deadline = time.monotonic() + 5
+            while agent.granted_until != rounds.deadline() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert gates.open() == {"ns-r1"}  # refreshed on the grants, not shut by the wait
+    finally:
+        stop.set()
+        store.go.set()
+        renewal.join(5)
+        refresher.join(5)
+
+
+def test_a_renewal_the_l3_agents_death_overtook_applies_nothing() -> None:
+    agent, store, rounds, gates, _clock = _stalled_world()
+    agent.renew(l3_alive=True)
+    _grant(agent, rounds)
+    agent.gate()
+    store.stalled = True
+    said: list[str] = []
+    renewal = threading.Thread(target=lambda: said.append(agent.renew(True)))
+    renewal.start()
+    assert store.waiting.wait(5)
+    assert agent.on_l3_death(cleanup=False).startswith("L3 agent died: 1 gates shut")
+    store.go.set()
+    renewal.join(5)
+    assert said == ["the L3 agent died during the renewal: nothing applied"]
+    assert gates.open() == set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -117,6 +118,12 @@ class NodeAgent:
         self.held = False  # the gates are held by failsafe rounds: none may open that is shut
         self.renew_soon = False  # a gate was shut again after a stall: renew now, not at the next beat
         self.applied: dict[str, bool] = {}  # namespace -> whether this agent last opened (or shut) it
+        # Held while the gates are applied and while what they follow changes, never while the store is
+        # waited for: with grants on, gates live 200 ms, and another thread refreshes them on every
+        # grant while a renewal waits on etcd (a renewal that held it starved every gate in the lab
+        # whenever etcd re-elected its leader). The L3 agent's death path holds it throughout.
+        self.lock = threading.RLock()
+        self.deaths = 0  # how many times the L3 agent died: a renewal begun before applies nothing
 
     def read_control(self) -> str:
         """The policy in force (and whether failsafe is on), in one read."""
@@ -139,6 +146,7 @@ class NodeAgent:
 
     def renew(self, l3_alive: bool) -> str:
         """Every heartbeat: hold the lease (or not), learn the bindings, then gate."""
+        deaths = self.deaths
         try:
             if l3_alive and self.lease and self.last_policy == "hastack":
                 # As it is nearly always: two round trips, the keepalive and then one read of the policy
@@ -154,31 +162,36 @@ class NodeAgent:
                     # opens anything: a deadline never goes with bindings older than its keepalive.
                     bound = self._bound()
             if policy == "hastack" and l3_alive and deadline is not None:
-                self.last_policy, (self.bound, self.bound_revision), self.held = policy, bound, False
-                self.open_until, self.until_wall = deadline
-                return f"{said}; {self.gate()}"
+                with self.lock:
+                    if self.deaths != deaths:
+                        return "the L3 agent died during the renewal: nothing applied"
+                    self.last_policy, (self.bound, self.bound_revision), self.held = policy, bound, False
+                    self.open_until, self.until_wall = deadline
+                    return f"{said}; {self.gate()}"
             return self._unfenced(policy, l3_alive)
         except (StoreError, BackendError) as e:
-            return self._failsafe(f"store unreachable ({e})", l3_alive)
+            return self._failsafe(f"store unreachable ({e})", l3_alive, deaths)
 
     def _unfenced(self, policy: str, l3_alive: bool) -> str:
         """No lease to hold: an anchor policy in force, or no L3 agent running here."""
         self.last_policy = policy
         self._drop_lease()
-        if policy != "hastack":
-            # Neutron keeps forwarding on a dead agent's node; the paper's cleanup removed the routers.
-            unfenced = l3_alive or policy == "neutron"
-            self.open_until, self.until_wall = (
-                (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)
-            )
-            said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
-        else:
-            self.open_until = self.until_wall = 0.0
-            said = "no L3 agent running: holding no lease"
-        (self.bound, self.bound_revision), self.held = self._bound(), False
-        return f"{said}; {self.gate()}"
+        bound = self._bound()
+        with self.lock:
+            if policy != "hastack":
+                # Neutron keeps forwarding on a dead agent's node; the paper's cleanup removed the routers.
+                unfenced = l3_alive or policy == "neutron"
+                self.open_until, self.until_wall = (
+                    (self.clock() + ANCHOR_OPEN_S, self.wall() + ANCHOR_OPEN_S) if unfenced else (0.0, 0.0)
+                )
+                said = f"policy {policy}: no lease, gates {'held open' if unfenced else 'shut'}"
+            else:
+                self.open_until = self.until_wall = 0.0
+                said = "no L3 agent running: holding no lease"
+            (self.bound, self.bound_revision), self.held = bound, False
+            return f"{said}; {self.gate()}"
 
-    def _failsafe(self, why: str, l3_alive: bool) -> str:
+    def _failsafe(self, why: str, l3_alive: bool, deaths: int) -> str:
         """The store did not answer. Nothing is refreshed, so the gates run out by themselves before the
         lease can expire, unless every controller confirms a failsafe round: then the gates still open
         get a deadline counted from the round's send time, as from a keepalive (DESIGN-fencing.md)."""
@@ -192,11 +205,14 @@ class NodeAgent:
         if not confirmed:
             return f"{why}; failsafe refused ({said}): gates close by themselves in {self._left_ms()} ms"
         extra = self.ttl_s - self.margin_ms / 1000
-        if self.open_until <= self.clock():
-            return f"{why}; failsafe confirmed too late: gates shut"
-        self.open_until = max(self.open_until, t_round + extra)
-        self.until_wall, self.held = max(self.until_wall, t_wall + extra), True
-        return f"{why}; failsafe: {said}; {self.gate()}"
+        with self.lock:
+            if self.deaths != deaths:
+                return f"{why}; the L3 agent died meanwhile: nothing applied"
+            if self.open_until <= self.clock():
+                return f"{why}; failsafe confirmed too late: gates shut"
+            self.open_until = max(self.open_until, t_round + extra)
+            self.until_wall, self.held = max(self.until_wall, t_wall + extra), True
+            return f"{why}; failsafe: {said}; {self.gate()}"
 
     def _keepalive(self) -> tuple[str, tuple[float, float]]:
         """Keep the lease alive (or take a new one, with its node key); what was done, and the deadline
@@ -207,8 +223,9 @@ class NodeAgent:
             extra = ttl - self.margin_ms / 1000
             return f"renewed lease {self.lease:x}", (t_send + extra, t_wall + extra)
         # Gates shut before the new lease exists: nothing forwards on a lease the store has ended.
-        self.lease, self.open_until, self.until_wall = 0, 0.0, 0.0
-        self.gate()
+        with self.lock:
+            self.lease, self.open_until, self.until_wall = 0, 0.0, 0.0
+            self.gate()
         t_send, t_wall = self.clock(), self.wall()
         lease = self.store.grant(self.ttl_s)
         try:
@@ -244,9 +261,13 @@ class NodeAgent:
         refreshing every gate after each one would cost the square of their number)."""
         # Any read after the last keepalive was sent will do (a router bound here since opens at once).
         # On failure keep the last read: it was made after the keepalive the deadline counts from.
+        deaths, bound = self.deaths, None
         with contextlib.suppress(StoreError, BackendError):
-            self.bound, self.bound_revision = self._bound()
-        return self.gate(only_changed=True)
+            bound = self._bound()
+        with self.lock:
+            if bound is not None and self.deaths == deaths:
+                self.bound, self.bound_revision = bound
+            return self.gate(only_changed=True)
 
     def grants_renewed(self) -> bool:
         """Whether to refresh the open gates with the grants' later deadline now: once half of what the
@@ -267,6 +288,10 @@ class NodeAgent:
     def gate(self, only_changed: bool = False) -> str:
         """Apply the last renewal to the routers present now (with `only_changed`, to those whose gate
         this agent has not yet opened or shut as the renewal says)."""
+        with self.lock:
+            return self._gate(only_changed)
+
+    def _gate(self, only_changed: bool) -> str:
         present = self.routers.present()
         view = self.bound_revision
         if self.grants is not None:
@@ -374,6 +399,11 @@ class NodeAgent:
         """The L3 agent died: shut every gate now, end the lease, and (unless policy neutron) clean up. If
         a gate whose namespace still exists cannot be shut, the lease is not revoked but left to run out:
         that gate runs out before it (revoking would let the controller move the router at once)."""
+        with self.lock:
+            self.deaths += 1
+            return self._on_l3_death(cleanup)
+
+    def _on_l3_death(self, cleanup: bool) -> str:
         present = self.routers.present()
         self.open_until = self.until_wall = 0.0
         self.applied = {}
