@@ -177,3 +177,31 @@ def test_a_controllers_new_run_deletes_the_promises_of_the_last_and_fails_its_la
     floor = later.granter.on_request("net1")
     assert floor is not None
     assert floor == store.get_prefix(keys.root(DEPLOYMENT))[1]  # read after the delete, the last write
+
+
+def test_a_controller_goes_on_granting_after_a_datagram_it_failed_to_handle() -> None:
+    def broken(_beat: wire.Beat) -> None:
+        raise RuntimeError("a bug in handling beats")
+
+    sock, peer = _socket(0.05), _socket(0.05)
+    peers = {"ctl1": sock.getsockname(), "ctl2": peer.getsockname()}
+    granter = Granter(G, M, time.monotonic)
+    granter.start(0)
+    server = GrantServer(sock, TOKEN, "ctl1", granter, peers=peers, on_beat=broken)
+    stop = threading.Event()
+    thread = threading.Thread(target=server.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        peer.sendto(wire.beat(TOKEN, wire.Beat("ctl2", "", False, True)), peers["ctl1"])
+        rounds = GrantRounds(["ctl1"], G, M, time.monotonic)
+        client = GrantClient(_socket(0.1), TOKEN, "net1", {"ctl1": peers["ctl1"]}, rounds, lambda: 10**9)
+        time.sleep(0.1)
+        client.send_round()
+        assert client.receive(0.5) == []
+        assert rounds.deadline() > 0  # the server thread survived the failure and granted
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+        peer.close()

@@ -3,6 +3,7 @@ the node agent's rounds, and a controller's answers, promises and their keeper. 
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from hastack.model import Deployment
 from hastack.model.endpoints import GrantTiming, grant_address
 from hastack.store import Store
 
+log = logging.getLogger("hastack.grants")
 PROMISE_HOLD_S = 0.5  # a promise is ended this long after it was given: time for the leader's move
 
 
@@ -33,7 +35,12 @@ def send_rounds(
 ) -> None:
     """The node agent's grant thread: a round to every controller every interval, and the grants counted."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((str(dep.host(host).address), 0))
+    try:
+        sock.bind((str(dep.host(host).address), 0))
+    except OSError as e:
+        raise CliError(
+            f"grants: cannot send from {dep.host(host).address}: {e.strerror}", EXIT_BAD_INPUT
+        ) from e
     controllers = {c: grant_address(dep, c) for c in dep.hosts_of("hastack-controller")}
     token = dep.inventory.secrets.controller_token
     client = GrantClient(
@@ -72,6 +79,9 @@ def send_beats(liveness: GrantLiveness, ctl: Controller, interval_s: float, stop
 
     def run() -> None:
         while not stop.wait(interval_s):
-            liveness.beat(ctl.election.current, healthy=ctl.store_ok_since is not None)
+            try:
+                liveness.beat(ctl.election.current, healthy=ctl.store_ok_since is not None)
+            except Exception:  # dying silently, it would let a majority take the lead from this one
+                log.exception("beats: going on")
 
     threading.Thread(target=run, name="beats", daemon=True).start()

@@ -79,4 +79,6 @@ def keep(promises: PromiseKeys, interval_s: float, stop: threading.Event) -> Non
             promises.end_due()
         except StoreError as e:
             log.debug("promise keys: %s", e)
+        except Exception:  # dying silently, it would leave a promised node without this one's grants
+            log.exception("promise keeper: going on")
         stop.wait(interval_s)

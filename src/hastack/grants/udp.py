@@ -82,7 +82,11 @@ class GrantServer:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.serve_one()
+            try:
+                self.serve_one()
+            except Exception:  # a thread that dies silently would stop every grant of this controller
+                log.exception("grant server: answering a datagram failed; going on")
+                stop.wait(0.01)
 
     def _grant(self, req: wire.Request, sender: Address) -> None:
         r_n = self.granter.on_request(req.host, req.applied)
@@ -181,8 +185,12 @@ class GrantClient:
         """A round every `interval_s`, and between two rounds the grants that come back."""
         while not stop.is_set():
             started = time.monotonic()
-            self.send_round()
-            self.receive(max(0.0, started + interval_s - time.monotonic()))
+            try:
+                self.send_round()
+                self.receive(max(0.0, started + interval_s - time.monotonic()))
+            except Exception:  # a thread that dies silently would let every gate here run out for good
+                log.exception("grant rounds: a round failed; going on")
+                stop.wait(interval_s)
 
     def receive(self, for_s: float) -> list[str]:
         """Count the grants that arrive within `for_s`; why each one that did not count did not."""
