@@ -235,22 +235,20 @@ class Controller:
         self, moves: tuple[Move, ...], o: observe.Observed, policy: Policy
     ) -> tuple[list[act.Outcome], str]:
         """Carry out the moves; what they did, and (if any were left out) why."""
-        away, left_out = self._away({m.source for m in moves if m.source}, o, policy)
+        sources = {m.source for m in moves if m.source}
+        conditions, left_out = away(
+            sources, o.node_keys, self.settings.deployment, self.liveness, policy.silent_s
+        )
         moves = tuple(m for m in moves if m.source not in left_out)
         outcomes = act.apply(
             self.backend,
             moves,
             [self.election.fence()],
-            away,
+            conditions,
             self._hold,
             policy.concurrency,
         )
         return outcomes, "; ".join(left_out.values())
-
-    def _away(
-        self, sources: set[str], o: observe.Observed, policy: Policy
-    ) -> tuple[dict[str, Sequence[Compare]], dict[str, str]]:
-        return away(sources, o.node_keys, self.settings.deployment, self.liveness, policy.silent_s)
 
     def _reconcile(self, now: float, follow_backend: bool) -> str:
         """Every RECONCILE_S, in a thread of its own (Neutron takes seconds; the tick must go on renewing
